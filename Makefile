@@ -1,0 +1,46 @@
+# rewardgen: `make run` (default job end to end) and `make test` (whole suite).
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP     = $(PY) -m pip
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= egl
+
+.PHONY: run test lint bench sysdeps install clean
+
+# Headless MuJoCo rendering needs EGL (Debian: libegl1 + libegl-mesa0).
+sysdeps:
+	@if ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1'; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libegl1 libegl-mesa0; \
+	else echo "rewardgen: install EGL (libegl1, libegl-mesa0) for headless rendering"; fi
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml $(VENV)/bin/python
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[all,dev]'
+	touch $@
+
+install: sysdeps $(VENV)/.installed
+
+run: install
+	$(VENV)/bin/rewardgen experiment=quickstart
+
+test: install
+	$(VENV)/bin/ruff check rewardgen tests bench
+	$(VENV)/bin/mypy rewardgen
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check rewardgen tests bench
+	$(VENV)/bin/ruff format --check rewardgen tests bench
+	$(VENV)/bin/mypy rewardgen
+
+bench: install
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache
