@@ -1,0 +1,98 @@
+"""The two records that cross the process boundary: a candidate job and its result."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+STATUSES = ("ok", "rejected", "failed", "timeout", "screened_out")
+
+
+@dataclass
+class CandidateJob:
+    """Everything an isolated worker needs to train and score one reward program.
+
+    ``reward_source=None`` trains on the env's native reward; ``reward_kind="sparse"`` on the
+    task's sparse reward expression.
+    """
+
+    task: str
+    out_dir: str
+    reward_source: str | None = None
+    reward_kind: str = "program"  # program | native | sparse
+    entry: str = "compute_reward"
+    seed: int = 0
+    device: str = "auto"
+    timesteps: int = 10_000
+    eval_freq: int = 5_000
+    eval_episodes: int = 3
+    max_episode_steps: int | None = None
+    rl: dict[str, Any] = field(default_factory=dict)  # RLConfig as a dict
+    selection: str = "last_k"
+    last_k: int = 3
+    save_policy: bool = True
+    tensorboard: bool = True
+    smoke_states: int = 64
+    smoke_call_timeout_s: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> CandidateJob:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in names})
+
+
+@dataclass
+class CandidateResult:
+    """What happened to one candidate (see DESIGN.md, "Candidate result").
+
+    Attributes:
+        status: ok | rejected | failed | timeout | screened_out.
+        reason: one line for anything but ok.
+        traceback: trimmed traceback of a failure, shown to the LLM.
+        fitness: aggregated trusted fitness (selection uses this), None when not trained.
+        success_rate: share of evaluation episodes that succeeded (None without a threshold).
+        evaluations: one entry per evaluation: ``timesteps``, ``fitness``, ``success_rate``,
+            ``return`` (of the generated reward), ``length``, ``components`` (mean episode sums).
+        component_stats: per component, its mean episode sum at each evaluation point.
+        episode_returns / native_returns / episode_lengths / episode_fitness: training episodes.
+        reward_fitness_correlation: Pearson r between generated return and fitness over training
+            episodes; logged, never used for selection.
+        env_steps, wall_time_s, llm_tokens: cost.
+    """
+
+    status: str
+    reason: str = ""
+    traceback: str = ""
+    fitness: float | None = None
+    success_rate: float | None = None
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    component_stats: dict[str, list[float]] = field(default_factory=dict)
+    episode_returns: list[float] = field(default_factory=list)
+    native_returns: list[float] = field(default_factory=list)
+    episode_lengths: list[int] = field(default_factory=list)
+    episode_fitness: list[float] = field(default_factory=list)
+    reward_fitness_correlation: float | None = None
+    env_steps: int = 0
+    wall_time_s: float = 0.0
+    llm_tokens: int = 0
+    reward_sha256: str | None = None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown candidate status {self.status!r}; expected one of {STATUSES}")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> CandidateResult:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in names})

@@ -1,0 +1,1 @@
+"""Reward programs and the wrappers that apply them to gymnasium envs."""

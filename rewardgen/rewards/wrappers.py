@@ -1,0 +1,112 @@
+"""Gymnasium wrappers that apply a reward program and score episodes by the trusted fitness.
+
+Stack (bottom to top): the task's env → ``Monitor`` (returns stay the env's own) →
+:class:`RewardProgramWrapper`. The wrapper overrides ``step`` (a ``RewardWrapper`` would only see
+the scalar) and puts everything it knows into ``info["rewardgen"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+
+from rewardgen.errors import RewardCodeError
+from rewardgen.rewards.program import check_reward_output
+from rewardgen.tasks import TaskSpec
+
+RewardFn = Callable[[Any, np.ndarray, Any], Any]
+INFO_KEY = "rewardgen"
+
+
+class RewardProgramWrapper(gym.Wrapper):
+    """Replace the env's reward by ``reward_fn(state, action, prev_state)``.
+
+    With ``reward_fn=None`` the native reward is kept (the human-designed baseline) while the State
+    view and fitness are still tracked, so every candidate and baseline is scored the same way.
+
+    ``info["rewardgen"]`` holds ``native_reward`` and ``components`` each step; at the end of an
+    episode also ``episode``: ``fitness``, ``success``, ``return`` (of the reward used),
+    ``native_return``, ``length`` and ``components`` (per-episode sums).
+
+    Args:
+        env: the task env, usually already wrapped in ``Monitor``.
+        task: its TaskSpec (State view and fitness).
+        reward_fn: the loaded reward program's function, or None for the native reward.
+        check_output: validate every return value (finite float, dict of finite floats).
+    """
+
+    def __init__(self, env: gym.Env, task: TaskSpec, reward_fn: RewardFn | None = None,
+                 check_output: bool = True) -> None:
+        super().__init__(env)
+        self.task = task
+        self.reward_fn = reward_fn
+        self.check_output = check_output
+        self._builder: Any = None
+        self._tracker = task.fitness_tracker(env)
+        self._prev: Any = None
+        self._return = 0.0
+        self._native_return = 0.0
+        self._length = 0
+        self._component_sums: dict[str, float] = {}
+
+    @property
+    def state_builder(self) -> Any:
+        return self._builder
+
+    def current_state(self) -> Any:
+        """The State view of the simulator right now."""
+        return self._builder.build()
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        if self._builder is None:
+            self._builder = self.task.state_builder(self.env)
+        self._prev = self._builder.build()
+        self._tracker.reset(self._prev)
+        self._return = self._native_return = 0.0
+        self._length = 0
+        self._component_sums = {}
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        obs, native, terminated, truncated, info = self.env.step(action)
+        state = self._builder.build()
+        native = float(native)
+        components: dict[str, float]
+        if self.reward_fn is None:
+            reward, components = native, {}
+        else:
+            try:
+                out = self.reward_fn(state, action, self._prev)
+            except RewardCodeError:
+                raise
+            except Exception as e:  # noqa: BLE001 - generated code may raise anything
+                raise RewardCodeError(f"compute_reward raised {type(e).__name__}: {e}") from e
+            if self.check_output:
+                reward, components = check_reward_output(out)
+            else:
+                reward, components = float(out[0]), out[1]
+            sums = self._component_sums
+            for key, value in components.items():
+                sums[key] = sums.get(key, 0.0) + value
+        self._tracker.update(state)
+        self._return += reward
+        self._native_return += native
+        self._length += 1
+        self._prev = state
+        extra: dict[str, Any] = {"native_reward": native, "components": components}
+        if terminated or truncated:
+            fitness = self._tracker.value
+            extra["episode"] = {
+                "fitness": fitness,
+                "success": self.task.is_success(fitness),
+                "return": self._return,
+                "native_return": self._native_return,
+                "length": self._length,
+                "components": dict(self._component_sums),
+            }
+        info[INFO_KEY] = extra
+        return obs, reward, terminated, truncated, info

@@ -1,0 +1,1 @@
+"""Isolation for untrusted reward code: static policy, smoke test, isolated worker process."""
