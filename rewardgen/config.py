@@ -162,10 +162,6 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="rewardgen_schema", node=RewardGenConfig)
     cs.store(name="eval_schema", node=EvalConfig)
-    cs.store(group="llm", name="llm_schema", node=LLMConfig)
-    cs.store(group="method", name="method_schema", node=MethodConfig)
-    cs.store(group="rl", name="rl_schema", node=RLConfig)
-    cs.store(group="executor", name="executor_schema", node=ExecutorConfig)
 
 
 __all__ = ["MISSING", "RewardGenConfig", "EvalConfig", "register_configs"]

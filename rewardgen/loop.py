@@ -1,0 +1,177 @@
+"""The evolutionary loop. It only orchestrates: prompts come from the method, answers from the
+proposer, checks from the sandbox, training from the executor, files from the store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rewardgen.errors import RewardCodeError
+from rewardgen.executors import Executor, make_executor
+from rewardgen.feedback import human_feedback
+from rewardgen.llm import ProposalContext, Proposer, make_proposer
+from rewardgen.methods import Method, TaskPromptInfo, make_method
+from rewardgen.methods.eureka import best_record
+from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.sandbox.validate import check_source
+from rewardgen.store import CandidateRecord, RunStore
+from rewardgen.tasks import TaskSpec, load_task
+from rewardgen.ui import RunUI
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoopOutcome:
+    """What a finished run hands to the CLI."""
+
+    store: RunStore
+    history: list[list[CandidateRecord]] = field(default_factory=list)
+    best: CandidateRecord | None = None
+    final: dict[str, Any] | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+def candidate_job(cfg: DictConfig, out_dir: str, source: str | None, kind: str = "program",
+                  *, timesteps: int | None = None, seed: int | None = None) -> CandidateJob:
+    """A worker job for one reward from the run's config (shared by the loop and the final phase)."""
+    return CandidateJob(
+        task=cfg.task,
+        out_dir=out_dir,
+        reward_source=source,
+        reward_kind=kind,
+        seed=int(cfg.seed if seed is None else seed),
+        device=cfg.device,
+        timesteps=int(cfg.train.timesteps if timesteps is None else timesteps),
+        eval_freq=int(cfg.train.eval_freq),
+        eval_episodes=int(cfg.train.eval_episodes),
+        max_episode_steps=cfg.train.max_episode_steps,
+        rl=OmegaConf.to_container(cfg.rl, resolve=True),  # type: ignore[arg-type]
+        selection=cfg.loop.selection,
+        last_k=int(cfg.loop.last_k),
+        save_policy=bool(cfg.train.save_policy),
+        tensorboard=bool(cfg.train.tensorboard),
+        smoke_states=int(cfg.sandbox.smoke_states),
+        smoke_call_timeout_s=float(cfg.sandbox.smoke_call_timeout_s),
+    )
+
+
+class Loop:
+    """Generations × samples of propose → check → train → select → feed back."""
+
+    def __init__(self, cfg: DictConfig, store: RunStore, ui: RunUI,
+                 proposer: Proposer | None = None, executor: Executor | None = None) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.ui = ui
+        self.task: TaskSpec = load_task(cfg.task)
+        self.info = TaskPromptInfo.from_task(self.task)
+        self.method: Method = make_method(cfg.method, self.task, self.info)
+        self.proposer = proposer or make_proposer(cfg.llm, store.root)
+        self.executor = executor or make_executor(cfg.executor, cfg.sandbox, cfg.rl, cfg.device)
+
+    # ------------------------------------------------------------------ one generation
+    def _answers(self, generation: int, history: Sequence[Sequence[CandidateRecord]]) -> list[dict[str, Any]]:
+        """This generation's answers: from the run directory when resuming, else from the proposer."""
+        saved = self.store.read_responses(generation)
+        if saved is not None:
+            log.info("generation %d: reusing %d saved answers", generation, len(saved))
+            return saved
+        messages = self.method.messages(history, human_feedback(self.cfg.feedback),
+                                        int(self.cfg.train.eval_freq))
+        self.store.write_messages(generation, messages)
+        flat = [(r.source or "", r.result) for gen in history for r in gen]
+        ctx = ProposalContext(task=self.task, generation=generation, seed=int(self.cfg.seed), history=flat)
+        self.store.event("llm_request", generation=generation, n=int(self.cfg.loop.samples),
+                         proposer=self.proposer.name)
+        completions = self.proposer.propose(messages, int(self.cfg.loop.samples), ctx)
+        answers = [
+            {"text": c.text, "model": c.model, "prompt_tokens": c.prompt_tokens,
+             "completion_tokens": c.completion_tokens, "cached": c.cached}
+            for c in completions
+        ]
+        self.store.write_responses(generation, answers)
+        return answers
+
+    def _check(self, text: str) -> tuple[str | None, CandidateResult | None]:
+        parsed = self.method.parse(text)
+        if parsed.source is None:
+            return None, CandidateResult(status="rejected", reason=parsed.reason)
+        try:
+            check_source(parsed.source, self.method.entry)
+        except RewardCodeError as e:
+            return parsed.source, CandidateResult(status="rejected", reason=f"static check: {e}")
+        return parsed.source, None
+
+    def run_generation(self, generation: int, history: Sequence[Sequence[CandidateRecord]]) -> list[CandidateRecord]:
+        answers = self._answers(generation, history)
+        records: dict[int, CandidateRecord] = {}
+        jobs: list[tuple[int, str, CandidateJob]] = []
+        for i, answer in enumerate(answers):
+            done = self.store.read_record(generation, i)
+            if done is not None:
+                records[i] = done
+                continue
+            tokens = int(answer.get("completion_tokens", 0))
+            source, rejected = self._check(answer["text"])
+            if source is not None:
+                self.store.write_reward(generation, i, source)
+            if rejected is not None:
+                rejected.llm_tokens = tokens
+                self.store.write_result(generation, i, rejected)
+                records[i] = CandidateRecord(generation, i, source, rejected, answer["text"])
+                continue
+            assert source is not None
+            job = candidate_job(self.cfg, str(self.store.cand_dir(generation, i)), source)
+            jobs.append((i, answer["text"], job))
+
+        self.ui.start_generation(generation, int(self.cfg.loop.generations), len(answers))
+        for record in records.values():
+            self.ui.candidate_done(record)
+
+        def on_done(j: int, result: CandidateResult) -> None:
+            i, text, job = jobs[j]
+            result.llm_tokens = int(answers[i].get("completion_tokens", 0))
+            self.store.write_result(generation, i, result)
+            record = CandidateRecord(generation, i, job.reward_source, result, text)
+            records[i] = record
+            self.ui.candidate_done(record)
+
+        try:
+            self.executor.run([job for _, _, job in jobs], on_done)
+        finally:
+            self.ui.end_generation()
+        ordered = [records[i] for i in sorted(records)]
+        self.store.event("generation_done", generation=generation,
+                         ok=sum(r.result.ok for r in ordered), total=len(ordered))
+        return ordered
+
+    # ------------------------------------------------------------------ the whole run
+    def run(self) -> LoopOutcome:
+        outcome = LoopOutcome(store=self.store)
+        label = self.proposer.name if self.proposer.is_llm else f"[bold yellow]{self.proposer.name}[/]"
+        self.ui.say(f"rewardgen: task [bold]{self.task.name}[/] · method {self.method.name} · proposer {label}")
+        best: CandidateRecord | None = None
+        for generation in range(int(self.cfg.loop.generations)):
+            records = self.run_generation(generation, outcome.history)
+            outcome.history.append(records)
+            new_best = best_record(outcome.history)
+            if new_best is not None and (best is None or new_best.label != best.label):
+                best = new_best
+                self.store.save_best(best)
+            self.ui.show(self.ui.generation_table(records))
+            if not any(r.result.ok for r in records):
+                log.warning("generation %d: no candidate trained successfully", generation)
+        outcome.best = best
+        outcome.usage = self.proposer.usage.to_dict()
+        self.store.event("search_done", best=best.label if best else None,
+                         fitness=best.result.fitness if best else None, usage=outcome.usage)
+        if best is not None and self.cfg.final.enabled:
+            from rewardgen.final import run_final
+
+            outcome.final = run_final(self.cfg, self.store, self.task, best, self.executor, self.ui)
+        return outcome

@@ -1,0 +1,57 @@
+"""The end of a run: summary.json and the tables that say where the results are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rewardgen.loop import LoopOutcome
+from rewardgen.ui import RunUI
+
+
+def build_summary(outcome: LoopOutcome) -> dict[str, Any]:
+    records = [r for gen in outcome.history for r in gen]
+    best = outcome.best
+    statuses: dict[str, int] = {}
+    for r in records:
+        statuses[r.result.status] = statuses.get(r.result.status, 0) + 1
+    return {
+        "run_dir": str(outcome.store.root),
+        "generations": len(outcome.history),
+        "candidates": len(records),
+        "statuses": statuses,
+        "best": None if best is None else {
+            "candidate": best.label,
+            "fitness": best.result.fitness,
+            "success_rate": best.result.success_rate,
+            "reward_file": str(outcome.store.best_dir / "reward.py"),
+            "reward_fitness_correlation": best.result.reward_fitness_correlation,
+        },
+        "best_fitness_per_generation": [
+            max((r.result.fitness for r in gen if r.result.ok and r.result.fitness is not None),
+                default=None)
+            for gen in outcome.history
+        ],
+        "env_steps": sum(r.result.env_steps for r in records),
+        "train_wall_time_s": sum(r.result.wall_time_s for r in records),
+        "llm_usage": outcome.usage,
+        "final": outcome.final,
+    }
+
+
+def finish_run(outcome: LoopOutcome, ui: RunUI) -> dict[str, Any]:
+    """Write summary.json and print where everything is."""
+    summary = build_summary(outcome)
+    outcome.store.write_summary(summary)
+    outcome.store.event("run_finished", best=(summary["best"] or {}).get("candidate"))
+    if outcome.final is not None:
+        ui.show(ui.final_table(outcome.final))
+        hns = outcome.final.get("human_normalised_score")
+        if hns is not None:
+            ui.say(f"human-normalised score: {hns:.3f}  ((generated - sparse) / |native - sparse|)")
+    ui.say(f"run directory: {outcome.store.root}")
+    if summary["best"]:
+        ui.say(f"best reward: {summary['best']['reward_file']}  (fitness {summary['best']['fitness']:.3f}, "
+               f"{summary['best']['candidate']})")
+    else:
+        ui.say("[bold red]no candidate trained successfully[/]; see the reasons in the table above")
+    return summary

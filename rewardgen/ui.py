@@ -1,0 +1,87 @@
+"""The terminal: rich progress while a run goes, and summary tables at the end."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rewardgen.store import CandidateRecord
+
+log = logging.getLogger(__name__)
+
+
+def _fit(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+class RunUI:
+    """Progress of one run: generation, candidates done, best fitness so far."""
+
+    def __init__(self, console: Console | None = None, enabled: bool = True) -> None:
+        self.console = console or Console(stderr=True)
+        self.enabled = enabled
+        self.best: float | None = None
+        self._progress: Progress | None = None
+        self._task_id: Any = None
+
+    def say(self, text: str) -> None:
+        log.info(text)
+        if self.enabled:
+            self.console.print(text)
+
+    def start_generation(self, generation: int, total: int, n_candidates: int) -> None:
+        if not self.enabled:
+            return
+        self._progress = Progress(
+            TextColumn(f"[bold]generation {generation + 1}/{total}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("candidates · best fitness {task.fields[best]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        self._progress.start()
+        self._task_id = self._progress.add_task("train", total=n_candidates, best=_fit(self.best))
+
+    def candidate_done(self, record: CandidateRecord) -> None:
+        result = record.result
+        if result.ok and result.fitness is not None and (self.best is None or result.fitness > self.best):
+            self.best = result.fitness
+        status = result.status if result.ok else f"{result.status}: {result.reason[:90]}"
+        log.info("%s %s fitness=%s", record.label, status, _fit(result.fitness))
+        if self._progress is not None:
+            self._progress.update(self._task_id, advance=1, best=_fit(self.best))
+            self._progress.console.print(f"  {record.label}  fitness {_fit(result.fitness):>9}  {status}")
+
+    def end_generation(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def generation_table(self, records: Sequence[CandidateRecord]) -> Table:
+        table = Table(title="candidates", show_lines=False)
+        for col in ("candidate", "status", "fitness", "success", "steps", "wall s", "reason"):
+            table.add_column(col)
+        for r in records:
+            res = r.result
+            table.add_row(r.label, res.status, _fit(res.fitness), _fit(res.success_rate),
+                          str(res.env_steps), f"{res.wall_time_s:.0f}", res.reason[:60])
+        return table
+
+    def final_table(self, final: dict[str, Any]) -> Table:
+        table = Table(title="final retraining (mean ± std over seeds)")
+        for col in ("reward", "fitness", "success", "seeds"):
+            table.add_column(col)
+        for name, row in final["variants"].items():
+            fitness = "-" if row["fitness_mean"] is None else f"{row['fitness_mean']:.3f} ± {row['fitness_std']:.3f}"
+            table.add_row(name, fitness, _fit(row.get("success_mean")), str(row["n_ok"]))
+        return table
+
+    def show(self, renderable: Any) -> None:
+        if self.enabled:
+            self.console.print(renderable)
