@@ -62,12 +62,12 @@ class EurekaMethod:
             return [system, {"role": "user", "content": self._task_prompt(failures)}]
         reflection = reward_reflection(best, self.task.fitness.doc or "higher is better", eval_freq)
         feedback = render(self.prompt_dir, "feedback", reflection=reflection,
-                          failures=failures, human=human or "")
+                          failures=failures, human=(human or "")[: limit // 2])
         return [
             system,
             {"role": "user", "content": self._task_prompt("")},
             {"role": "assistant", "content": best.response or f"```python\n{best.source}\n```"},
-            {"role": "user", "content": feedback[: limit + len(reflection)]},
+            {"role": "user", "content": feedback},
         ]
 
     def parse(self, text: str) -> ParsedAnswer:
