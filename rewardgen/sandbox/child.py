@@ -1,0 +1,141 @@
+"""The worker's entry point: ``python -m rewardgen.sandbox.child JOB_JSON TARGET``.
+
+Reads the job, imports ``TARGET`` (``module:function``), calls it and writes ``result.json``
+next to the job, atomically. Whatever the target does, the outcome is a result file: an exception
+becomes a ``failed`` result with a trimmed traceback. The process then leaves with ``os._exit``
+so atexit hooks, lingering threads or finalisers installed by the candidate's code cannot change
+the exit status or hang the worker. The parent reads the file (see :mod:`.worker`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import linecache
+import logging
+import os
+import resource
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rewardgen.errors import RewardCodeError
+from rewardgen.io import atomic_write_json, read_json
+from rewardgen.results import CandidateJob, CandidateResult
+
+log = logging.getLogger(__name__)
+
+PROGRAM_FILENAME = "<reward program>"  # rewardgen.rewards.program compiles under this name
+TAIL_FRAMES = 3
+MAX_REASON_CHARS = 300
+EXIT_RESULT_WRITTEN = 0
+EXIT_NO_RESULT = 70
+
+
+def load_target(target: str) -> Callable[[CandidateJob], Any]:
+    """Import ``module:function``; raise ValueError naming the bad part."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"target {target!r} is not of the form 'package.module:function'")
+    fn = getattr(importlib.import_module(module_name), attr, None)
+    if not callable(fn):
+        raise ValueError(f"target {target!r}: {module_name} has no function {attr!r}")
+    return fn  # type: ignore[no-any-return]
+
+
+def memory_limit_mb() -> int | None:
+    """The address-space (CPU) or data (GPU) limit this process runs under, in MB."""
+    for limit in (resource.RLIMIT_AS, resource.RLIMIT_DATA):
+        soft, _ = resource.getrlimit(limit)
+        if soft != resource.RLIM_INFINITY:
+            return soft // (1024 * 1024)
+    return None
+
+
+def one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 3] + "..."
+
+
+def trimmed_traceback(exc: BaseException) -> str:
+    """Frames inside the reward program plus the last few frames: what the LLM can act on."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    keep = [
+        i
+        for i, f in enumerate(frames)
+        if f.filename == PROGRAM_FILENAME or i >= len(frames) - TAIL_FRAMES
+    ]
+    lines = ["Traceback (most recent call last):\n"]
+    last = -1
+    for i in keep:
+        if i != last + 1:
+            lines.append("  ...\n")
+        lines.extend(traceback.format_list([frames[i]]))
+        last = i
+    lines.extend(traceback.format_exception_only(type(exc), exc))
+    return "".join(lines)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A one-line reason for an exception that escaped the target."""
+    if isinstance(exc, MemoryError):
+        limit = memory_limit_mb()
+        return f"exceeded the memory limit of {limit} MB" if limit else "ran out of memory"
+    if isinstance(exc, RewardCodeError):
+        return one_line(str(exc))
+    message = str(exc)
+    return one_line(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+
+
+def run(job: CandidateJob, target: str) -> CandidateResult:
+    """Run the target on the job; never raise for anything the target did."""
+    if job.reward_source:
+        source = job.reward_source
+        linecache.cache[PROGRAM_FILENAME] = (
+            len(source),
+            None,
+            source.splitlines(keepends=True),
+            PROGRAM_FILENAME,
+        )
+    try:
+        out = load_target(target)(job)
+        result = out if isinstance(out, CandidateResult) else CandidateResult.from_dict(out)
+    except BaseException as e:  # noqa: BLE001 - anything the candidate did is a result
+        log.debug("target %s failed", target, exc_info=True)
+        result = CandidateResult(
+            status="failed", reason=failure_reason(e), traceback=trimmed_traceback(e)
+        )
+    if result.seed is None:
+        result.seed = job.seed
+    return result
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        sys.stderr.write("usage: python -m rewardgen.sandbox.child JOB_JSON TARGET\n")
+        return 2
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    job_path, target = argv
+    job = CandidateJob.from_dict(read_json(job_path))
+    result = run(job, target)
+    atomic_write_json(Path(job.out_dir) / "result.json", result.to_dict())
+    return EXIT_RESULT_WRITTEN
+
+
+if __name__ == "__main__":
+    code = EXIT_NO_RESULT
+    try:
+        code = main(sys.argv[1:])
+    except BaseException:  # noqa: BLE001 - reported on stderr; the parent reads the exit code
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BaseException):
+                stream.flush()
+        os._exit(code)

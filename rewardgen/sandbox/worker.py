@@ -1,0 +1,349 @@
+"""Layer 3 of isolation, parent side: run one candidate job in a limited, disposable process.
+
+The worker is ``python -m rewardgen.sandbox.child`` started in its own session (so one signal
+reaches its whole process tree), in a private temporary working directory, with a sanitised
+environment, resource limits and (where the OS allows) no network. Its output is captured with
+a cap; a wall-clock timeout kills the tree. Whatever the candidate does, the caller gets a
+:class:`CandidateResult` back: a failing candidate is a result, never a crash of the loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO
+
+from rewardgen.config import SandboxConfig
+from rewardgen.errors import SandboxError
+from rewardgen.io import atomic_write_json, atomic_write_text, read_json
+from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.rewards.program import source_sha256
+from rewardgen.sandbox import limits
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TARGET = "rewardgen.train.job:run_candidate"
+POLL_S = 0.2
+TRACEBACK_CHARS = 4000
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+SECRET_VAR = re.compile(r"(^|_)(KEY|TOKEN|PASSWORD|PASSWD|CREDENTIALS?)(_|$)|SECRET", re.IGNORECASE)
+_warned_network = False
+
+
+def sanitised_env(gpu: str | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The worker's environment: the parent's minus anything that looks like a credential.
+
+    Generated code can read its environment; an API key there is one ``print`` away from the
+    next prompt or a log. Thread counts default to 1 because candidates already run in parallel.
+    """
+    env = {k: v for k, v in os.environ.items() if not SECRET_VAR.search(k)}
+    env.setdefault("MUJOCO_GL", "egl")
+    env["CUDA_VISIBLE_DEVICES"] = gpu or ""
+    for name in THREAD_VARS:
+        env.setdefault(name, "1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+class _Capture:
+    """Drain one pipe in a thread, keeping its first and last ``limit/2`` bytes."""
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        self.head_cap, self.tail_cap = limit // 2, limit - limit // 2
+        self.head, self.tail, self.total = bytearray(), bytearray(), 0
+        self._fd = stream.fileno()
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        while chunk := os.read(self._fd, 1 << 16):
+            self.total += len(chunk)
+            room = self.head_cap - len(self.head)
+            if room > 0:
+                self.head += chunk[:room]
+                chunk = chunk[room:]
+            self.tail += chunk
+            if len(self.tail) > 2 * self.tail_cap:
+                del self.tail[: len(self.tail) - self.tail_cap]
+
+    def text(self) -> str:
+        tail = self.tail[-self.tail_cap :] if self.tail_cap else b""
+        dropped = self.total - len(self.head) - len(tail)
+        middle = f"\n[... {dropped} bytes omitted ...]\n".encode() if dropped else b""
+        return bytes(self.head + middle + tail).decode(errors="replace")
+
+
+def _proc_stat(pid: int) -> tuple[int, int, int, int] | None:
+    """(ppid, pgrp, session, start time) of a live process, None when gone or a zombie."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    rest = raw[raw.rfind(")") + 2 :].split()
+    if rest[0] in ("Z", "X"):
+        return None
+    return int(rest[1]), int(rest[2]), int(rest[3]), int(rest[19])
+
+
+def _all_stats() -> dict[int, tuple[int, int, int, int]]:
+    out = {}
+    for name in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if name.isdigit() and (stat := _proc_stat(int(name))) is not None:
+            out[int(name)] = stat
+    return out
+
+
+class _Tree:
+    """The worker's process tree, remembered while it runs so escapees can still be killed.
+
+    A grandchild that calls ``setsid`` leaves the process group; once its parent dies it is
+    re-parented and unreachable through the group. Remembering every descendant seen (with its
+    start time, against pid reuse) closes that hole for anything that lived one poll interval.
+    """
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.seen: dict[int, int] = {}
+
+    def scan(self) -> list[int]:
+        stats = _all_stats()
+        members = {self.root} if self.root in stats else set()
+        members |= {p for p, s in stats.items() if self.root in (s[1], s[2])}
+        grew = True
+        while grew:
+            new = {p for p, s in stats.items() if s[0] in members and p not in members}
+            members |= new
+            grew = bool(new)
+        for pid in members:
+            self.seen.setdefault(pid, stats[pid][3])
+        return sorted(members)
+
+    def rss_mb(self) -> float:
+        page = os.sysconf("SC_PAGE_SIZE")
+        total = 0
+        for pid in self.scan():
+            try:
+                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+            except (OSError, IndexError, ValueError):
+                continue
+        return total / (1024 * 1024)
+
+    def kill(self) -> None:
+        for _ in range(3):
+            targets = set(self.scan())
+            for pid, start in self.seen.items():
+                stat = _proc_stat(pid)
+                if stat is not None and stat[3] == start:
+                    targets.add(pid)
+            with contextlib.suppress(OSError):
+                os.killpg(self.root, signal.SIGKILL)
+            for pid in targets:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            if not targets:
+                return
+            time.sleep(0.05)
+
+
+def _preexec(cfg: SandboxConfig, gpu: bool, network_report_fd: int | None) -> Callable[[], None]:
+    def run() -> None:
+        if network_report_fd is not None and not limits.enter_network_namespace():
+            os.write(network_report_fd, limits.network_failure_reason.encode()[:4000])
+        limits.apply_limits(cfg, gpu=gpu)
+
+    return run
+
+
+def _warn_network(reason: str) -> None:
+    global _warned_network
+    if not _warned_network:
+        log.warning("candidate workers run WITH network access: %s", reason)
+        _warned_network = True
+    else:
+        log.debug("no network namespace: %s", reason)
+
+
+def death_reason(returncode: int, stderr: str, cfg: SandboxConfig) -> str:
+    """One line saying how a worker that left no result died."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        if name == "SIGKILL":
+            return "killed by SIGKILL (memory or CPU limit?)"
+        if name == "SIGXCPU":
+            return f"exceeded the CPU time limit of {cfg.cpu_time_s} s (SIGXCPU)"
+        if name == "SIGXFSZ":
+            return f"exceeded the file size limit of {cfg.max_file_size_mb} MB (SIGXFSZ)"
+        return f"killed by {name}"
+    if "MemoryError" in last or "Cannot allocate memory" in last:
+        return f"exceeded the memory limit of {cfg.memory_mb} MB"
+    if returncode == 0:
+        return "the worker exited without writing result.json"
+    reason = f"exit code {returncode}" + (f": {last}" if last else "")
+    return reason if len(reason) <= 300 else reason[:297] + "..."
+
+
+def _tail(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= TRACEBACK_CHARS else "...\n" + text[-TRACEBACK_CHARS:]
+
+
+def run_isolated(
+    job: CandidateJob,
+    cfg: SandboxConfig,
+    *,
+    gpu: str | None = None,
+    target: str = DEFAULT_TARGET,
+    extra_env: Mapping[str, str] | None = None,
+) -> CandidateResult:
+    """Run ``target(job)`` in an isolated worker process and return its result.
+
+    Args:
+        job: the candidate; ``job.out_dir`` receives job.json, result.json and worker.log.
+        cfg: limits, timeout, network policy and output cap.
+        gpu: the GPU the worker may see (``CUDA_VISIBLE_DEVICES``), None for CPU only.
+        target: ``module:function`` called with the job in the worker.
+        extra_env: variables set in the worker after sanitising (e.g. a VLM key for a method
+            that runs no generated code); never put secrets here for code-writing methods.
+
+    Returns:
+        The worker's result, or a ``failed``/``timeout`` result saying how it died.
+
+    Raises:
+        SandboxError: only when the worker cannot be started at all.
+    """
+    out_dir = Path(job.out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    job = dataclasses.replace(job, out_dir=str(out_dir))
+    job_path = atomic_write_json(out_dir / "job.json", job.to_dict())
+    result_path = out_dir / "result.json"
+    result_path.unlink(missing_ok=True)
+    use_gpu = bool(gpu)
+    report_r, report_w = os.pipe() if not cfg.network else (None, None)
+    workdir = tempfile.mkdtemp(prefix="rewardgen-worker-")
+    env = sanitised_env(gpu, extra_env)
+    env["TMPDIR"] = workdir
+    cmd = [sys.executable, "-m", "rewardgen.sandbox.child", str(job_path), target]
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_preexec(cfg, use_gpu, report_w),  # noqa: PLW1509 - the point of it
+        )
+    except (OSError, subprocess.SubprocessError) as e:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise SandboxError(
+            f"cannot start the candidate worker ({' '.join(cmd[:3])}): {e}; check the sandbox "
+            f"limits (memory_mb={cfg.memory_mb}, max_open_files={cfg.max_open_files})"
+        ) from e
+    finally:
+        if report_w is not None:
+            os.close(report_w)
+    if report_r is not None:
+        reason = os.read(report_r, 4096).decode(errors="replace")
+        os.close(report_r)
+        if reason:
+            _warn_network(reason)
+    assert proc.stdout is not None and proc.stderr is not None
+    cap = max(2, cfg.output_limit_kb * 1024 // 2)
+    out, err = _Capture(proc.stdout, cap), _Capture(proc.stderr, cap)
+    tree, killed_reason, status = _Tree(proc.pid), "", "failed"
+    deadline = start + cfg.timeout_s
+    try:
+        while True:
+            try:
+                returncode = proc.wait(timeout=max(0.0, min(POLL_S, deadline - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            tree.scan()
+            if time.monotonic() >= deadline:
+                status, killed_reason = (
+                    "timeout",
+                    f"exceeded the wall-clock limit of {cfg.timeout_s:g} s",
+                )
+            elif use_gpu and (rss := tree.rss_mb()) > cfg.memory_mb:
+                killed_reason = (
+                    f"exceeded the memory limit of {cfg.memory_mb} MB (resident {rss:.0f} MB)"
+                )
+            if killed_reason:
+                tree.kill()
+                returncode = proc.wait()
+                break
+    finally:
+        tree.kill()  # grandchildren left behind, even after a clean exit
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for capture in (out, err):
+            capture.thread.join(timeout=5)
+        proc.stdout.close()
+        proc.stderr.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    wall = time.monotonic() - start
+    stdout, stderr = out.text(), err.text()
+    atomic_write_text(
+        out_dir / "worker.log",
+        f"== stdout ({out.total} bytes) ==\n{stdout}\n== stderr ({err.total} bytes) ==\n{stderr}\n",
+    )
+    result = _collect(result_path, killed_reason, status, returncode, stderr, cfg)
+    if not result.wall_time_s:
+        result.wall_time_s = wall
+    if result.seed is None:
+        result.seed = job.seed
+    if result.reward_sha256 is None and job.reward_source:
+        result.reward_sha256 = source_sha256(job.reward_source)
+    if not result_path.exists():
+        atomic_write_json(result_path, result.to_dict())
+    log.info("candidate %s: %s %s (%.1f s)", out_dir.name, result.status, result.reason, wall)
+    return result
+
+
+def _collect(
+    result_path: Path,
+    killed_reason: str,
+    status: str,
+    returncode: int,
+    stderr: str,
+    cfg: SandboxConfig,
+) -> CandidateResult:
+    if killed_reason:
+        result_path.unlink(missing_ok=True)
+        return CandidateResult(status=status, reason=killed_reason, traceback=_tail(stderr))
+    if result_path.exists():
+        try:
+            return CandidateResult.from_dict(read_json(result_path))
+        except (OSError, ValueError, TypeError) as e:
+            result_path.unlink(missing_ok=True)
+            return CandidateResult(
+                status="failed",
+                reason=f"the worker wrote an unreadable result.json: {e}",
+                traceback=_tail(stderr),
+            )
+    return CandidateResult(
+        status="failed", reason=death_reason(returncode, stderr, cfg), traceback=_tail(stderr)
+    )
