@@ -129,6 +129,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: Any
+    received_at: float = field(default_factory=time.monotonic)
 
 
 class FakeOpenAIServer:
