@@ -1,0 +1,170 @@
+"""Train and score one candidate reward: the function an isolated worker runs.
+
+``run_candidate`` never raises for anything the candidate did: a program that fails the static
+check or the smoke test is ``rejected``, one that breaks during training is ``failed``, and both
+come back as a :class:`~rewardgen.results.CandidateResult` with a one-line reason and a trimmed
+traceback for the next prompt. It writes only under ``job.out_dir`` (``policy.zip``, ``tb/``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardgen.errors import ConfigError, RewardCodeError
+from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.rewards.program import load_program, source_sha256
+from rewardgen.tasks import TaskSpec, load_task
+from rewardgen.train.callbacks import EpisodeStatsCallback, FitnessEvalCallback
+from rewardgen.train.sb3 import (
+    build_model,
+    make_env,
+    make_vec_env,
+    program_traceback,
+    reward_fn_for,
+    short_traceback,
+)
+from rewardgen.train.stats import aggregate_fitness, pearson
+
+log = logging.getLogger(__name__)
+
+Sample = tuple[Any, np.ndarray, Any]
+EVAL_SEED_OFFSET = 10_000  # evaluation episodes start from states training never reset to
+
+
+def record_smoke_samples(task: TaskSpec, job: CandidateJob) -> list[Sample]:
+    """``job.smoke_states`` (state, action, prev_state) triples from random actions.
+
+    The env runs the native reward (no generated code is called while recording) and is reset
+    with the job's seed, so the smoke test sees the same states on every run.
+    """
+    env = make_env(task, job, reward_fn=None)
+    try:
+        env.action_space.seed(job.seed)
+        env.reset(seed=job.seed)
+        prev = env.current_state()
+        samples: list[Sample] = []
+        for _ in range(job.smoke_states):
+            action = env.action_space.sample()
+            _, _, terminated, truncated, _ = env.step(action)
+            state = env.current_state()
+            samples.append((state, action, prev))
+            if terminated or truncated:
+                env.reset()
+                state = env.current_state()
+            prev = state
+        return samples
+    finally:
+        env.close()
+
+
+def _rejected(job: CandidateJob, t0: float, reason: str, tb: str = "") -> CandidateResult:
+    sha = source_sha256(job.reward_source) if job.reward_source else None
+    return CandidateResult(
+        status="rejected",
+        reason=reason,
+        traceback=tb,
+        wall_time_s=time.monotonic() - t0,
+        reward_sha256=sha,
+        seed=job.seed,
+    )
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def run_candidate(job: CandidateJob) -> CandidateResult:
+    """Check, smoke-test, train and evaluate one candidate; always return a result.
+
+    Raises:
+        ConfigError, TaskError: the job itself is malformed (not the candidate's fault).
+    """
+    t0 = time.monotonic()
+    task = load_task(job.task)
+    out_dir = Path(job.out_dir)
+    sha = source_sha256(job.reward_source) if job.reward_source else None
+
+    # ---------------------------------------------------------------- static check + smoke
+    if job.reward_kind == "program":
+        try:
+            program = load_program(job.reward_source or "", job.entry)
+        except RewardCodeError as e:
+            return _rejected(job, t0, _one_line(f"static check: {e}"))
+        from rewardgen.sandbox.smoke import smoke_test  # layer 2 of isolation
+
+        samples = record_smoke_samples(task, job)
+        try:
+            smoke_test(program.fn, samples, job.smoke_call_timeout_s, entry=job.entry)
+        except RewardCodeError as e:
+            message = str(e).removeprefix("smoke test: ")
+            tb = program_traceback(e, job.reward_source)
+            return _rejected(job, t0, _one_line(f"smoke test: {message}"), tb)
+
+    # ---------------------------------------------------------------- envs, model, callbacks
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n_envs = int(job.rl.get("n_envs", 4))
+    vec_env = str(job.rl.get("vec_env", "dummy"))
+    venv = make_vec_env(task, job, n_envs=n_envs, seed=job.seed, vec_env=vec_env)
+    eval_env = make_env(task, job, reward_fn_for(task, job))
+    eval_env.action_space.seed(job.seed + EVAL_SEED_OFFSET)
+    stats_cb = EpisodeStatsCallback()
+    eval_cb = FitnessEvalCallback(
+        eval_env, job.eval_freq, job.eval_episodes, seed=job.seed + EVAL_SEED_OFFSET
+    )
+    status, reason, tb = "ok", "", ""
+    env_steps = 0
+
+    # ---------------------------------------------------------------- train
+    try:
+        model = build_model(job, venv, str(out_dir / "tb") if job.tensorboard else None)
+        try:
+            model.learn(job.timesteps, callback=[stats_cb, eval_cb])
+        finally:
+            env_steps = int(model.num_timesteps)
+        if job.save_policy:
+            model.save(out_dir / "policy.zip")
+    except ConfigError:
+        raise
+    except RewardCodeError as e:
+        status, reason = "failed", _one_line(f"during training: {e}")
+        tb = getattr(e, "reward_traceback", None) or program_traceback(e, job.reward_source)
+        log.info("candidate failed during training: %s", e)
+    except Exception as e:  # noqa: BLE001 - a failing candidate is a result, never a crash
+        status, reason = "failed", _one_line(f"{type(e).__name__}: {e}")
+        tb = short_traceback(e)
+        log.warning("candidate training raised %s: %s", type(e).__name__, e, exc_info=True)
+    finally:
+        venv.close()
+        eval_env.close()
+
+    # ---------------------------------------------------------------- result
+    evaluations = eval_cb.evaluations
+    fitness, success_rate = aggregate_fitness(evaluations, job.selection, job.last_k)
+    names = sorted({name for ev in evaluations for name in ev["components"]})
+    component_stats = {
+        n: [float(ev["components"].get(n, 0.0)) for ev in evaluations] for n in names
+    }
+    return CandidateResult(
+        status=status,
+        reason=reason,
+        traceback=tb,
+        fitness=fitness if status == "ok" else None,
+        success_rate=success_rate if status == "ok" else None,
+        evaluations=evaluations,
+        component_stats=component_stats,
+        episode_returns=stats_cb.returns,
+        native_returns=stats_cb.native_returns,
+        episode_lengths=stats_cb.lengths,
+        episode_fitness=stats_cb.fitness,
+        reward_fitness_correlation=pearson(stats_cb.returns, stats_cb.fitness),
+        env_steps=env_steps,
+        wall_time_s=time.monotonic() - t0,
+        reward_sha256=sha,
+        seed=job.seed,
+    )

@@ -1,0 +1,64 @@
+"""Shared tiny budgets and reward programs for the training tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rewardgen.tasks import task_names
+
+# Uses only the action, so it runs on every task's State view.
+GENERIC_PROGRAM = """
+import numpy as np
+
+def compute_reward(state, action, prev_state):
+    effort = -0.01 * float(np.sum(np.square(action)))
+    return 1.0 + effort, {"alive": 1.0, "effort": effort}
+"""
+
+HOPPER_PROGRAM = """
+import numpy as np
+
+def compute_reward(state, action, prev_state):
+    forward = (state.x_position - prev_state.x_position) / state.dt
+    upright = -abs(state.torso_angle)
+    return forward + upright, {"forward": forward, "upright": upright}
+"""
+
+# Raises on its 40th call: after the smoke test (its own load) and well into training.
+RAISING_PROGRAM = """
+calls = [0]
+
+def compute_reward(state, action, prev_state):
+    calls[0] += 1
+    if calls[0] >= 40:
+        raise ValueError("ran out of patience at call " + str(calls[0]))
+    return 0.0, {"zero": 0.0}
+"""
+
+TINY_PPO: dict[str, Any] = {
+    "algo": "ppo",
+    "n_envs": 2,
+    "vec_env": "dummy",
+    "policy": "MlpPolicy",
+    "hyperparams": {
+        "n_steps": 64,
+        "batch_size": 64,
+        "n_epochs": 2,
+        "policy_kwargs": {"net_arch": [8]},
+    },
+}
+
+TINY_SAC: dict[str, Any] = {
+    "algo": "sac",
+    "n_envs": 1,
+    "vec_env": "dummy",
+    "policy": "MlpPolicy",
+    "hyperparams": {
+        "learning_starts": 50,
+        "buffer_size": 1000,
+        "batch_size": 32,
+        "policy_kwargs": {"net_arch": [8]},
+    },
+}
+
+TRAIN_TASKS = [t for t in ("hopper", "inverted_pendulum") if t in task_names()]

@@ -1,0 +1,183 @@
+"""End-to-end tests of rewardgen.train.job.run_candidate with tiny real training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from stable_baselines3 import PPO, SAC
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from rewardgen.errors import ConfigError
+from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.rewards.program import source_sha256
+from rewardgen.tasks import load_task
+from rewardgen.train import run_candidate
+from rewardgen.train.job import record_smoke_samples
+from tests.train.helpers import (
+    GENERIC_PROGRAM,
+    HOPPER_PROGRAM,
+    RAISING_PROGRAM,
+    TINY_PPO,
+    TINY_SAC,
+    TRAIN_TASKS,
+)
+
+
+def _job(tmp_path: Path, **kw: Any) -> CandidateJob:
+    base: dict[str, Any] = {
+        "task": "hopper",
+        "out_dir": str(tmp_path / "cand"),
+        "reward_source": GENERIC_PROGRAM,
+        "rl": TINY_PPO,
+        "timesteps": 128,
+        "eval_freq": 128,
+        "eval_episodes": 2,
+        "max_episode_steps": 50,
+        "smoke_states": 16,
+        "save_policy": False,
+        "tensorboard": False,
+    }
+    return CandidateJob(**{**base, **kw})
+
+
+def _scalar_tags(tb_dir: Path) -> set[str]:
+    (run,) = [p for p in tb_dir.iterdir() if p.is_dir()]
+    acc = EventAccumulator(str(run))
+    acc.Reload()
+    return set(acc.Tags()["scalars"])
+
+
+@pytest.mark.parametrize("task", TRAIN_TASKS)
+def test_ppo_program_trains_evaluates_and_saves(tmp_path: Path, task: str) -> None:
+    job = _job(
+        tmp_path, task=task, timesteps=300, save_policy=True, tensorboard=True, seed=4, last_k=2
+    )
+    result = run_candidate(job)
+
+    assert result.status == "ok", result.reason
+    assert result.reason == "" and result.traceback == ""
+    # 2 envs x 64 steps per rollout: learn(300) stops after 3 rollouts at 384 steps.
+    assert result.env_steps == 384
+    assert [e["timesteps"] for e in result.evaluations] == [128, 256, 384]
+    assert result.fitness == pytest.approx(
+        (result.evaluations[-1]["fitness"] + result.evaluations[-2]["fitness"]) / 2
+    )
+    assert set(result.component_stats) == {"alive", "effort"}
+    assert all(len(v) == 3 for v in result.component_stats.values())
+    assert result.component_stats["alive"] == [e["length"] for e in result.evaluations]
+    n = len(result.episode_returns)
+    assert n > 0
+    assert len(result.native_returns) == len(result.episode_lengths) == n
+    assert len(result.episode_fitness) == n
+    assert result.reward_sha256 == source_sha256(GENERIC_PROGRAM) and result.seed == 4
+    assert result.wall_time_s > 0
+    assert CandidateResult.from_dict(result.to_dict()) == result
+
+    out = Path(job.out_dir)
+    assert {p.name for p in out.iterdir()} == {"policy.zip", "tb"}
+    policy = PPO.load(out / "policy.zip", device="cpu")
+    assert policy.policy.net_arch == [8]
+    tags = _scalar_tags(out / "tb")
+    expected = {
+        "eval/fitness", "rewardgen/episode_fitness", "rewardgen/episode_return",
+        "rewardgen/native_return", "rewardgen/component/alive", "rewardgen/component/effort",
+    }  # fmt: skip
+    assert expected <= tags
+    assert ("eval/success_rate" in tags) == (load_task(task).success_threshold is not None)
+
+
+def test_same_seed_same_result(tmp_path: Path) -> None:
+    first = run_candidate(_job(tmp_path / "a", reward_source=HOPPER_PROGRAM, seed=1))
+    second = run_candidate(_job(tmp_path / "b", reward_source=HOPPER_PROGRAM, seed=1))
+    assert first.status == second.status == "ok"
+    assert set(first.component_stats) == {"forward", "upright"}
+    assert first.evaluations == second.evaluations
+    assert first.episode_returns == second.episode_returns
+
+
+@pytest.mark.parametrize(("kind", "components"), [("native", set()), ("sparse", {"sparse"})])
+def test_baseline_reward_kinds(tmp_path: Path, kind: str, components: set[str]) -> None:
+    result = run_candidate(_job(tmp_path, reward_kind=kind, reward_source=None))
+    assert result.status == "ok", result.reason
+    assert set(result.component_stats) == components
+    assert result.reward_sha256 is None
+    assert [e["timesteps"] for e in result.evaluations] == [128]
+    if kind == "native":  # the generated return is the native one
+        assert result.episode_returns == result.native_returns
+
+
+def test_sparse_without_task_expression_is_a_config_error(tmp_path: Path) -> None:
+    raw = yaml.safe_load(load_task("hopper").path.read_text())  # type: ignore[union-attr]
+    del raw["sparse_reward"]
+    path = tmp_path / "hopper_dense.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="has no sparse_reward"):
+        run_candidate(_job(tmp_path, task=str(path), reward_kind="sparse", reward_source=None))
+
+
+def test_sac_trains(tmp_path: Path) -> None:
+    job = _job(tmp_path, rl=TINY_SAC, timesteps=200, eval_freq=100, save_policy=True)
+    result = run_candidate(job)
+    assert result.status == "ok", result.reason
+    assert result.env_steps == 200
+    assert [e["timesteps"] for e in result.evaluations] == [100, 200]
+    assert SAC.load(Path(job.out_dir) / "policy.zip", device="cpu").learning_starts == 50
+
+
+@pytest.mark.parametrize("vec_env", ["dummy", "subproc"])
+def test_program_raising_mid_training_fails(tmp_path: Path, vec_env: str) -> None:
+    rl = {**TINY_PPO, "vec_env": vec_env}
+    job = _job(tmp_path, reward_source=RAISING_PROGRAM, rl=rl, timesteps=256, save_policy=True)
+    result = run_candidate(job)
+    assert result.status == "failed"
+    assert result.reason.startswith("during training: compute_reward raised ValueError")
+    assert "ran out of patience at call 40" in result.reason
+    assert 'File "<reward program>", line 7, in compute_reward' in result.traceback
+    assert 'raise ValueError("ran out of patience at call " + str(calls[0]))' in result.traceback
+    assert "stable_baselines3" not in result.traceback
+    assert result.fitness is None and result.evaluations == []
+    assert not (Path(job.out_dir) / "policy.zip").exists()
+
+
+def test_program_failing_static_check_is_rejected(tmp_path: Path) -> None:
+    source = "import os\n\ndef compute_reward(state, action, prev_state):\n    return 0.0, {}\n"
+    job = _job(tmp_path, reward_source=source)
+    result = run_candidate(job)
+    assert result.status == "rejected"
+    assert result.reason.startswith("static check: line 1: import of 'os' is not allowed")
+    assert result.reward_sha256 == source_sha256(source)
+    assert not Path(job.out_dir).exists()
+
+
+def test_program_failing_smoke_test_is_rejected(tmp_path: Path) -> None:
+    source = "def compute_reward(state, action, prev_state):\n    return float('nan'), {}\n"
+    result = run_candidate(_job(tmp_path, reward_source=source))
+    assert result.status == "rejected"
+    assert result.reason.startswith("smoke test: total reward is not finite (nan)")
+    assert "smoke test: smoke test" not in result.reason
+    assert result.env_steps == 0 and result.fitness is None
+
+
+def test_program_raising_in_smoke_test_is_rejected_with_traceback(tmp_path: Path) -> None:
+    source = "def compute_reward(state, action, prev_state):\n    return 1.0 / 0.0, {}\n"
+    result = run_candidate(_job(tmp_path, reward_source=source))
+    assert result.status == "rejected"
+    assert result.reason.startswith("smoke test: raised ZeroDivisionError")
+    assert "line 2, in compute_reward\n    return 1.0 / 0.0, {}" in result.traceback
+
+
+def test_record_smoke_samples_is_seeded_and_chains_states(tmp_path: Path) -> None:
+    task = load_task("hopper")
+    job = _job(tmp_path, smoke_states=12, max_episode_steps=5, seed=2)
+    samples = record_smoke_samples(task, job)
+    again = record_smoke_samples(task, job)
+    assert len(samples) == 12
+    assert all((a[1] == b[1]).all() for a, b in zip(samples, again, strict=True))
+    # Within an episode each sample's prev_state is the previous sample's state.
+    assert samples[1][2] is samples[0][0]
+    assert samples[5][2] is not samples[4][0]  # the episode cap of 5 reset the env
+    assert samples[5][2].x_position != samples[4][0].x_position
+    assert all(task.state[0].name in s[0]._fields for s in samples)
