@@ -1,17 +1,27 @@
 """Layer 1 of isolation: a static policy over the reward program's AST.
 
-Only ``numpy`` and ``math`` may be imported; no dunder names or attributes; none of the builtins
-that reach the interpreter, the file system or the frame stack. This is defence in depth: the
-program also runs with restricted builtins, inside a limited worker process.
+Only ``numpy`` and ``math`` (and their public submodules) may be imported; no dunder names or
+attributes; none of the builtins that reach the interpreter, the file system or the frame stack;
+no statements that catch exceptions, define classes or match on attributes. This is defence in
+depth: the program also runs with restricted builtins, inside a limited worker process.
+
+Type hints are welcome (LLMs write them) but never needed at run time, so they are checked like
+any other code and then removed from the returned tree, together with ``typing`` and
+``__future__`` imports: nothing in an annotation is ever evaluated.
 """
 
 from __future__ import annotations
 
 import ast
+import string
 
 from rewardgen.errors import RewardCodeError
 
 ALLOWED_MODULES = frozenset({"numpy", "math"})
+# fmt: off
+HINT_MODULES = frozenset({"typing", "__future__"})  # allowed, then stripped (never imported)
+MAX_SOURCE_CHARS = 50_000
+ENTRY_ARITY = {"compute_reward": 3, "progress": 1}
 FORBIDDEN_NAMES = frozenset(
     {
         "exec", "eval", "compile", "open", "input", "breakpoint", "help", "exit", "quit",
@@ -23,15 +33,30 @@ FORBIDDEN_NAMES = frozenset(
 )
 FORBIDDEN_ATTRIBUTES = frozenset(
     {
+        # numpy's doors to files, C and the interpreter
         "ctypeslib", "lib", "f2py", "distutils", "testing", "load", "save", "savez", "savetxt",
         "loadtxt", "genfromtxt", "fromfile", "tofile", "memmap", "DataSource", "frombuffer",
-        "ctypes", "os", "sys", "system", "popen", "gi_frame", "f_globals", "f_locals", "f_back",
-        "tb_frame", "cr_frame", "ag_frame", "func_globals", "mro", "setflags", "flags",
-        "set_printoptions", "seterr", "seterrcall", "_replace", "_make", "_asdict", "_fields",
+        "fromregex", "dump", "info", "rec", "setbufsize", "ctypes", "os", "sys", "system",
+        "popen", "mro", "setflags", "flags", "set_printoptions", "seterr", "seterrcall",
+        # frames, code objects and tracebacks reachable from generators and coroutines
+        "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame",
+        "ag_code", "ag_await", "f_globals", "f_locals", "f_back", "f_builtins", "f_code",
+        "tb_frame", "tb_next", "co_code", "co_consts", "func_globals", "format_map",
+        # NamedTuple internals of the State view
+        "_replace", "_make", "_asdict", "_fields",
     }
 )
-FORBIDDEN_NODES = (ast.Global, ast.Nonlocal, ast.ClassDef, ast.AsyncFunctionDef, ast.Await,
-                   ast.Yield, ast.YieldFrom, ast.AsyncFor, ast.AsyncWith, ast.With, ast.Try)
+FORBIDDEN_NODES: tuple[type[ast.AST], ...] = tuple(
+    node
+    for node in (
+        ast.Global, ast.Nonlocal, ast.ClassDef, ast.AsyncFunctionDef, ast.Await, ast.Yield,
+        ast.YieldFrom, ast.AsyncFor, ast.AsyncWith, ast.With, ast.Try,
+        getattr(ast, "TryStar", None), getattr(ast, "Match", None),
+    )
+    if node is not None
+)
+# fmt: on
+_TOP_LEVEL = (ast.FunctionDef, ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.Expr)
 
 
 def _reject(node: ast.AST, why: str) -> RewardCodeError:
@@ -39,48 +64,156 @@ def _reject(node: ast.AST, why: str) -> RewardCodeError:
     return RewardCodeError(f"line {line}: {why}")
 
 
+def _module_allowed(module: str) -> bool:
+    parts = module.split(".")
+    return parts[0] in ALLOWED_MODULES and not any(
+        p.startswith("_") or p in FORBIDDEN_ATTRIBUTES for p in parts[1:]
+    )
+
+
+def _is_hint_import(node: ast.AST) -> bool:
+    if isinstance(node, ast.ImportFrom):
+        return node.module in HINT_MODULES and not node.level
+    return isinstance(node, ast.Import) and all(a.name in HINT_MODULES for a in node.names)
+
+
+def _check_import(node: ast.Import | ast.ImportFrom) -> None:
+    if _is_hint_import(node):
+        return
+    aliases = node.names
+    for alias in aliases:
+        if alias.asname and alias.asname.startswith("_"):
+            raise _reject(node, f"import alias {alias.asname!r} may not start with '_'")
+    if isinstance(node, ast.Import):
+        for alias in aliases:
+            if not _module_allowed(alias.name):
+                raise _reject(node, f"import of {alias.name!r} is not allowed (only numpy, math)")
+        return
+    if node.level or not node.module or not _module_allowed(node.module):
+        raise _reject(node, f"import from {node.module!r} is not allowed (only numpy, math)")
+    for alias in aliases:
+        if alias.name == "*":
+            raise _reject(node, f"'from {node.module} import *' is not allowed; name what you use")
+        if alias.name.startswith("_") or alias.name in FORBIDDEN_ATTRIBUTES:
+            raise _reject(node, f"import of {node.module}.{alias.name} is not allowed")
+
+
+def _check_format_call(node: ast.Attribute) -> None:
+    """``str.format`` reads attributes (``"{0.__class__}"``); allow it on plain literals only."""
+    receiver = node.value
+    if not (isinstance(receiver, ast.Constant) and isinstance(receiver.value, str)):
+        raise _reject(node, "'.format' is only allowed on a string literal; use an f-string")
+    try:
+        fields = list(string.Formatter().parse(receiver.value))
+    except ValueError as e:
+        raise _reject(node, f"malformed format string {receiver.value!r}: {e}") from e
+    for _, name, spec, _ in fields:
+        if (name and "." in name) or (spec and "{" in spec):
+            raise _reject(node, f"format field {name!r} reads an attribute; use an f-string")
+
+
+def _check_node(node: ast.AST, entry: str) -> None:
+    if isinstance(node, FORBIDDEN_NODES):
+        raise _reject(node, f"{type(node).__name__} statements are not allowed in reward code")
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        _check_import(node)
+    elif isinstance(node, ast.Name):
+        if node.id.startswith("__") or node.id in FORBIDDEN_NAMES:
+            raise _reject(node, f"name {node.id!r} is not allowed in reward code")
+    elif isinstance(node, ast.Attribute):
+        if node.attr.startswith("_") or node.attr in FORBIDDEN_ATTRIBUTES:
+            raise _reject(node, f"attribute {node.attr!r} is not allowed in reward code")
+        if node.attr == "format":
+            _check_format_call(node)
+    elif isinstance(node, ast.Constant) and (
+        (isinstance(node.value, str) and "__" in node.value)
+        or (isinstance(node.value, bytes) and b"__" in node.value)
+    ):
+        raise _reject(node, "string constants containing '__' are not allowed")
+    elif isinstance(node, ast.FunctionDef):
+        if node.name.startswith("__") and node.name != entry:
+            raise _reject(node, f"function name {node.name!r} may not start with '__'")
+    elif isinstance(node, ast.arg) and node.arg.startswith("__"):
+        raise _reject(node, f"parameter name {node.arg!r} may not start with '__'")
+
+
+def _check_top_level(tree: ast.Module, entry: str) -> None:
+    for node in tree.body:
+        if isinstance(node, FORBIDDEN_NODES):
+            _check_node(node, entry)
+        if not isinstance(node, _TOP_LEVEL):
+            hint = ""
+            if isinstance(node, ast.If):
+                hint = "; remove any `if __name__ == '__main__':` test block"
+            raise _reject(
+                node,
+                f"top-level {type(node).__name__} is not allowed; only imports, constants and "
+                f"functions{hint}",
+            )
+        if isinstance(node, ast.Expr) and not (
+            isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        ):
+            raise _reject(node, "top-level expressions other than docstrings are not allowed")
+    entries = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == entry]
+    if not entries:
+        raise RewardCodeError(f"no top-level function named {entry!r}; define def {entry}(...)")
+    if len(entries) > 1:
+        raise RewardCodeError(f"{entry!r} is defined {len(entries)} times; define it once")
+    want = ENTRY_ARITY.get(entry)
+    args = entries[0].args
+    positional = len(args.posonlyargs) + len(args.args)
+    required = positional - len(args.defaults)
+    if want is not None and args.vararg is None and not required <= want <= positional:
+        expected = "(state, action, prev_state)" if want == 3 else "(state)"
+        raise _reject(
+            entries[0],
+            f"{entry} must accept {expected}; it takes {positional} positional parameters",
+        )
+
+
+class _StripHints(ast.NodeTransformer):
+    """Remove annotations and typing/__future__ imports, so no hint is evaluated or imported."""
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        node.returns = None
+        args = node.args
+        for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+            if arg is not None:
+                arg.annotation = None
+        self.generic_visit(node)
+        return node
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
+        if node.value is None:
+            return ast.copy_location(ast.Pass(), node)
+        return ast.copy_location(ast.Assign(targets=[node.target], value=node.value), node)
+
+    def visit_Import(self, node: ast.Import) -> ast.AST:
+        return ast.copy_location(ast.Pass(), node) if _is_hint_import(node) else node
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST:
+        return ast.copy_location(ast.Pass(), node) if _is_hint_import(node) else node
+
+
 def check_source(source: str, entry: str = "compute_reward") -> ast.Module:
-    """Parse ``source`` and enforce the policy; return the AST.
+    """Parse ``source`` and enforce the policy; return the AST to compile (hints removed).
 
     Raises:
         RewardCodeError: with the line and the rule broken.
     """
+    if len(source) > MAX_SOURCE_CHARS:
+        raise RewardCodeError(
+            f"the reward program is {len(source)} characters; keep it under {MAX_SOURCE_CHARS}"
+        )
     try:
         tree = ast.parse(source)
     except SyntaxError as e:
         raise RewardCodeError(f"syntax error at line {e.lineno}: {e.msg}") from e
+    except (ValueError, RecursionError, MemoryError) as e:
+        raise RewardCodeError(
+            f"the reward program cannot be parsed: {type(e).__name__}: {e}"
+        ) from e
+    _check_top_level(tree, entry)
     for node in ast.walk(tree):
-        if isinstance(node, FORBIDDEN_NODES):
-            raise _reject(node, f"{type(node).__name__} statements are not allowed in reward code")
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name not in ALLOWED_MODULES:
-                    raise _reject(node, f"import of {alias.name!r} is not allowed (only numpy, math)")
-        elif isinstance(node, ast.ImportFrom):
-            if node.module not in ALLOWED_MODULES or node.level:
-                raise _reject(node, f"import from {node.module!r} is not allowed (only numpy, math)")
-            for alias in node.names:
-                if alias.name.startswith("_") or alias.name in FORBIDDEN_ATTRIBUTES:
-                    raise _reject(node, f"import of {node.module}.{alias.name} is not allowed")
-        elif isinstance(node, ast.Name):
-            if node.id.startswith("__") or node.id in FORBIDDEN_NAMES:
-                raise _reject(node, f"name {node.id!r} is not allowed in reward code")
-        elif isinstance(node, ast.Attribute):
-            if node.attr.startswith("_") or node.attr in FORBIDDEN_ATTRIBUTES:
-                raise _reject(node, f"attribute {node.attr!r} is not allowed in reward code")
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "__" in node.value:
-            raise _reject(node, "string constants containing '__' are not allowed")
-        elif isinstance(node, (ast.FunctionDef, ast.Lambda)) and isinstance(node, ast.FunctionDef):
-            if node.name.startswith("_") and node.name != entry:
-                raise _reject(node, f"function name {node.name!r} may not start with '_'")
-    entries = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == entry]
-    if not entries:
-        raise RewardCodeError(f"no top-level function named {entry!r}")
-    if len(entries) > 1:
-        raise RewardCodeError(f"{entry!r} is defined {len(entries)} times; define it once")
-    for node in tree.body:
-        if not isinstance(node, (ast.FunctionDef, ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.Expr)):
-            raise _reject(node, f"top-level {type(node).__name__} is not allowed; only imports, constants and functions")
-        if isinstance(node, ast.Expr) and not isinstance(node.value, ast.Constant):
-            raise _reject(node, "top-level expressions other than docstrings are not allowed")
-    return tree
+        _check_node(node, entry)
+    return ast.fix_missing_locations(_StripHints().visit(tree))
