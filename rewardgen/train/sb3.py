@@ -10,7 +10,6 @@ process loads the reward program from its source by itself.
 from __future__ import annotations
 
 import copy
-import linecache
 import logging
 import math
 import traceback
@@ -311,7 +310,6 @@ def short_traceback(exc: BaseException, max_frames: int = 6, max_chars: int = 40
     """The innermost ``max_frames`` frames of ``exc``'s traceback, capped at ``max_chars``."""
     tb: TracebackType | None = exc.__traceback__
     frames = traceback.extract_tb(tb)[-max_frames:]
-    linecache.checkcache()
     text = "".join(
         ["Traceback (innermost frames):\n"]
         + traceback.format_list(frames)
