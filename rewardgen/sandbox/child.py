@@ -32,6 +32,7 @@ TAIL_FRAMES = 3
 MAX_REASON_CHARS = 300
 EXIT_RESULT_WRITTEN = 0
 EXIT_NO_RESULT = 70
+MEMORY_HINTS = ("failed to map segment", "Cannot allocate memory", "bad_alloc")
 
 
 def load_target(target: str) -> Callable[[CandidateJob], Any]:
@@ -80,9 +81,12 @@ def trimmed_traceback(exc: BaseException) -> str:
 
 def failure_reason(exc: BaseException) -> str:
     """A one-line reason for an exception that escaped the target."""
+    limit = memory_limit_mb()
     if isinstance(exc, MemoryError):
-        limit = memory_limit_mb()
         return f"exceeded the memory limit of {limit} MB" if limit else "ran out of memory"
+    if limit and any(hint in str(exc) for hint in MEMORY_HINTS):
+        # a shared library or allocator that hit the address-space limit, e.g. torch's import
+        return one_line(f"exceeded the memory limit of {limit} MB ({type(exc).__name__}: {exc})")
     if isinstance(exc, RewardCodeError):
         return one_line(str(exc))
     message = str(exc)

@@ -31,6 +31,7 @@ from rewardgen.io import atomic_write_json, atomic_write_text, read_json
 from rewardgen.results import CandidateJob, CandidateResult
 from rewardgen.rewards.program import source_sha256
 from rewardgen.sandbox import limits
+from rewardgen.sandbox.child import MEMORY_HINTS
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ def death_reason(returncode: int, stderr: str, cfg: SandboxConfig) -> str:
         if name == "SIGXFSZ":
             return f"exceeded the file size limit of {cfg.max_file_size_mb} MB (SIGXFSZ)"
         return f"killed by {name}"
-    if "MemoryError" in last or "Cannot allocate memory" in last:
+    if any(hint in last for hint in ("MemoryError", *MEMORY_HINTS)):
         return f"exceeded the memory limit of {cfg.memory_mb} MB"
     if returncode == 0:
         return "the worker exited without writing result.json"
