@@ -104,14 +104,22 @@ def tasks_main(argv: list[str] | None = None) -> None:
             console.print(f"fitness: {task.fitness.aggregate} of {task.fitness.expr} [{task.fitness.unit}] - {task.fitness.doc}")
             console.print(TaskPromptInfo.from_task(task).state_source, markup=False, highlight=False)
             return
-        table = Table(title=f"rewardgen tasks ({resource_dir('envs')})")
-        for col in ("task", "env", "fitness", "success at", "description"):
-            table.add_column(col, overflow="fold")
+        rows = []
         for name in task_names():
             task = load_task(name)
             fitness = f"{task.fitness.aggregate}({task.fitness.expr}) {task.fitness.unit}".strip()
             threshold = "-" if task.success_threshold is None else f"{task.success_threshold:g}"
-            table.add_row(name, task.env_id, fitness, threshold, task.description[:120])
+            rows.append((name, task.env_id, fitness, threshold, task.description))
+        if not console.is_terminal:  # piped: one tab-separated line per task
+            for row in rows:
+                print("\t".join(row))
+            return
+        table = Table(title=f"rewardgen tasks ({resource_dir('envs')})")
+        for col in ("task", "env", "fitness", "success at"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("description", overflow="fold", ratio=1)
+        for row in rows:
+            table.add_row(*row[:4], row[4][:160])
         console.print(table)
     except RewardGenError as e:
         _fail(e)

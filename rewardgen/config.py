@@ -54,8 +54,9 @@ class RLConfig:
     n_envs: int = 4
     vec_env: str = "dummy"  # dummy | subproc
     policy: str = "MlpPolicy"
-    hyperparams: dict[str, Any] = field(default_factory=dict)  # for every task
-    per_task: dict[str, Any] = field(default_factory=dict)  # task name -> overrides
+    common: dict[str, Any] = field(default_factory=dict)  # defaults for every task
+    per_task: dict[str, Any] = field(default_factory=dict)  # task name -> tuned values
+    hyperparams: dict[str, Any] = field(default_factory=dict)  # user overrides, applied last
 
 
 @dataclass

@@ -88,18 +88,3 @@ def human_feedback(cfg: FeedbackConfig) -> str | None:
         if text:
             parts.append(text)
     return "\n".join(parts) or None
-
-
-def pearson(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Pearson correlation, or None with fewer than three points or no variance."""
-    n = min(len(xs), len(ys))
-    if n < 3:
-        return None
-    xs, ys = list(xs[:n]), list(ys[:n])
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    syy = sum((y - my) ** 2 for y in ys)
-    if sxx <= 0 or syy <= 0:
-        return None
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
-    return float(sxy / (sxx * syy) ** 0.5)

@@ -85,7 +85,8 @@ class Loop:
                                         int(self.cfg.train.eval_freq))
         self.store.write_messages(generation, messages)
         flat = [(r.source or "", r.result) for gen in history for r in gen]
-        ctx = ProposalContext(task=self.task, generation=generation, seed=int(self.cfg.seed), history=flat)
+        ctx = ProposalContext(task=self.task, generation=generation,
+                              seed=int(self.cfg.seed) + generation, history=flat)
         self.store.event("llm_request", generation=generation, n=int(self.cfg.loop.samples),
                          proposer=self.proposer.name)
         completions = self.proposer.propose(messages, int(self.cfg.loop.samples), ctx)

@@ -6,7 +6,7 @@ import pytest
 
 from rewardgen.config import FeedbackConfig
 from rewardgen.errors import ConfigError
-from rewardgen.feedback import failure_summary, human_feedback, pearson, reward_reflection
+from rewardgen.feedback import failure_summary, human_feedback, reward_reflection
 from rewardgen.results import CandidateResult
 from rewardgen.store import CandidateRecord
 
@@ -56,10 +56,3 @@ def test_human_feedback_from_text_and_file(tmp_path):
     assert human_feedback(FeedbackConfig()) is None
     with pytest.raises(ConfigError, match="does not exist"):
         human_feedback(FeedbackConfig(human_file=str(tmp_path / "missing.txt")))
-
-
-def test_pearson():
-    assert pearson([1, 2, 3], [2, 4, 6]) == pytest.approx(1.0)
-    assert pearson([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
-    assert pearson([1, 2], [1, 2]) is None
-    assert pearson([1, 1, 1], [1, 2, 3]) is None

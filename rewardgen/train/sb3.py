@@ -73,24 +73,28 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 def hyperparams_for(rl: dict[str, Any], task_name: str) -> dict[str, Any]:
-    """The algorithm's keyword arguments for one task: defaults, then the task's overrides.
+    """The algorithm's keyword arguments for one task.
 
-    Nested mappings (``policy_kwargs``) merge key by key, so a task may change ``log_std_init``
-    and keep the default ``net_arch``; lists and scalars are replaced whole.
+    Three layers, later ones winning: ``rl.common`` (defaults for every task), ``rl.per_task[task]``
+    (rl-zoo3's tuned values) and ``rl.hyperparams`` (the user's overrides, e.g. from the command
+    line). Nested mappings (``policy_kwargs``) merge key by key, so a task may change
+    ``log_std_init`` and keep the default ``net_arch``; lists and scalars are replaced whole.
 
     Example:
-        >>> hyperparams_for({"hyperparams": {"gamma": 0.99, "n_steps": 2048},
-        ...                  "per_task": {"swimmer": {"gamma": 0.9999}}}, "swimmer")
-        {'gamma': 0.9999, 'n_steps': 2048}
+        >>> hyperparams_for({"common": {"gamma": 0.99, "n_steps": 2048},
+        ...                  "per_task": {"swimmer": {"gamma": 0.9999}},
+        ...                  "hyperparams": {"n_steps": 64}}, "swimmer")
+        {'gamma': 0.9999, 'n_steps': 64}
     """
-    base = rl.get("hyperparams") or {}
+    layers = {"common": rl.get("common") or {}, "hyperparams": rl.get("hyperparams") or {}}
     per_task = rl.get("per_task") or {}
-    if not isinstance(base, dict) or not isinstance(per_task, dict):
-        raise ConfigError("rl.hyperparams and rl.per_task must be mappings of keyword arguments")
-    override = per_task.get(task_name) or {}
-    if not isinstance(override, dict):
-        raise ConfigError(f"rl.per_task.{task_name} must be a mapping, got {override!r}")
-    return _merge(base, override)
+    for name, layer in {**layers, "per_task": per_task}.items():
+        if not isinstance(layer, dict):
+            raise ConfigError(f"rl.{name} must be a mapping of keyword arguments, got {layer!r}")
+    task_layer = per_task.get(task_name) or {}
+    if not isinstance(task_layer, dict):
+        raise ConfigError(f"rl.per_task.{task_name} must be a mapping, got {task_layer!r}")
+    return _merge(_merge(layers["common"], task_layer), layers["hyperparams"])
 
 
 # ---------------------------------------------------------------- reward functions

@@ -64,7 +64,7 @@ def test_resolve_device_auto_is_cpu_without_gpu() -> None:
 
 def test_hyperparams_for_merges_per_task_overrides() -> None:
     rl = {
-        "hyperparams": {"gamma": 0.99, "n_steps": 2048, "policy_kwargs": {"net_arch": [64, 64]}},
+        "common": {"gamma": 0.99, "n_steps": 2048, "policy_kwargs": {"net_arch": [64, 64]}},
         "per_task": {"hopper": {"gamma": 0.999, "policy_kwargs": {"log_std_init": -2}}},
     }
     assert hyperparams_for(rl, "hopper") == {
@@ -72,9 +72,20 @@ def test_hyperparams_for_merges_per_task_overrides() -> None:
         "n_steps": 2048,
         "policy_kwargs": {"net_arch": [64, 64], "log_std_init": -2},
     }
-    assert hyperparams_for(rl, "ant") == rl["hyperparams"]
-    assert rl["hyperparams"]["gamma"] == 0.99  # the input is not modified
+    assert hyperparams_for(rl, "ant") == rl["common"]
+    assert rl["common"]["gamma"] == 0.99  # the input is not modified
     assert hyperparams_for({}, "hopper") == {}
+
+
+def test_user_hyperparams_override_per_task_values() -> None:
+    rl = {
+        "common": {"n_steps": 2048},
+        "per_task": {"hopper": {"n_steps": 512, "gamma": 0.999}},
+        "hyperparams": {"n_steps": 64, "policy_kwargs": {"net_arch": [8]}},
+    }
+    assert hyperparams_for(rl, "hopper") == {
+        "n_steps": 64, "gamma": 0.999, "policy_kwargs": {"net_arch": [8]},
+    }
 
 
 def test_hyperparams_for_rejects_non_mapping_override() -> None:
