@@ -10,7 +10,6 @@ caller reports from the parent.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import resource
@@ -57,8 +56,16 @@ def apply_limits(cfg: SandboxConfig, *, gpu: bool) -> None:
     _set(resource.RLIMIT_CORE, 0)
 
 
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+def _load_libc() -> ctypes.CDLL | None:
+    # Resolved at import, in the parent: find_library may spawn ldconfig, which must not happen
+    # inside a preexec_fn. The interpreter itself links libc, so its own symbols suffice.
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
 
 
 def _write(path: str, text: str) -> None:
@@ -87,10 +94,9 @@ def enter_network_namespace() -> bool:
     if not sys.platform.startswith("linux"):
         network_failure_reason = "network namespaces need Linux"
         return False
-    try:
-        libc = _libc()
-    except OSError as e:
-        network_failure_reason = f"cannot load libc for unshare(): {e}"
+    libc = _LIBC
+    if libc is None or not hasattr(libc, "unshare"):
+        network_failure_reason = "libc has no unshare(); network namespaces are unavailable"
         return False
     uid, gid = os.geteuid(), os.getegid()
     if uid == 0 and libc.unshare(CLONE_NEWNET) == 0:

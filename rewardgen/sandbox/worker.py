@@ -36,7 +36,8 @@ from rewardgen.sandbox.child import MEMORY_HINTS
 log = logging.getLogger(__name__)
 
 DEFAULT_TARGET = "rewardgen.train.job:run_candidate"
-POLL_S = 0.2
+POLL_S = 0.2  # how often the worker's exit and the deadline are checked
+SCAN_S = 1.0  # how often its process tree is recorded (and, on GPU, its memory summed)
 TRACEBACK_CHARS = 4000
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 SECRET_VAR = re.compile(r"(^|_)(KEY|TOKEN|PASSWORD|PASSWD|CREDENTIALS?)(_|$)|SECRET", re.IGNORECASE)
@@ -273,7 +274,7 @@ def run_isolated(
     cap = max(2, cfg.output_limit_kb * 1024 // 2)
     out, err = _Capture(proc.stdout, cap), _Capture(proc.stderr, cap)
     tree, killed_reason, status = _Tree(proc.pid), "", "failed"
-    deadline = start + cfg.timeout_s
+    deadline, next_scan = start + cfg.timeout_s, start
     try:
         while True:
             try:
@@ -281,13 +282,17 @@ def run_isolated(
                 break
             except subprocess.TimeoutExpired:
                 pass
-            tree.scan()
-            if time.monotonic() >= deadline:
-                status, killed_reason = (
-                    "timeout",
-                    f"exceeded the wall-clock limit of {cfg.timeout_s:g} s",
-                )
-            elif use_gpu and (rss := tree.rss_mb()) > cfg.memory_mb:
+            now, rss = time.monotonic(), 0.0
+            if now >= next_scan:
+                if use_gpu:
+                    rss = tree.rss_mb()  # records the tree too
+                else:
+                    tree.scan()
+                next_scan = now + SCAN_S
+            if now >= deadline:
+                status = "timeout"
+                killed_reason = f"exceeded the wall-clock limit of {cfg.timeout_s:g} s"
+            elif rss > cfg.memory_mb:
                 killed_reason = (
                     f"exceeded the memory limit of {cfg.memory_mb} MB (resident {rss:.0f} MB)"
                 )

@@ -42,7 +42,7 @@ def leave_orphans(job: CandidateJob) -> CandidateResult:
     in_group = subprocess.Popen(SLEEPER)
     escaped = subprocess.Popen(SLEEPER, start_new_session=True)
     Path(job.out_dir, "pids.txt").write_text(f"{in_group.pid} {escaped.pid}")
-    time.sleep(0.6)  # long enough for the parent's poll to see them
+    time.sleep(1.2)  # long enough for the parent's process-tree scan to see them
     return CandidateResult(status="ok")
 
 
