@@ -36,6 +36,7 @@ class FitnessSpec:
     doc: str = ""
 
     def compile(self) -> Callable[[Any], float]:
+        """The expression as a function of one State (raises TaskError when malformed)."""
         if self.aggregate not in AGGREGATES:
             raise TaskError(f"fitness aggregate {self.aggregate!r} is not one of {AGGREGATES}")
         try:
@@ -46,15 +47,23 @@ class FitnessSpec:
 
 
 class FitnessTracker:
-    """Accumulates one episode's fitness step by step (cheap enough for every env step)."""
+    """Accumulates one episode's fitness step by step (cheap enough for every env step).
+
+    Args:
+        spec: what to score and how to aggregate it.
+        dt: seconds per env step, for the ``duration`` aggregate.
+    """
 
     def __init__(self, spec: FitnessSpec, dt: float) -> None:
         self._fn = spec.compile()
         self._aggregate = spec.aggregate
         self._dt = dt
+        self._needs_value = spec.aggregate != "duration"
+        self._extreme = max if spec.aggregate == "max" else min if spec.aggregate == "min" else None
         self.reset(None)
 
     def reset(self, state: Any) -> None:
+        """Start a new episode; ``state`` is its first State (the ``delta`` baseline)."""
         self._initial = self._fn(state) if state is not None and self._aggregate == "delta" else 0.0
         self._total = 0.0
         self._last = 0.0
@@ -62,20 +71,23 @@ class FitnessTracker:
         self._steps = 0
 
     def update(self, state: Any) -> None:
+        """Account for the State reached by one more env step."""
         self._steps += 1
-        if self._aggregate == "duration":
-            return
-        value = float(self._fn(state))
-        self._total += value
-        self._last = value
-        if self._aggregate == "max":
-            self._best = max(self._best, value)
-        elif self._aggregate == "min":
-            self._best = min(self._best, value)
+        if self._needs_value:
+            value = float(self._fn(state))
+            self._total += value
+            self._last = value
+            if self._extreme is not None:
+                self._best = self._extreme(self._best, value)
+
+    @property
+    def steps(self) -> int:
+        """Env steps accounted for in this episode."""
+        return self._steps
 
     @property
     def value(self) -> float:
-        """The episode's score so far."""
+        """The episode's score so far (0.0 before the first step, except ``duration``)."""
         agg = self._aggregate
         if agg == "duration":
             return self._steps * self._dt
@@ -88,5 +100,5 @@ class FitnessTracker:
         if agg == "final":
             return self._last
         if agg == "delta":
-            return self._last - self._initial
+            return self._last - float(self._initial)
         return self._best

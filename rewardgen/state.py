@@ -9,14 +9,20 @@ A task declares its State view as a list of fields, each with a *source* in a sm
     upright(xquat[torso])   yaw(...)   pitch(...)   roll(...)   norm(...)
 
 From that one declaration rewardgen builds both the class definition that the LLM reads and the
-getters that fill it during training: :func:`state_source` renders the class, and
+code that fills it during training: :func:`state_source` renders the class, and
 :class:`StateBuilder` executes *that very source* to make the class it instantiates, so the prompt
 and the executed contract cannot drift apart. A State holds plain floats and read-only numpy
 copies, never a handle to MuJoCo's model or data.
+
+Building a State runs on every env step, so each source is resolved once, against the model, to
+fixed positions in MuJoCo's flat data buffers, and all fields are read by one generated function
+(``.item`` for scalars, one buffer copy per array). Only integers resolved here and names from
+the fixed grammar ever reach that generated code.
 """
 
 from __future__ import annotations
 
+import keyword
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -33,10 +39,22 @@ _BODY_ARRAYS = {"xpos", "xquat", "xmat", "xipos", "cvel", "cfrc_ext", "subtree_c
 _SITE_ARRAYS = {"site_xpos", "site_xmat"}
 _JOINT_ARRAYS = {"qpos", "qvel", "qacc", "qfrc_actuator"}
 _PLAIN_ARRAYS = {"ctrl", "act", "sensordata", "actuator_force"}
+_ARRAYS = _BODY_ARRAYS | _SITE_ARRAYS | _JOINT_ARRAYS | _PLAIN_ARRAYS
+# Shape of each array as a function of the model's sizes (MuJoCo's MjData layout).
+_SHAPES: dict[str, tuple[str | int, ...]] = {
+    **{a: ("nbody", 3) for a in ("xpos", "xipos", "subtree_com")},
+    "xquat": ("nbody", 4), "xmat": ("nbody", 9),
+    **{a: ("nbody", 6) for a in ("cvel", "cfrc_ext", "cacc")},
+    "site_xpos": ("nsite", 3), "site_xmat": ("nsite", 9),
+    "qpos": ("nq",), "qvel": ("nv",), "qacc": ("nv",), "qfrc_actuator": ("nv",),
+    "ctrl": ("nu",), "actuator_force": ("nu",), "act": ("na",), "sensordata": ("nsensordata",),
+}  # fmt: skip
 _FUNCTIONS = ("upright", "yaw", "pitch", "roll", "norm")
+_QUATERNION_FUNCTIONS = ("upright", "yaw", "pitch", "roll")
 _REF = re.compile(r"^([a-z_]+)((?:\[[^\[\]]+\])*)$")
 _KEY = re.compile(r"\[([^\[\]]+)\]")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MAX_KEYS = 2
 
 
 @dataclass(frozen=True)
@@ -49,27 +67,94 @@ class StateField:
     doc: str = ""
 
 
-def _quat_fn(kind: str) -> Callable[[np.ndarray], float]:
-    def upright(q: np.ndarray) -> float:
-        w, x, y, z = q
-        return float(1.0 - 2.0 * (x * x + y * y))
+def _upright(q: list[float]) -> float:
+    w, x, y, z = q
+    return 1.0 - 2.0 * (x * x + y * y)
 
-    def yaw(q: np.ndarray) -> float:
-        w, x, y, z = q
-        return float(math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z)))
 
-    def pitch(q: np.ndarray) -> float:
-        w, x, y, z = q
-        return float(math.asin(max(-1.0, min(1.0, 2.0 * (w * y - z * x)))))
+def _yaw(q: list[float]) -> float:
+    w, x, y, z = q
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
 
-    def roll(q: np.ndarray) -> float:
-        w, x, y, z = q
-        return float(math.atan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y)))
 
-    def norm(v: np.ndarray) -> float:
-        return float(np.linalg.norm(v))
+def _pitch(q: list[float]) -> float:
+    w, x, y, z = q
+    return math.asin(max(-1.0, min(1.0, 2.0 * (w * y - z * x))))
 
-    return {"upright": upright, "yaw": yaw, "pitch": pitch, "roll": roll, "norm": norm}[kind]
+
+def _roll(q: list[float]) -> float:
+    w, x, y, z = q
+    return math.atan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y))
+
+
+# Names the generated code may use besides the flat data buffers; nothing else is in its scope.
+_HELPERS: dict[str, Any] = {
+    "_upright": _upright,
+    "_yaw": _yaw,
+    "_pitch": _pitch,
+    "_roll": _roll,
+    "_hypot": math.hypot,
+    "_abs": abs,
+    "_frombuffer": np.frombuffer,
+}
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A source split into its parts, before any model is known."""
+
+    functions: tuple[str, ...]  # outermost first
+    array: str  # an array name, or "dt" / "time"
+    keys: tuple[str, ...]
+
+
+def parse_source(source: str) -> _Parsed:
+    """Check a source against the grammar without a model (raises TaskError when invalid).
+
+    Used at load time so that a typo in a task file fails before any env is built; names of
+    bodies, joints and sites are checked later, against the model, by :class:`StateBuilder`.
+    """
+    text = source.strip()
+    functions: list[str] = []
+    while True:
+        for fn in _FUNCTIONS:
+            if text.startswith(fn + "(") and text.endswith(")"):
+                functions.append(fn)
+                text = text[len(fn) + 1 : -1].strip()
+                break
+        else:
+            break
+    if text in ("dt", "time"):
+        return _Parsed(tuple(functions), text, ())
+    match = _REF.match(text)
+    if not match:
+        raise TaskError(
+            f"state source {source!r} is not of the form array[index] or fn(...); "
+            f"functions: {', '.join(_FUNCTIONS)}"
+        )
+    array, keys_text = match.group(1), match.group(2)
+    if array not in _ARRAYS:
+        raise TaskError(
+            f"state source {source!r}: unknown array {array!r}; use one of {sorted(_ARRAYS)}"
+        )
+    keys = tuple(k.strip() for k in _KEY.findall(keys_text))
+    if len(keys) > _MAX_KEYS:
+        raise TaskError(f"state source {source!r}: at most {_MAX_KEYS} indices are supported")
+    for i, key in enumerate(keys):
+        if i == 0 and _IDENT.match(key):
+            if array in _PLAIN_ARRAYS and array != "sensordata":
+                raise TaskError(
+                    f"state source {source!r}: {array} cannot be indexed by name; use a number"
+                )
+            continue
+        try:
+            _parse_index(key)
+        except ValueError as e:
+            raise TaskError(
+                f"state source {source!r}: bad index [{key}]; use a number, a slice like 2:5, "
+                "or (first index only) a body, joint, site or sensor name"
+            ) from e
+    return _Parsed(tuple(functions), array, keys)
 
 
 def _parse_index(text: str) -> int | slice:
@@ -113,70 +198,145 @@ def _resolve_key(model: Any, array: str, key: str, first: bool) -> int | slice:
     raise ValueError(f"{array} cannot be indexed by name")
 
 
+def _array_shape(model: Any, array: str) -> tuple[int, ...]:
+    return tuple(int(getattr(model, d)) if isinstance(d, str) else d for d in _SHAPES[array])
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """A source resolved against a model: a scalar expression or a block of a flat buffer."""
+
+    expr: str  # scalar: a Python expression giving a float; array: its copy expression
+    shape: tuple[int, ...] = ()  # () for a scalar
+    values: str = ""  # array: an expression giving its values as a list of floats
+
+
+class _Bindings:
+    """Names the generated code reads, each bound to a view of one MuJoCo data array.
+
+    Resolving records *which* views are needed; :meth:`scope` binds them to a given MjData, once
+    per builder, so a step does no attribute lookups and no numpy slicing.
+    """
+
+    def __init__(self) -> None:
+        self.requests: dict[str, tuple[str, int | None, int | None]] = {}
+
+    def flat(self, array: str) -> str:
+        name = f"_flat_{array}"
+        self.requests[name] = (array, None, None)
+        return name
+
+    def block(self, array: str, start: int, stop: int) -> str:
+        name = f"_mv_{array}_{start}_{stop}"
+        self.requests[name] = (array, start, stop)
+        return name
+
+    def scope(self, data: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {**_HELPERS, "_data": data, "__builtins__": {}}
+        for name, (array, start, stop) in self.requests.items():
+            view = getattr(data, array).reshape(-1)
+            if not np.shares_memory(view, getattr(data, array)):
+                raise TaskError(f"MuJoCo's data.{array} is not contiguous; cannot read it")
+            # A memoryview over the live buffer: .tobytes() and .tolist() copy the current values.
+            out[name] = view if start is None else memoryview(view)[start:stop]
+        return out
+
+
+def _resolve(source: str, model: Any, dt: float, bindings: _Bindings) -> _Resolved:
+    """Resolve a source to fixed positions in the model's flat data buffers."""
+    parsed = parse_source(source)
+    if parsed.array == "dt":
+        value = _Resolved(repr(float(dt)))
+    elif parsed.array == "time":
+        value = _Resolved("_data.time")
+    else:
+        shape = _array_shape(model, parsed.array)
+        index = np.arange(math.prod(shape)).reshape(shape)
+        try:
+            for i, key in enumerate(parsed.keys):
+                index = index[_resolve_key(model, parsed.array, key, i == 0)]
+        except (KeyError, ValueError, IndexError) as e:
+            reason = str(e).strip("'\"")
+            raise TaskError(
+                f"state source {source!r}: bad index ({reason}); {parsed.array} has shape {shape}"
+            ) from e
+        value = _array_value(parsed.array, np.asarray(index), bindings)
+    for fn in reversed(parsed.functions):
+        value = _apply(fn, value, source)
+    return value
+
+
+def _array_value(array: str, index: np.ndarray, bindings: _Bindings) -> _Resolved:
+    flat = index.reshape(-1)
+    if index.ndim == 0:
+        return _Resolved(f"{bindings.flat(array)}.item({int(flat[0])})")
+    start = int(flat[0]) if flat.size else 0
+    if np.array_equal(flat, np.arange(start, start + flat.size)):
+        block = bindings.block(array, start, start + flat.size)
+        raw, values = f"{block}.tobytes()", f"{block}.tolist()"
+    else:  # not reachable with the grammar's plain slices; kept correct anyway
+        taken = f"{bindings.flat(array)}.take({flat.tolist()})"
+        raw, values = f"{taken}.tobytes()", f"{taken}.tolist()"
+    # A copy backed by immutable bytes: read-only, and nothing can make it writeable again.
+    copy = f"_frombuffer({raw})"
+    shape = tuple(int(n) for n in index.shape)
+    return _Resolved(copy if len(shape) == 1 else f"{copy}.reshape({shape})", shape, values)
+
+
+def _apply(fn: str, value: _Resolved, source: str) -> _Resolved:
+    scalar = value.shape == ()
+    if fn == "norm":
+        return _Resolved(f"_abs({value.expr})" if scalar else f"_hypot(*{value.values})")
+    if scalar or math.prod(value.shape) != 4:
+        got = "a scalar" if scalar else f"shape {value.shape}"
+        raise TaskError(
+            f"state source {source!r}: {fn}() needs a quaternion (4 values, e.g. xquat[torso]), "
+            f"got {got}"
+        )
+    return _Resolved(f"_{fn}({value.values})")
+
+
 def compile_source(source: str, model: Any, dt: float) -> Getter:
-    """Turn a field source into a getter ``data -> value`` (raises TaskError when invalid)."""
-    text = source.strip()
-    for fn in _FUNCTIONS:
-        if text.startswith(fn + "(") and text.endswith(")"):
-            inner = compile_source(text[len(fn) + 1 : -1], model, dt)
-            f = _quat_fn(fn)
-            return lambda data: f(inner(data))
-    if text == "dt":
-        return lambda data: dt
-    if text == "time":
-        return lambda data: float(data.time)
-    match = _REF.match(text)
-    if not match:
-        raise TaskError(f"state source {source!r} is not of the form array[index] or fn(...)")
-    array, keys_text = match.group(1), match.group(2)
-    known = _BODY_ARRAYS | _SITE_ARRAYS | _JOINT_ARRAYS | _PLAIN_ARRAYS
-    if array not in known:
-        raise TaskError(f"state source {source!r}: unknown array {array!r}; use one of {sorted(known)}")
-    try:
-        keys = [
-            _resolve_key(model, array, k, i == 0) for i, k in enumerate(_KEY.findall(keys_text))
-        ]
-    except (KeyError, ValueError) as e:
-        raise TaskError(f"state source {source!r}: bad index ({e})") from e
-    if not keys:
-        return lambda data: getattr(data, array).copy()
-    if len(keys) == 1:
-        (k0,) = keys
-        return lambda data: getattr(data, array)[k0]
-    k0, k1 = keys[0], keys[1]
-    if len(keys) == 2:
-        return lambda data: getattr(data, array)[k0][k1]
-    raise TaskError(f"state source {source!r}: at most two indices are supported")
+    """Turn a field source into a getter ``data -> value`` (raises TaskError when invalid).
+
+    The value is what the State holds: a float, or a read-only numpy copy. This is the slow,
+    one-field path (it binds the data on every call); :class:`StateBuilder` reads all fields at
+    once.
+    """
+    bindings = _Bindings()
+    code = compile(_resolve(source, model, dt, bindings).expr, "<state source>", "eval")
+
+    def getter(data: Any) -> Any:
+        return eval(code, bindings.scope(data))  # trusted: grammar names and resolved integers
+
+    return getter
 
 
-def _finalise(getter: Getter, is_scalar: bool) -> Getter:
-    if is_scalar:
-        return lambda data: float(getter(data))
-
-    def array_getter(data: Any) -> np.ndarray:
-        value = np.array(getter(data), dtype=np.float64)
-        value.flags.writeable = False
-        return value
-
-    return array_getter
+def _clean(text: str) -> str:
+    return " ".join(text.split())
 
 
-def state_source(fields: Sequence[StateField], shapes: Sequence[tuple[int, ...]], title: str) -> str:
+def state_source(
+    fields: Sequence[StateField], shapes: Sequence[tuple[int, ...]], title: str
+) -> str:
     """Render the State class definition exactly as it is executed and shown to the LLM."""
     lines = [
         "class State(NamedTuple):",
-        f'    """{title} Plain floats and read-only numpy arrays copied from the simulator."""',
+        f'    """{_clean(title).replace(chr(34) * 3, "")} Plain floats and read-only numpy arrays'
+        ' copied from the simulator."""',
         "",
     ]
     for field, shape in zip(fields, shapes, strict=True):
         kind = "float" if shape == () else "np.ndarray"
-        meta = [f"[{field.unit}]" if field.unit else ""]
+        meta = [f"[{_clean(field.unit)}]" if field.unit.strip() else ""]
         if shape != ():
             meta.append(f"shape {shape}")
-        if field.doc:
-            meta.append(field.doc)
+        if field.doc.strip():
+            meta.append(_clean(field.doc))
         comment = " ".join(m for m in meta if m)
-        lines.append(f"    {field.name}: {kind}  # {comment}" if comment else f"    {field.name}: {kind}")
+        lines.append(
+            f"    {field.name}: {kind}  # {comment}" if comment else f"    {field.name}: {kind}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -189,22 +349,27 @@ class StateBuilder:
         title: first line of the class docstring shown to the LLM.
     """
 
-    def __init__(self, fields: Sequence[StateField], env: Any, title: str = "One time step.") -> None:
+    def __init__(
+        self, fields: Sequence[StateField], env: Any, title: str = "One time step."
+    ) -> None:
         names = [f.name for f in fields]
         if len(set(names)) != len(names):
             raise TaskError(f"state fields repeat a name: {names}")
         for name in names:
-            if not _IDENT.match(name) or name.startswith("_"):
-                raise TaskError(f"state field name {name!r} must be a plain identifier")
+            if not _IDENT.match(name) or name.startswith("_") or keyword.iskeyword(name):
+                raise TaskError(
+                    f"state field name {name!r} must be a plain identifier (letters, digits, _; "
+                    "not starting with _ and not a Python keyword)"
+                )
         base = env.unwrapped
         self._data = base.data
-        raw = [compile_source(f.source, base.model, float(base.dt)) for f in fields]
-        shapes = [np.shape(g(self._data)) for g in raw]
+        bindings = _Bindings()
+        resolved = [_resolve(f.source, base.model, float(base.dt), bindings) for f in fields]
         self.fields = tuple(fields)
-        self.source = state_source(fields, shapes, title)
+        self.source = state_source(fields, [r.shape for r in resolved], title)
         self.state_class = self._exec_source(self.source)
-        self._getters = tuple(_finalise(g, s == ()) for g, s in zip(raw, shapes, strict=True))
-        self._new = self.state_class.__new__
+        self._code = self._builder_code([r.expr for r in resolved])
+        self.build: Callable[[], Any] = self._make_build(self._code, bindings.scope(self._data))
 
     @staticmethod
     def _exec_source(source: str) -> type:
@@ -212,7 +377,15 @@ class StateBuilder:
         exec(compile(source, "<state view>", "exec"), namespace)  # trusted: rendered from the spec
         return namespace["State"]  # type: ignore[no-any-return]
 
-    def build(self) -> Any:
-        """Return a State for the env's current simulator data."""
-        data = self._data
-        return self._new(self.state_class, *[g(data) for g in self._getters])
+    @staticmethod
+    def _builder_code(exprs: Sequence[str]) -> str:
+        values = "".join(f"        {e},\n" for e in exprs)
+        return f"def build():\n    return _tuple_new(_State, (\n{values}    ))\n"
+
+    def _make_build(self, code: str, scope: dict[str, Any]) -> Callable[[], Any]:
+        scope.update(_tuple_new=tuple.__new__, _State=self.state_class)
+        # Trusted: only names from the grammar and integers resolved against the model.
+        exec(compile(code, "<state view builder>", "exec"), scope)
+        build: Callable[[], Any] = scope["build"]
+        build.__doc__ = "Return a State for the env's current simulator data."
+        return build

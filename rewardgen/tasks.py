@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import difflib
+import keyword
+import math
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import yaml
 
 from rewardgen.errors import TaskError
 from rewardgen.fitness import FitnessSpec, FitnessTracker
 from rewardgen.resources import resource_dir
-from rewardgen.state import StateBuilder, StateField
+from rewardgen.state import StateBuilder, StateField, parse_source
 
 _REQUIRED = ("env_id", "description", "state", "fitness")
 _OPTIONAL = (
@@ -82,9 +86,28 @@ class TaskSpec:
             raise TaskError(f"task {self.name!r}: cannot make {self.env_id!r}: {e}") from e
 
     def state_builder(self, env: gym.Env) -> StateBuilder:
-        """A builder of State views for ``env`` (which must be reset already)."""
+        """A builder of State views for ``env`` (which must be reset already).
+
+        The fitness and sparse reward expressions are tried on the first State, so a field name
+        misspelt in the task file fails here with TaskError, not deep inside a training run.
+        """
         title = f"The {self.name} task ({self.env_id}) at one time step."
-        return StateBuilder(self.state, env, title=title)
+        builder = StateBuilder(self.state, env, title=title)
+        state = builder.build()
+        checks = [("fitness", self.fitness.expr, self.fitness.compile())]
+        if self.fitness.aggregate == "duration":
+            checks = []
+        if self.sparse_reward is not None:
+            checks.append(("sparse_reward", self.sparse_reward, _expression(self.sparse_reward)))
+        for what, expr, fn in checks:
+            try:
+                float(fn(state))
+            except Exception as e:  # noqa: BLE001 - any failure means the spec is wrong
+                raise TaskError(
+                    f"task {self.name!r}: {what} {expr!r} fails on a State ({type(e).__name__}: "
+                    f"{e}); State fields are {', '.join(state._fields)}"
+                ) from e
+        return builder
 
     def fitness_tracker(self, env: gym.Env) -> FitnessTracker:
         return FitnessTracker(self.fitness, float(env.unwrapped.dt))  # type: ignore[attr-defined]
@@ -105,6 +128,24 @@ def task_names() -> list[str]:
     return sorted(p.stem for p in tasks_dir().glob("*.yaml"))
 
 
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _expression(expr: str) -> Any:
+    """Compile a trusted expression over ``state`` (with ``np`` and ``math``)."""
+    return eval(f"lambda state: ({expr})", {"np": np, "math": math})  # trusted spec
+
+
+def _check_expression(name: str, what: str, expr: Any) -> str:
+    if not isinstance(expr, str) or not expr.strip():
+        raise TaskError(f"task {name!r}: {what} must be a non-empty Python expression string")
+    try:
+        compile(expr, f"<{what}>", "eval")
+    except SyntaxError as e:
+        raise TaskError(f"task {name!r}: {what} {expr!r} is not valid Python: {e.msg}") from e
+    return expr
+
+
 def _parse_state(name: str, raw: Any) -> tuple[StateField, ...]:
     if not isinstance(raw, list) or not raw:
         raise TaskError(f"task {name!r}: 'state' must be a non-empty list of fields")
@@ -114,15 +155,55 @@ def _parse_state(name: str, raw: Any) -> tuple[StateField, ...]:
             raise TaskError(f"task {name!r}: state field #{i} needs 'name' and 'source'")
         unknown = set(item) - {"name", "source", "unit", "doc"}
         if unknown:
-            raise TaskError(f"task {name!r}: state field {item['name']!r} has unknown keys {sorted(unknown)}")
+            raise TaskError(
+                f"task {name!r}: state field {item['name']!r} has unknown keys {sorted(unknown)}; "
+                "allowed: name, source, unit, doc"
+            )
+        field_name = str(item["name"])
+        if (
+            not _IDENT.match(field_name)
+            or field_name.startswith("_")
+            or keyword.iskeyword(field_name)
+        ):
+            raise TaskError(
+                f"task {name!r}: state field name {field_name!r} must be a plain identifier "
+                "(letters, digits, _; not starting with _ and not a Python keyword)"
+            )
+        parse_source(str(item["source"]))  # grammar only; names are checked against the model later
         fields.append(
-            StateField(str(item["name"]), str(item["source"]), str(item.get("unit", "")), str(item.get("doc", "")))
+            StateField(
+                field_name, str(item["source"]), str(item.get("unit", "")), str(item.get("doc", ""))
+            )
         )
+    names = [f.name for f in fields]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise TaskError(f"task {name!r}: state fields repeat the names {repeated}")
     return tuple(fields)
 
 
+def _optional_number(name: str, raw: dict[str, Any], key: str) -> float | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TaskError(f"task {name!r}: {key} must be a number, got {value!r}")
+    return float(value)
+
+
+def _mapping(name: str, raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key) or {}
+    if not isinstance(value, dict):
+        raise TaskError(f"task {name!r}: {key} must be a mapping, got {type(value).__name__}")
+    return dict(value)
+
+
 def parse_task(raw: Any, name: str, path: Path | None = None) -> TaskSpec:
-    """Validate a task mapping (as read from YAML) and build its TaskSpec."""
+    """Validate a task mapping (as read from YAML) and build its TaskSpec.
+
+    Everything that can be checked without building the env is checked here: keys, types, the
+    State sources' grammar, and that every expression is valid Python.
+    """
     if not isinstance(raw, dict):
         raise TaskError(f"task {name!r}: the file must hold a mapping, got {type(raw).__name__}")
     missing = [k for k in _REQUIRED if k not in raw]
@@ -133,31 +214,60 @@ def parse_task(raw: Any, name: str, path: Path | None = None) -> TaskSpec:
         raise TaskError(
             f"task {name!r} ({path}): unknown keys {sorted(unknown)}; allowed: {sorted(_REQUIRED + _OPTIONAL)}"
         )
+    task_name = str(raw.get("name", name))
+    if not task_name.strip() or "/" in task_name:
+        raise TaskError(f"task name {task_name!r} must be a non-empty name like half_cheetah")
+    if not isinstance(raw["env_id"], str) or not raw["env_id"].strip():
+        raise TaskError(f"task {name!r}: env_id must be a gymnasium id string like 'Hopper-v5'")
+    if not isinstance(raw["description"], str) or not raw["description"].strip():
+        raise TaskError(f"task {name!r}: description must be a non-empty paragraph")
     fit = raw["fitness"]
     if not isinstance(fit, dict) or "expr" not in fit and fit.get("aggregate") != "duration":
         raise TaskError(f"task {name!r}: 'fitness' needs 'expr' and 'aggregate'")
+    unknown_fit = set(fit) - {"expr", "aggregate", "unit", "doc"}
+    if unknown_fit:
+        raise TaskError(
+            f"task {name!r}: fitness has unknown keys {sorted(unknown_fit)}; "
+            "allowed: expr, aggregate, unit, doc"
+        )
     fitness = FitnessSpec(
         expr=str(fit.get("expr", "0.0")),
         aggregate=str(fit.get("aggregate", "mean")),
         unit=str(fit.get("unit", "")),
         doc=str(fit.get("doc", "")),
     )
-    fitness.compile()  # fail early on a bad expression
-    threshold = raw.get("success_threshold")
+    try:
+        fitness.compile()  # fail early on a bad expression or aggregate
+    except TaskError as e:
+        raise TaskError(f"task {name!r}: {e}") from e
+    seed_terms = _mapping(name, raw, "seed_terms")
+    for term, expr in seed_terms.items():
+        _check_expression(name, f"seed term {term!r}", expr)
+    sparse = raw.get("sparse_reward")
+    if sparse is not None:
+        _check_expression(name, "sparse_reward", sparse)
+    steps = raw.get("max_episode_steps")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise TaskError(
+            f"task {name!r}: max_episode_steps must be a positive integer, got {steps!r}"
+        )
+    tags = raw.get("tags") or []
+    if not isinstance(tags, list):
+        raise TaskError(f"task {name!r}: tags must be a list like [locomotion], got {tags!r}")
     return TaskSpec(
-        name=str(raw.get("name", name)),
-        env_id=str(raw["env_id"]),
+        name=task_name,
+        env_id=raw["env_id"].strip(),
         description=" ".join(str(raw["description"]).split()),
         state=_parse_state(name, raw["state"]),
         fitness=fitness,
-        env_kwargs=dict(raw.get("env_kwargs") or {}),
-        max_episode_steps=raw.get("max_episode_steps"),
-        success_threshold=None if threshold is None else float(threshold),
-        camera=dict(raw.get("camera") or {}),
-        seed_terms={str(k): str(v) for k, v in (raw.get("seed_terms") or {}).items()},
-        sparse_reward=raw.get("sparse_reward"),
+        env_kwargs=_mapping(name, raw, "env_kwargs"),
+        max_episode_steps=steps,
+        success_threshold=_optional_number(name, raw, "success_threshold"),
+        camera=_mapping(name, raw, "camera"),
+        seed_terms={str(k): str(v) for k, v in seed_terms.items()},
+        sparse_reward=sparse,
         native_reward=" ".join(str(raw.get("native_reward", "")).split()),
-        tags=tuple(raw.get("tags") or ()),
+        tags=tuple(str(t) for t in tags),
         path=path,
     )
 
@@ -173,6 +283,8 @@ def load_task(name: str) -> TaskSpec:
         raise TaskError(f"unknown task {name!r}.{hint} Valid tasks: {', '.join(valid)}")
     try:
         raw = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise TaskError(f"task file {path} cannot be read: {e}") from e
     except yaml.YAMLError as e:
         raise TaskError(f"task file {path} is not valid YAML: {e}") from e
     return parse_task(raw, path.stem, path)

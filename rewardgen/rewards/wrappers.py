@@ -21,6 +21,26 @@ RewardFn = Callable[[Any, np.ndarray, Any], Any]
 INFO_KEY = "rewardgen"
 
 
+def _checked(out: Any) -> tuple[float, dict[str, float]]:
+    """``check_reward_output`` with a fast path for the common case, called every env step.
+
+    A tuple of a finite float and a dict of str -> finite float is accepted here in one pass
+    (``v - v == 0.0`` holds exactly for finite floats); anything else goes to the full check,
+    which converts what it can and raises with the precise reason.
+    """
+    if type(out) is tuple and len(out) == 2:
+        total, components = out
+        if type(components) is dict and isinstance(total, float) and total - total == 0.0:
+            clean = {}
+            for key, value in components.items():
+                if type(key) is not str or not isinstance(value, float) or value - value != 0.0:
+                    break
+                clean[key] = float(value)
+            else:
+                return float(total), clean
+    return check_reward_output(out)
+
+
 class RewardProgramWrapper(gym.Wrapper):
     """Replace the env's reward by ``reward_fn(state, action, prev_state)``.
 
@@ -38,13 +58,19 @@ class RewardProgramWrapper(gym.Wrapper):
         check_output: validate every return value (finite float, dict of finite floats).
     """
 
-    def __init__(self, env: gym.Env, task: TaskSpec, reward_fn: RewardFn | None = None,
-                 check_output: bool = True) -> None:
+    def __init__(
+        self,
+        env: gym.Env,
+        task: TaskSpec,
+        reward_fn: RewardFn | None = None,
+        check_output: bool = True,
+    ) -> None:
         super().__init__(env)
         self.task = task
         self.reward_fn = reward_fn
         self.check_output = check_output
         self._builder: Any = None
+        self._build: Callable[[], Any] = _not_reset
         self._tracker = task.fitness_tracker(env)
         self._prev: Any = None
         self._return = 0.0
@@ -64,7 +90,8 @@ class RewardProgramWrapper(gym.Wrapper):
         obs, info = self.env.reset(**kwargs)
         if self._builder is None:
             self._builder = self.task.state_builder(self.env)
-        self._prev = self._builder.build()
+            self._build = self._builder.build
+        self._prev = self._build()
         self._tracker.reset(self._prev)
         self._return = self._native_return = 0.0
         self._length = 0
@@ -73,20 +100,21 @@ class RewardProgramWrapper(gym.Wrapper):
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, native, terminated, truncated, info = self.env.step(action)
-        state = self._builder.build()
+        state = self._build()
         native = float(native)
+        reward_fn = self.reward_fn
         components: dict[str, float]
-        if self.reward_fn is None:
+        if reward_fn is None:
             reward, components = native, {}
         else:
             try:
-                out = self.reward_fn(state, action, self._prev)
+                out = reward_fn(state, action, self._prev)
             except RewardCodeError:
                 raise
             except Exception as e:  # noqa: BLE001 - generated code may raise anything
                 raise RewardCodeError(f"compute_reward raised {type(e).__name__}: {e}") from e
             if self.check_output:
-                reward, components = check_reward_output(out)
+                reward, components = _checked(out)
             else:
                 reward, components = float(out[0]), out[1]
             sums = self._component_sums
@@ -110,3 +138,7 @@ class RewardProgramWrapper(gym.Wrapper):
             }
         info[INFO_KEY] = extra
         return obs, reward, terminated, truncated, info
+
+
+def _not_reset() -> Any:
+    raise gym.error.ResetNeeded("call reset() before step() on a RewardProgramWrapper")
