@@ -64,14 +64,14 @@ def run_final(cfg: DictConfig, store: RunStore, task: TaskSpec, best: CandidateR
             pending.append((name, job))
     ui.say(f"final: retraining {best.label} and baselines {', '.join(n for n in variants if n != 'generated')} "
            f"over seeds {seeds} for {int(cfg.final.timesteps)} steps each ({len(pending)} trainings to go)")
-    ui.start_generation(0, 1, len(pending))
+    ui.start_generation(0, 1, len(pending), title="final")
 
     def on_done(i: int, result: CandidateResult) -> None:
         name, job = pending[i]
         atomic_write_json(f"{job.out_dir}/result.json", result.to_dict())
         store.event("final_done", variant=name, seed=job.seed, status=result.status, fitness=result.fitness)
         results[name].append(result)
-        ui.candidate_done(CandidateRecord(-1, i, job.reward_source, result))
+        ui.candidate_done(CandidateRecord(-1, i, job.reward_source, result), label=f"final/{name}_seed{job.seed}")
 
     try:
         executor.run([job for _, job in pending], on_done)

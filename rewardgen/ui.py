@@ -34,11 +34,12 @@ class RunUI:
         if self.enabled:
             self.console.print(text)
 
-    def start_generation(self, generation: int, total: int, n_candidates: int) -> None:
+    def start_generation(self, generation: int, total: int, n_candidates: int,
+                         title: str | None = None) -> None:
         if not self.enabled:
             return
         self._progress = Progress(
-            TextColumn(f"[bold]generation {generation + 1}/{total}"),
+            TextColumn(f"[bold]{title or f'generation {generation + 1}/{total}'}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("candidates · best fitness {task.fields[best]}"),
@@ -48,15 +49,16 @@ class RunUI:
         self._progress.start()
         self._task_id = self._progress.add_task("train", total=n_candidates, best=_fit(self.best))
 
-    def candidate_done(self, record: CandidateRecord) -> None:
+    def candidate_done(self, record: CandidateRecord, label: str | None = None) -> None:
         result = record.result
+        label = label or record.label
         if result.ok and result.fitness is not None and (self.best is None or result.fitness > self.best):
             self.best = result.fitness
         status = result.status if result.ok else f"{result.status}: {result.reason[:90]}"
-        log.info("%s %s fitness=%s", record.label, status, _fit(result.fitness))
+        log.info("%s %s fitness=%s", label, status, _fit(result.fitness))
         if self._progress is not None:
             self._progress.update(self._task_id, advance=1, best=_fit(self.best))
-            self._progress.console.print(f"  {record.label}  fitness {_fit(result.fitness):>9}  {status}")
+            self._progress.console.print(f"  {label}  fitness {_fit(result.fitness):>9}  {status}")
 
     def end_generation(self) -> None:
         if self._progress is not None:
