@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rewardgen.config import MethodConfig
-from rewardgen.methods import TaskPromptInfo, make_method
 from rewardgen.errors import ConfigError
+from rewardgen.methods import TaskPromptInfo, make_method
 from rewardgen.prompts import estimate_tokens
 from rewardgen.results import CandidateResult
 from rewardgen.store import CandidateRecord
