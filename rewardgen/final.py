@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
@@ -65,6 +66,7 @@ def run_final(cfg: DictConfig, store: RunStore, task: TaskSpec, best: CandidateR
     ui.say(f"final: retraining {best.label} and baselines {', '.join(n for n in variants if n != 'generated')} "
            f"over seeds {seeds} for {int(cfg.final.timesteps)} steps each ({len(pending)} trainings to go)")
     ui.start_generation(0, 1, len(pending), title="final")
+    ui.watch_steps([Path(job.out_dir) for _, job in pending], sum(job.timesteps for _, job in pending))
 
     def on_done(i: int, result: CandidateResult) -> None:
         name, job = pending[i]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -133,6 +134,8 @@ class Loop:
         self.ui.start_generation(generation, int(self.cfg.loop.generations), len(answers))
         for record in records.values():
             self.ui.candidate_done(record)
+        self.ui.watch_steps([Path(job.out_dir) for _, _, job in jobs],
+                            sum(job.timesteps for _, _, job in jobs))
 
         def on_done(j: int, result: CandidateResult) -> None:
             i, text, job = jobs[j]

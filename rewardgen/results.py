@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 STATUSES = ("ok", "rejected", "failed", "timeout", "screened_out")
+PROGRESS_FILE = "progress.json"  # written by the worker while training, read by the progress display
 
 
 @dataclass

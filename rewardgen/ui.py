@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from rewardgen.io import read_json
+from rewardgen.results import PROGRESS_FILE
 from rewardgen.store import CandidateRecord
 
 log = logging.getLogger(__name__)
@@ -28,6 +32,7 @@ class RunUI:
         self.best: float | None = None
         self._progress: Progress | None = None
         self._task_id: Any = None
+        self._stop_watch: threading.Event | None = None
 
     def say(self, text: str) -> None:
         log.info(text)
@@ -39,15 +44,38 @@ class RunUI:
         if not self.enabled:
             return
         self._progress = Progress(
-            TextColumn(f"[bold]{title or f'generation {generation + 1}/{total}'}"),
+            TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("candidates · best fitness {task.fields[best]}"),
+            TextColumn("{task.fields[note]}"),
             TimeElapsedColumn(),
             console=self.console,
         )
         self._progress.start()
-        self._task_id = self._progress.add_task("train", total=n_candidates, best=_fit(self.best))
+        label = title or f"generation {generation + 1}/{total}"
+        self._task_id = self._progress.add_task(
+            f"{label} candidates", total=n_candidates, note=f"best fitness {_fit(self.best)}"
+        )
+
+    def watch_steps(self, out_dirs: Sequence[Path], total_steps: int) -> None:
+        """Show env steps of the running candidates, read from their progress files."""
+        if self._progress is None or total_steps <= 0:
+            return
+        progress = self._progress
+        steps_id = progress.add_task("env steps", total=total_steps, note="")
+        stop = self._stop_watch = threading.Event()
+
+        def poll() -> None:
+            while not stop.wait(1.0):
+                done = 0
+                for out in out_dirs:
+                    try:
+                        done += int(read_json(out / PROGRESS_FILE)["timesteps"])
+                    except (OSError, ValueError, KeyError, TypeError):
+                        continue
+                progress.update(steps_id, completed=done)
+
+        threading.Thread(target=poll, name="rewardgen-progress", daemon=True).start()
 
     def candidate_done(self, record: CandidateRecord, label: str | None = None) -> None:
         result = record.result
@@ -57,10 +85,13 @@ class RunUI:
         status = result.status if result.ok else f"{result.status}: {result.reason[:90]}"
         log.info("%s %s fitness=%s", label, status, _fit(result.fitness))
         if self._progress is not None:
-            self._progress.update(self._task_id, advance=1, best=_fit(self.best))
+            self._progress.update(self._task_id, advance=1, note=f"best fitness {_fit(self.best)}")
             self._progress.console.print(f"  {label}  fitness {_fit(result.fitness):>9}  {status}")
 
     def end_generation(self) -> None:
+        if self._stop_watch is not None:
+            self._stop_watch.set()
+            self._stop_watch = None
         if self._progress is not None:
             self._progress.stop()
             self._progress = None

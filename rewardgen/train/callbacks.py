@@ -8,12 +8,15 @@ episodes are scored by the same code.
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
+from rewardgen.io import atomic_write_json
 from rewardgen.rewards.wrappers import INFO_KEY
 from rewardgen.train.stats import mean_components
 
@@ -139,3 +142,31 @@ class FitnessEvalCallback(BaseCallback):
         self.logger.dump(self.num_timesteps)
         log.debug("evaluation at %d steps: fitness %.3f", self.num_timesteps, entry["fitness"])
         return entry
+
+
+class ProgressFileCallback(BaseCallback):
+    """Write ``{"timesteps": n, "total": N}`` to a file every few seconds.
+
+    The parent's progress display reads it; the file is tiny and written atomically, so this
+    costs nothing measurable and a reader never sees half of it.
+    """
+
+    def __init__(self, path: str | Path, total: int, every_s: float = 2.0) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.total = int(total)
+        self.every_s = every_s
+        self._last = 0.0
+
+    def _write(self) -> None:
+        atomic_write_json(self.path, {"timesteps": int(self.num_timesteps), "total": self.total})
+
+    def _on_step(self) -> bool:
+        now = time.monotonic()
+        if now - self._last >= self.every_s:
+            self._last = now
+            self._write()
+        return True
+
+    def _on_training_end(self) -> None:
+        self._write()

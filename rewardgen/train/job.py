@@ -16,10 +16,14 @@ from typing import Any
 import numpy as np
 
 from rewardgen.errors import ConfigError, RewardCodeError
-from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.results import PROGRESS_FILE, CandidateJob, CandidateResult
 from rewardgen.rewards.program import load_program, source_sha256
 from rewardgen.tasks import TaskSpec, load_task
-from rewardgen.train.callbacks import EpisodeStatsCallback, FitnessEvalCallback
+from rewardgen.train.callbacks import (
+    EpisodeStatsCallback,
+    FitnessEvalCallback,
+    ProgressFileCallback,
+)
 from rewardgen.train.sb3 import (
     build_model,
     make_env,
@@ -124,7 +128,8 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
     try:
         model = build_model(job, venv, str(out_dir / "tb") if job.tensorboard else None)
         try:
-            model.learn(job.timesteps, callback=[stats_cb, eval_cb])
+            progress_cb = ProgressFileCallback(out_dir / PROGRESS_FILE, job.timesteps)
+            model.learn(job.timesteps, callback=[stats_cb, eval_cb, progress_cb])
         finally:
             env_steps = int(model.num_timesteps)
         if job.save_policy:

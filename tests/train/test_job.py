@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,8 @@ def test_ppo_program_trains_evaluates_and_saves(tmp_path: Path, task: str) -> No
     assert CandidateResult.from_dict(result.to_dict()) == result
 
     out = Path(job.out_dir)
-    assert {p.name for p in out.iterdir()} == {"policy.zip", "tb"}
+    assert {p.name for p in out.iterdir()} == {"policy.zip", "tb", "progress.json"}
+    assert json.loads((out / "progress.json").read_text())["timesteps"] == result.env_steps
     policy = PPO.load(out / "policy.zip", device="cpu")
     assert policy.policy.net_arch == [8]
     tags = _scalar_tags(out / "tb")
