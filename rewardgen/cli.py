@@ -13,8 +13,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from rewardgen.config import register_configs
-from rewardgen.errors import RewardGenError
+from rewardgen.config import RewardGenConfig, register_configs
+from rewardgen.errors import RewardGenError, RunDirError
 from rewardgen.resources import resource_dir
 
 log = logging.getLogger("rewardgen")
@@ -62,6 +62,43 @@ def _rewardgen_app(cfg: DictConfig) -> None:
 def main() -> None:
     """``rewardgen``: the evolutionary reward search (Hydra command line)."""
     _rewardgen_app()
+
+
+def _log_to(path: Path) -> None:
+    """Outside Hydra: the same logging as a Hydra run (file: INFO, terminal: warnings)."""
+    fmt = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+    file_handler = logging.FileHandler(path)
+    file_handler.setFormatter(logging.Formatter(fmt))
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[file_handler, console], force=True)
+
+
+def resume_main(argv: list[str] | None = None) -> None:
+    """``rewardgen-resume RUN_DIR``: continue a run where it stopped.
+
+    Finished candidates are not trained again and saved LLM answers are not asked for again; the
+    run's own composed config (``RUN_DIR/.hydra/config.yaml``) is reused as it was.
+    """
+    from rewardgen.store import RunStore
+
+    parser = argparse.ArgumentParser(prog="rewardgen-resume", description=resume_main.__doc__)
+    parser.add_argument("run_dir", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        store = RunStore.open(args.run_dir)
+        config_path = store.root / ".hydra" / "config.yaml"
+        if not config_path.is_file():
+            raise RunDirError(f"{config_path} is missing; cannot resume without the run's config")
+        cfg = OmegaConf.load(config_path)
+        schema = OmegaConf.structured(RewardGenConfig)
+        cfg = OmegaConf.merge(schema, cfg)
+        _log_to(store.root / "rewardgen.log")
+        store.event("run_resumed")
+        run(cfg, store.root)  # type: ignore[arg-type]
+    except RewardGenError as e:
+        _fail(e)
 
 
 def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:

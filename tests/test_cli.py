@@ -93,3 +93,25 @@ def test_rewardgen_eval_rejects_hostile_file_in_one_line(tmp_path):
 def test_help(script, tmp_path):
     out = _run(script, "--help", cwd=tmp_path)
     assert out.returncode == 0 and "Hydra" in out.stdout
+
+
+def test_rewardgen_resume_finishes_only_what_is_missing(tmp_path):
+    run_dir = tmp_path / "run"
+    args = [a for a in TINY if not a.startswith(("loop.", "final."))]
+    first = _run("rewardgen", *args, "loop.generations=1", "loop.samples=2", "final.enabled=false",
+                 f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (run_dir / "gen_000" / "cand_01" / "result.json").unlink()  # as if killed while training it
+    out = _run("rewardgen-resume", str(run_dir), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    done = [(e["generation"], e["index"]) for e in events if e["event"] == "candidate_done"]
+    assert sorted(done) == [(0, 0), (0, 1), (0, 1)]  # cand_00 was not trained again
+    assert sum(e["event"] == "llm_request" for e in events) == 1
+    assert (run_dir / "gen_000" / "cand_01" / "result.json").is_file()
+
+
+def test_rewardgen_resume_rejects_a_foreign_directory(tmp_path):
+    out = _run("rewardgen-resume", str(tmp_path), cwd=tmp_path)
+    assert out.returncode == 1
+    assert "not a rewardgen run directory" in out.stderr
