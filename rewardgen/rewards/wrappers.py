@@ -72,6 +72,7 @@ class RewardProgramWrapper(gym.Wrapper):
         self._builder: Any = None
         self._build: Callable[[], Any] = _not_reset
         self._tracker = task.fitness_tracker(env)
+        self._track = self._tracker.update
         self._prev: Any = None
         self._return = 0.0
         self._native_return = 0.0
@@ -80,11 +81,12 @@ class RewardProgramWrapper(gym.Wrapper):
 
     @property
     def state_builder(self) -> Any:
+        """The StateBuilder (None until the first reset, which needs a live simulator)."""
         return self._builder
 
     def current_state(self) -> Any:
-        """The State view of the simulator right now."""
-        return self._builder.build()
+        """The State view of the simulator right now (raises ResetNeeded before reset)."""
+        return self._build()
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
@@ -120,7 +122,7 @@ class RewardProgramWrapper(gym.Wrapper):
             sums = self._component_sums
             for key, value in components.items():
                 sums[key] = sums.get(key, 0.0) + value
-        self._tracker.update(state)
+        self._track(state)
         self._return += reward
         self._native_return += native
         self._length += 1

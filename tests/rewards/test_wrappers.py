@@ -187,3 +187,12 @@ def test_step_before_reset() -> None:
     with pytest.raises(gym.error.ResetNeeded):
         env.step(_actions(env, 1)[0])
     env.close()
+
+
+def test_current_state_before_reset() -> None:
+    spec = load_task("hopper")
+    env = RewardProgramWrapper(spec.make_env(), spec)
+    assert env.state_builder is None
+    with pytest.raises(gym.error.ResetNeeded, match="call reset"):
+        env.current_state()
+    env.close()
