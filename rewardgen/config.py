@@ -113,7 +113,10 @@ class ExecutorConfig:
 
     name: str = "local"
     workers: int | None = None  # default: cores / envs per candidate
-    address: str | None = None  # ray: auto | ray://host:port
+    address: str | None = None  # ray: auto | ray://host:port | local (None: Ray's own default)
+    cpus_per_candidate: float = 1.0  # ray: CPUs each candidate's task reserves
+    gpus_per_candidate: float = 0.0  # ray: GPUs each candidate's task reserves (may be fractional)
+    max_retries: int = 0  # ray: re-run a candidate whose node or worker died (0: a failed result)
 
 
 @dataclass
