@@ -38,12 +38,66 @@ class LLMConfig:
 
 
 @dataclass
+class RenderConfig:
+    """Headless frames for vision rewards (``method=clip|vlm_preference``)."""
+
+    width: int = 224
+    height: int = 224
+    frame_skip: int = 1  # render (and score) every k-th step; the last score is repeated between
+
+
+@dataclass
+class ClipConfig:
+    """The CLIP zero-shot reward of VLM-RM (``method=clip``); see docs/vision.md."""
+
+    model: str = "ViT-B-32"  # an open_clip model name, or a path to a model-config JSON file
+    pretrained: str | None = "openai"  # an open_clip tag or a local checkpoint path; None: random
+    goal_prompts: list[str] | None = None  # None: the task's vision.goal_prompts
+    baseline_prompts: list[str] | None = None  # None: the task's vision.baseline_prompts
+    alpha: float = 0.5  # 0: cosine similarity to the goal; 1: only the goal-baseline direction
+    mode: str = "step"  # step: a VecEnv wrapper scores each step | deferred: whole rollouts
+    batch_size: int = 64
+    normalize: bool = False  # running mean/std normalisation of the reward
+    cache_dir: str | None = None  # where open_clip keeps downloaded weights
+
+
+@dataclass
+class PreferenceConfig:
+    """The VLM preference reward of RL-VLM-F (``method=vlm_preference``); the VLM is ``llm``."""
+
+    question: str | None = None  # None: the task's vision.question, else its description
+    reward_model: str = "cnn"  # cnn: ensemble of CNNs on frames | mlp: MLPs on the State view
+    ensemble: int = 3
+    image_size: int = 64  # frames are resized to this square for the CNN reward model
+    pairs_per_round: int = 16
+    steps_between_rounds: int = 5000  # env steps between query rounds
+    first_round_after: int = 1000  # env steps collected before the first round
+    budget: int = 256  # total VLM queries (pairs) over the whole training
+    accuracy_threshold: float = 0.97  # stop fitting once training accuracy reaches this
+    max_epochs: int = 200
+    lr: float = 3e-4
+    capacity: int = 10_000  # stored transitions that pairs are drawn from (and relabelled)
+
+
+@dataclass
 class MethodConfig:
     """How prompts are built from (task, history) (``method=eureka``)."""
 
     name: str = "eureka"
     prompt_dir: str = "eureka"
     max_feedback_chars: int = 6000  # bound on feedback text carried into the next prompt
+    # method=text2reward
+    mode: str = "zero_shot"  # zero_shot | few_shot (examples from library_dir)
+    library_dir: str | None = None  # folder of exported rewards: <entry>/reward.py + meta.json
+    few_shot_k: int = 2  # examples shown in few-shot mode
+    # method=progress
+    bins: int = 10  # cells per progress term
+    bonus: str = "count"  # count (beta/sqrt(N(cell))) | hash (raw-State counts) | dense (progress)
+    beta: float = 1.0  # scale of the count bonus (or of the dense progress)
+    hash_resolution: float = 0.1  # grid of the raw-State hash (bonus=hash)
+    render: RenderConfig = field(default_factory=RenderConfig)  # vision methods only
+    clip: ClipConfig = field(default_factory=ClipConfig)  # method=clip
+    preference: PreferenceConfig = field(default_factory=PreferenceConfig)  # method=vlm_preference
 
 
 @dataclass
@@ -79,6 +133,8 @@ class LoopConfig:
     samples: int = 16
     selection: str = "last_k"  # final | last_k | max over the evaluations of one training
     last_k: int = 3
+    screening: str = "none"  # none | trajectory_preference (CARD: skip RL for misranking rewards)
+    screening_threshold: float = 0.6  # least preference accuracy on stored trajectories
 
 
 @dataclass
@@ -125,6 +181,10 @@ class FeedbackConfig:
 
     human: str | None = None  # free text, added to every feedback prompt
     human_file: str | None = None  # a file read afresh at every generation
+    mode: str = "auto"  # auto (metrics) | interactive (ask in the terminal) | file (human_file)
+    process: bool = False  # CARD process feedback: components along the best trajectory
+    preference: str | None = None  # ICPL ranking: human | file | fitness | vlm
+    preference_file: str | None = None  # preference=file: labels best first, one per line
 
 
 @dataclass

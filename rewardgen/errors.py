@@ -27,3 +27,7 @@ class SandboxError(RewardGenError):
 
 class RunDirError(RewardGenError):
     """A run directory is missing, foreign or from an incompatible version."""
+
+
+class RenderError(RewardGenError):
+    """Frames cannot be rendered (no headless OpenGL: EGL or OSMesa missing)."""

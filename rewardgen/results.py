@@ -20,7 +20,7 @@ class CandidateJob:
     task: str
     out_dir: str
     reward_source: str | None = None
-    reward_kind: str = "program"  # program | native | sparse
+    reward_kind: str = "program"  # program | native | sparse | clip | vlm_preference
     entry: str = "compute_reward"
     seed: int = 0
     device: str = "auto"
@@ -35,6 +35,8 @@ class CandidateJob:
     tensorboard: bool = True
     smoke_states: int = 64
     smoke_call_timeout_s: float = 1.0
+    reward_options: dict[str, Any] = field(default_factory=dict)  # progress: bins, bonus, beta
+    vision: dict[str, Any] = field(default_factory=dict)  # clip / vlm_preference settings
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -31,6 +31,7 @@ _OPTIONAL = (
     "sparse_reward",
     "native_reward",
     "tags",
+    "vision",
 )
 
 
@@ -52,6 +53,8 @@ class TaskSpec:
         sparse_reward: optional expression over ``state`` giving the sparse reward variant.
         native_reward: one sentence describing gymnasium's own (human-designed) reward.
         tags: free labels (``locomotion``, ``manipulation``, ...).
+        vision: vision-reward settings: ``goal_prompts`` and ``baseline_prompts`` (CLIP) and
+            ``question`` (VLM preference); see docs/vision.md.
         path: the file the spec was read from.
     """
 
@@ -69,6 +72,7 @@ class TaskSpec:
     native_reward: str = ""
     tags: tuple[str, ...] = ()
     path: Path | None = None
+    vision: dict[str, Any] = field(default_factory=dict)
 
     def make_env(self, render_mode: str | None = None, **overrides: Any) -> gym.Env:
         """Build the raw gymnasium env (with its TimeLimit), as the native baseline sees it."""
@@ -269,6 +273,7 @@ def parse_task(raw: Any, name: str, path: Path | None = None) -> TaskSpec:
         native_reward=" ".join(str(raw.get("native_reward", "")).split()),
         tags=tuple(str(t) for t in tags),
         path=path,
+        vision=_mapping(name, raw, "vision"),
     )
 
 

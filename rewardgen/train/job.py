@@ -18,6 +18,7 @@ import numpy as np
 from rewardgen.errors import ConfigError, RewardCodeError
 from rewardgen.results import PROGRESS_FILE, CandidateJob, CandidateResult
 from rewardgen.rewards.program import load_program, source_sha256
+from rewardgen.screening import TRAJECTORY_FILE, TrajectoryRecorder
 from rewardgen.tasks import TaskSpec, load_task
 from rewardgen.train.callbacks import (
     EpisodeStatsCallback,
@@ -95,16 +96,22 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
     sha = source_sha256(job.reward_source) if job.reward_source else None
 
     # ---------------------------------------------------------------- static check + smoke
-    if job.reward_kind == "program":
+    if job.reward_kind in ("program", "progress"):
+        entry = "progress" if job.reward_kind == "progress" else job.entry
         try:
-            program = load_program(job.reward_source or "", job.entry)
+            program = load_program(job.reward_source or "", entry)
         except RewardCodeError as e:
             return _rejected(job, t0, _one_line(f"static check: {e}"))
         from rewardgen.sandbox.smoke import smoke_test  # layer 2 of isolation
 
+        fn = program.fn
+        if entry == "progress":
+            from rewardgen.rewards.progress import smoke_view
+
+            fn = smoke_view(fn)  # named progress terms are checked term by term
         samples = record_smoke_samples(task, job)
         try:
-            smoke_test(program.fn, samples, job.smoke_call_timeout_s, entry=job.entry)
+            smoke_test(fn, samples, job.smoke_call_timeout_s, entry=entry)
         except RewardCodeError as e:
             message = str(e).removeprefix("smoke test: ")
             tb = program_traceback(e, job.reward_source)
@@ -115,11 +122,22 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
     n_envs = int(job.rl.get("n_envs", 4))
     vec_env = str(job.rl.get("vec_env", "dummy"))
     venv = make_vec_env(task, job, n_envs=n_envs, seed=job.seed, vec_env=vec_env)
+    vision_cbs: list[Any] = []
+    if job.reward_kind in ("clip", "vlm_preference"):
+        from rewardgen.train.sb3 import resolve_device
+        from rewardgen.train.vision import vision_stack
+
+        try:
+            venv, vision_cbs = vision_stack(task, job, venv, resolve_device(job.device))
+        except BaseException:
+            venv.close()
+            raise
     eval_env = make_env(task, job, reward_fn_for(task, job))
     eval_env.action_space.seed(job.seed + EVAL_SEED_OFFSET)
+    recorder = TrajectoryRecorder(eval_env)  # evaluation episodes, for CARD screening
     stats_cb = EpisodeStatsCallback()
     eval_cb = FitnessEvalCallback(
-        eval_env, job.eval_freq, job.eval_episodes, seed=job.seed + EVAL_SEED_OFFSET
+        recorder, job.eval_freq, job.eval_episodes, seed=job.seed + EVAL_SEED_OFFSET
     )
     status, reason, tb = "ok", "", ""
     env_steps = 0
@@ -129,11 +147,13 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
         model = build_model(job, venv, str(out_dir / "tb") if job.tensorboard else None)
         try:
             progress_cb = ProgressFileCallback(out_dir / PROGRESS_FILE, job.timesteps)
-            model.learn(job.timesteps, callback=[stats_cb, eval_cb, progress_cb])
+            callbacks = [stats_cb, eval_cb, progress_cb, *vision_cbs]
+            model.learn(job.timesteps, callback=callbacks)
         finally:
             env_steps = int(model.num_timesteps)
         if job.save_policy:
             model.save(out_dir / "policy.zip")
+        recorder.save(out_dir / TRAJECTORY_FILE)
     except ConfigError:
         raise
     except RewardCodeError as e:

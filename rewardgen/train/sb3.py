@@ -35,7 +35,7 @@ from rewardgen.tasks import TaskSpec
 log = logging.getLogger(__name__)
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
-REWARD_KINDS = ("program", "native", "sparse")
+REWARD_KINDS = ("program", "native", "sparse", "clip", "vlm_preference", "progress")
 VEC_ENVS = ("dummy", "subproc")
 ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
     "relu": torch.nn.ReLU,
@@ -126,7 +126,7 @@ def reward_fn_for(task: TaskSpec, job: CandidateJob) -> RewardFn | None:
             task without ``sparse_reward``.
     """
     kind = job.reward_kind
-    if kind == "native":
+    if kind in ("native", "clip", "vlm_preference"):  # vision rewards replace it on the VecEnv
         return None
     if kind == "sparse":
         if not task.sparse_reward:
@@ -139,6 +139,14 @@ def reward_fn_for(task: TaskSpec, job: CandidateJob) -> RewardFn | None:
         if job.reward_source is None:
             raise ConfigError("reward_kind 'program' needs reward_source; use 'native' instead")
         return load_program(job.reward_source, job.entry).fn
+    if kind == "progress":  # method=progress: count bonus over progress cells + sparse reward
+        from rewardgen.rewards.progress import progress_reward_for
+
+        if job.reward_source is None:
+            raise ConfigError("reward_kind 'progress' needs reward_source (a progress function)")
+        sparse = SparseReward(task.sparse_reward) if task.sparse_reward else None
+        progress_fn = load_program(job.reward_source, "progress").fn
+        return progress_reward_for(task, progress_fn, sparse, job.reward_options)  # type: ignore[arg-type]
     raise ConfigError(f"reward_kind {kind!r} is not one of {REWARD_KINDS}")
 
 
@@ -148,6 +156,10 @@ def make_env(task: TaskSpec, job: CandidateJob, reward_fn: RewardFn | None) -> R
     overrides: dict[str, Any] = {}
     if job.max_episode_steps is not None:
         overrides["max_episode_steps"] = job.max_episode_steps
+    if job.reward_kind in ("clip", "vlm_preference"):
+        from rewardgen.train.vision import render_overrides
+
+        overrides.update(render_overrides(job))
     env = Monitor(task.make_env(**overrides))
     return RewardProgramWrapper(env, task, reward_fn)
 
@@ -207,6 +219,10 @@ class EnvFactory:
     def __call__(self) -> gym.Env:
         env: gym.Env = make_env(self.task, self.job, reward_fn_for(self.task, self.job))
         env.action_space.seed(self.seed + self.rank)
+        if self.job.reward_kind in ("clip", "vlm_preference"):
+            from rewardgen.train.vision import wrap_env
+
+            env = wrap_env(env, self.job)
         if self.carry_errors:
             env = _CarryRewardErrors(env, self.job.reward_source)
         return env

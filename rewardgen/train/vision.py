@@ -1,0 +1,262 @@
+"""Vision rewards inside SB3: a per-step VecEnv wrapper and a rollout-relabelling callback.
+
+Two ways in, both scoring many frames in one batched forward pass:
+
+* ``step`` mode: :class:`ScoredVecEnv` scores the frames of all envs after every vector step and
+  replaces the rewards (the env's own reward stays in ``info["rewardgen"]["native_reward"]``).
+* ``deferred`` mode: the wrapper hands PPO/SAC zeros and :class:`VisionRewardCallback` scores a
+  whole rollout at ``_on_rollout_end`` — PPO's rollout buffer (then returns and advantages are
+  recomputed) or the transitions SAC added to its replay buffer.
+
+The callback also relabels stored transitions when the scorer changes (the RL-VLM-F reward model
+after each update): a scorer with a ``version`` attribute that grew since a transition was scored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
+
+from rewardgen.errors import ConfigError
+from rewardgen.render import FRAME_KEY, FrameCapture
+from rewardgen.results import CandidateJob
+from rewardgen.rewards.wrappers import INFO_KEY
+
+log = logging.getLogger(__name__)
+
+VISION_KINDS = ("clip", "vlm_preference")
+STATE_KEY = "rewardgen_state"
+Scorer = Callable[[np.ndarray], np.ndarray]
+
+
+def flatten_state(state: Any) -> np.ndarray:
+    """A State view as one float32 vector (fields in declaration order)."""
+    return np.concatenate([np.ravel(np.asarray(v, dtype=np.float32)) for v in state])
+
+
+class StateCapture(gym.Wrapper):
+    """Put the flattened State view into ``info[STATE_KEY]`` each step (for MLP reward models)."""
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        info[STATE_KEY] = flatten_state(self.env.current_state())  # type: ignore[attr-defined]
+        return obs, reward, terminated, truncated, info
+
+
+def input_key(job: CandidateJob) -> str:
+    """Which info entry the scorer reads: frames, or State vectors for the MLP reward model."""
+    pref = job.vision.get("preference", {})
+    if job.reward_kind == "vlm_preference" and pref.get("reward_model", "cnn") == "mlp":
+        return STATE_KEY
+    return FRAME_KEY
+
+
+def render_overrides(job: CandidateJob) -> dict[str, Any]:
+    """``make_env`` keyword arguments that make frames of the configured size."""
+    render = job.vision.get("render", {})
+    return {
+        "render_mode": "rgb_array",
+        "width": int(render.get("width", 224)),
+        "height": int(render.get("height", 224)),
+    }
+
+
+def wrap_env(env: gym.Env, job: CandidateJob) -> gym.Env:
+    """Add the captures a vision job needs on top of the candidate's env stack."""
+    env = FrameCapture(env, int(job.vision.get("render", {}).get("frame_skip", 1)))
+    if input_key(job) == STATE_KEY:
+        env = StateCapture(env)
+    return env
+
+
+class _Inputs:
+    """The latest input of every env (a frame-skipped step reuses the last one)."""
+
+    def __init__(self, key: str, n_envs: int) -> None:
+        self.key = key
+        self.last: list[np.ndarray | None] = [None] * n_envs
+
+    def gather(self, infos: Any) -> np.ndarray:
+        for i, info in enumerate(infos):
+            value = info.get(self.key)
+            if value is not None:
+                self.last[i] = value
+        if any(v is None for v in self.last):
+            raise ConfigError(f"no {self.key!r} in the step infos; wrap envs with wrap_env()")
+        return np.stack(self.last)  # type: ignore[arg-type]
+
+
+class ScoredVecEnv(VecEnvWrapper):
+    """Replace the rewards of a vector env by a scorer of frames (or State vectors).
+
+    Args:
+        venv: the candidate's vector env, members wrapped by :func:`wrap_env`.
+        scorer: ``inputs (N, ...) -> rewards (N,)``; called once per vector step.
+        key: the info entry holding each env's input.
+        deferred: hand out zero rewards; :class:`VisionRewardCallback` scores whole rollouts.
+    """
+
+    def __init__(self, venv: VecEnv, scorer: Scorer, key: str = FRAME_KEY,
+                 deferred: bool = False) -> None:
+        super().__init__(venv)
+        self.scorer, self.key, self.deferred = scorer, key, deferred
+        self._inputs = _Inputs(key, venv.num_envs)
+        self._sums = np.zeros(venv.num_envs)
+
+    def reset(self) -> Any:
+        self._sums[:] = 0.0
+        return self.venv.reset()
+
+    def step_wait(self) -> VecEnvStepReturn:
+        obs, native, dones, infos = self.venv.step_wait()
+        if self.deferred:
+            rewards = np.zeros(self.num_envs, dtype=np.float32)
+        else:
+            rewards = np.asarray(self.scorer(self._inputs.gather(infos)), dtype=np.float32)
+        self._sums += rewards
+        for i, info in enumerate(infos):
+            extra = info.setdefault(INFO_KEY, {})
+            extra["vision_reward"] = None if self.deferred else float(rewards[i])
+            episode = extra.get("episode")
+            if dones[i] and episode is not None:
+                if not self.deferred:
+                    episode["return"] = float(self._sums[i])
+                    episode["components"] = {"vision": float(self._sums[i])}
+                self._sums[i] = 0.0
+            elif dones[i]:
+                self._sums[i] = 0.0
+        return obs, rewards, dones, infos
+
+
+class VisionRewardCallback(BaseCallback):
+    """Score or re-score stored transitions in batches (deferred mode, and after model updates).
+
+    Args:
+        scorer: the reward; ``getattr(scorer, "version", 0)`` tells when it changed.
+        key: the info entry holding each env's input.
+        deferred: score every rollout at its end (the env handed out zeros).
+        capacity: transitions (per env) remembered for SAC replay relabelling and preference
+            queries.
+    """
+
+    def __init__(self, scorer: Scorer, key: str = FRAME_KEY, deferred: bool = False,
+                 capacity: int = 10_000) -> None:
+        super().__init__()
+        self.scorer, self.key, self.deferred = scorer, key, deferred
+        self.recent: deque[tuple[int | None, np.ndarray]] = deque(maxlen=max(1, capacity))
+        self._inputs: _Inputs | None = None
+        self._rollout: list[np.ndarray] = []
+        self._given: list[np.ndarray] = []
+        self._positions: list[int | None] = []
+        self._version = 0
+        self.relabelled = 0  # transitions whose reward was rewritten (for tests and logs)
+
+    @property
+    def version(self) -> int:
+        return int(getattr(self.scorer, "version", 0))
+
+    def _on_training_start(self) -> None:
+        self._inputs = _Inputs(self.key, self.training_env.num_envs)
+
+    def _on_rollout_start(self) -> None:
+        self._rollout, self._given, self._positions = [], [], []
+        self._version = self.version
+
+    def _on_step(self) -> bool:
+        assert self._inputs is not None
+        infos = self.locals["infos"]
+        inputs = self._inputs.gather(infos)
+        given = [((info.get(INFO_KEY) or {}).get("vision_reward") or 0.0) for info in infos]
+        buffer = getattr(self.model, "replay_buffer", None)
+        pos = int(buffer.pos) if buffer is not None else None  # where SAC stores this step
+        self._rollout.append(inputs)
+        self._given.append(np.asarray(given, dtype=np.float32))
+        self._positions.append(pos)
+        self.recent.append((pos, inputs))
+        return True
+
+    def _score(self, inputs: list[np.ndarray]) -> np.ndarray:
+        batch = np.stack(inputs)  # (steps, n_envs, ...)
+        flat = batch.reshape(-1, *batch.shape[2:])
+        return np.asarray(self.scorer(flat), dtype=np.float32).reshape(batch.shape[:2])
+
+    def _on_rollout_end(self) -> None:
+        if not self._rollout:
+            return
+        changed = self.version != self._version
+        rollout = getattr(self.model, "rollout_buffer", None)
+        if rollout is not None and (self.deferred or changed):
+            new = self._score(self._rollout)
+            rollout.rewards[: len(new)] += new - np.stack(self._given)
+            rollout.compute_returns_and_advantage(self.locals["values"], self.locals["dones"])
+            self.relabelled += new.size
+            self.logger.record("rewardgen/vision_reward", float(new.mean()))
+        elif rollout is None and self.deferred:
+            new = self._score(self._rollout)
+            buffer = self.model.replay_buffer  # type: ignore[attr-defined]
+            for pos, row in zip(self._positions, new, strict=True):
+                buffer.rewards[pos] = row
+            self.relabelled += new.size
+            self.logger.record("rewardgen/vision_reward", float(new.mean()))
+
+    def relabel_replay(self) -> int:
+        """Re-score the remembered replay transitions (SAC) with the current scorer."""
+        buffer = getattr(self.model, "replay_buffer", None)
+        stored = [(p, x) for p, x in self.recent if p is not None]
+        if buffer is None or not stored:
+            return 0
+        new = self._score([x for _, x in stored])
+        for (pos, _), row in zip(stored, new, strict=True):
+            buffer.rewards[pos] = row
+        self.relabelled += new.size
+        return int(new.size)
+
+
+def vision_stack(
+    task: Any, job: CandidateJob, venv: VecEnv, device: str
+) -> tuple[VecEnv, list[BaseCallback]]:
+    """Wrap the candidate's vector env with its vision reward and return the callbacks it needs."""
+    key = input_key(job)
+    if job.reward_kind == "clip":
+        from rewardgen.rewards.clip import ClipReward
+
+        clip = dict(job.vision.get("clip", {}))
+        mode = str(clip.get("mode", "step"))
+        if mode not in ("step", "deferred"):
+            raise ConfigError(f"method.clip.mode {mode!r} is not one of step, deferred")
+        scorer = ClipReward.from_config(clip, task.vision, device)
+        deferred = mode == "deferred"
+        callback = VisionRewardCallback(scorer, key, deferred=deferred, capacity=1)
+        return ScoredVecEnv(venv, scorer, key, deferred=deferred), [callback]
+    if job.reward_kind == "vlm_preference":
+        from rewardgen.rewards.preference import build_preference
+
+        model, pref_cb = build_preference(task, job, venv, device, key)
+        relabel_cb = VisionRewardCallback(
+            model, key, capacity=int(job.vision.get("preference", {}).get("capacity", 10_000))
+        )
+        pref_cb.relabeller = relabel_cb
+        return ScoredVecEnv(venv, model, key), [relabel_cb, pref_cb]
+    raise ConfigError(f"reward_kind {job.reward_kind!r} is not a vision kind {VISION_KINDS}")
+
+
+__all__ = [
+    "STATE_KEY",
+    "VISION_KINDS",
+    "ScoredVecEnv",
+    "StateCapture",
+    "VisionRewardCallback",
+    "flatten_state",
+    "input_key",
+    "render_overrides",
+    "vision_stack",
+    "wrap_env",
+]
