@@ -1,0 +1,297 @@
+"""CARD's Trajectory Preference Evaluation: screen a candidate on stored trajectories before RL.
+
+Every trained candidate leaves ``trajectories.npz`` in its directory: the State sequence, actions
+and per-step reward components of a few evaluation episodes, with each episode's trusted fitness
+(:class:`TrajectoryRecorder`, used by the worker). Before a new candidate trains, its
+``compute_reward`` is run over those trajectories in an isolated worker
+(:func:`score_trajectories`); if the returns order the trajectories unlike their fitness
+(preference accuracy below ``loop.screening_threshold``) the candidate is ``screened_out`` and no
+RL run is spent on it. The DESIGN puts this scorer in feedback.py; it lives here to keep that
+module small. :func:`process_feedback` is CARD's process feedback: how each reward component
+behaved along the best candidate's own trajectory.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+
+from rewardgen.config import SandboxConfig
+from rewardgen.errors import RewardCodeError
+from rewardgen.io import atomic_write_json
+from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.rewards.wrappers import INFO_KEY
+
+log = logging.getLogger(__name__)
+
+TRAJECTORY_FILE = "trajectories.npz"
+SCREENING_DIR = "screening"
+INPUT_FILE = "screening_input.json"
+OUTPUT_FILE = "screening.json"
+MAX_STORED_EPISODES = 6  # per candidate, evenly over its evaluations
+MAX_SCREEN_TRAJECTORIES = 16  # per screening, evenly over the fitness range
+_TIE = 1e-9
+
+
+# ---------------------------------------------------------------- recording (in the worker)
+class TrajectoryRecorder(gym.Wrapper):
+    """Record each episode's States, actions and reward components on top of the eval env.
+
+    Wraps a :class:`~rewardgen.rewards.wrappers.RewardProgramWrapper` (which it reads the State
+    from and whose ``info["rewardgen"]`` it passes through untouched).
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.episodes: list[dict[str, Any]] = []
+        self._states: list[Any] = []
+        self._actions: list[np.ndarray] = []
+        self._components: list[dict[str, float]] = []
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        self._states = [self.env.current_state()]  # type: ignore[attr-defined]
+        self._actions, self._components = [], []
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        extra = info.get(INFO_KEY, {})
+        self._states.append(self.env.current_state())  # type: ignore[attr-defined]
+        self._actions.append(np.asarray(action, dtype=np.float32).copy())
+        self._components.append(dict(extra.get("components", {})))
+        episode = extra.get("episode")
+        if episode is not None:
+            self.episodes.append({"states": self._states, "actions": self._actions,
+                                  "components": self._components,
+                                  "fitness": float(episode["fitness"])})
+            self._states, self._actions, self._components = [], [], []
+        return obs, reward, terminated, truncated, info
+
+    def save(self, path: str | Path, max_episodes: int = MAX_STORED_EPISODES) -> int:
+        """Write up to ``max_episodes`` episodes (evenly spread) to an npz; return how many."""
+        episodes = self.episodes
+        if len(episodes) > max_episodes:
+            picks = np.linspace(0, len(episodes) - 1, max_episodes).round().astype(int)
+            episodes = [episodes[i] for i in sorted(set(picks.tolist()))]
+        arrays: dict[str, np.ndarray] = {}
+        for k, ep in enumerate(episodes):
+            fields = ep["states"][0]._fields
+            for name in fields:
+                arrays[f"ep{k}/state/{name}"] = np.asarray([getattr(s, name) for s in ep["states"]])
+            arrays[f"ep{k}/action"] = np.asarray(ep["actions"])
+            arrays[f"ep{k}/fitness"] = np.asarray(ep["fitness"])
+            names = sorted({n for c in ep["components"] for n in c})
+            for name in names:
+                arrays[f"ep{k}/component/{name}"] = np.asarray(
+                    [c.get(name, 0.0) for c in ep["components"]]
+                )
+        if arrays:
+            with open(path, "wb") as f:
+                np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
+        return len(episodes)
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """One stored episode: its file, its index in the file, and its trusted fitness."""
+
+    path: str
+    episode: int
+    fitness: float
+    label: str = ""
+
+
+def read_trajectories(path: Path, label: str = "") -> list[Trajectory]:
+    """The episodes stored in one candidate's ``trajectories.npz`` (none when missing)."""
+    if not path.is_file():
+        return []
+    try:
+        with np.load(path) as data:
+            keys = [k for k in data.files if k.endswith("/fitness")]
+            return [
+                Trajectory(str(path), int(k.split("/")[0][2:]), float(data[k]), label)
+                for k in sorted(keys)
+            ]
+    except (OSError, ValueError) as e:
+        log.warning("ignoring unreadable trajectories in %s: %s", path, e)
+        return []
+
+
+def _load_episode(path: str, episode: int) -> tuple[list[Any], np.ndarray]:
+    with np.load(path) as data:
+        prefix = f"ep{episode}/state/"
+        names = [k[len(prefix):] for k in data.files if k.startswith(prefix)]
+        columns = {name: data[prefix + name] for name in names}
+        actions = data[f"ep{episode}/action"]
+    state_type = collections.namedtuple("State", names)  # type: ignore[misc]
+    length = len(next(iter(columns.values())))
+    states = [
+        state_type(*(_plain(columns[n][t]) for n in names)) for t in range(length)
+    ]
+    return states, actions
+
+
+def _plain(value: np.ndarray) -> Any:
+    """A State field as the live view holds it: a float for scalars, a read-only array else."""
+    if value.ndim == 0:
+        return float(value)
+    copy = np.array(value)
+    copy.flags.writeable = False
+    return copy
+
+
+# ---------------------------------------------------------------- scoring (in the worker)
+def preference_accuracy(returns: Sequence[float], fitness: Sequence[float]) -> tuple[float, int]:
+    """Share of trajectory pairs whose return order matches their fitness order, and the pairs.
+
+    Pairs with equal fitness say nothing and are skipped; equal returns count half.
+    """
+    agree, pairs = 0.0, 0
+    for i in range(len(returns)):
+        for j in range(i + 1, len(returns)):
+            df = fitness[i] - fitness[j]
+            if abs(df) <= _TIE:
+                continue
+            pairs += 1
+            dr = returns[i] - returns[j]
+            if abs(dr) <= _TIE * max(1.0, abs(returns[i]), abs(returns[j])):
+                agree += 0.5
+            elif (dr > 0) == (df > 0):
+                agree += 1.0
+    return (agree / pairs if pairs else math.nan), pairs
+
+
+def score_trajectories(job: CandidateJob) -> CandidateResult:
+    """Worker target: the candidate's returns on the stored trajectories, and the accuracy.
+
+    Reads ``<out_dir>/screening_input.json`` and writes ``<out_dir>/screening.json``; the result
+    carries the accuracy as ``fitness`` and the returns as ``episode_returns``.
+    """
+    from rewardgen.rewards.program import load_program
+    from rewardgen.rewards.wrappers import _checked
+
+    out_dir = Path(job.out_dir)
+    spec = json.loads((out_dir / INPUT_FILE).read_text())
+    try:
+        fn = load_program(job.reward_source or "", job.entry).fn
+        returns: list[float] = []
+        for ref in spec["trajectories"]:
+            states, actions = _load_episode(ref["path"], int(ref["episode"]))
+            total = 0.0
+            for t in range(len(actions)):
+                try:
+                    value, _ = _checked(fn(states[t + 1], actions[t], states[t]))
+                except RewardCodeError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - generated code may raise anything
+                    raise RewardCodeError(f"compute_reward raised {type(e).__name__}: {e}") from e
+                total += value
+            returns.append(total)
+    except RewardCodeError as e:
+        return CandidateResult(status="failed", reason=f"on stored trajectories: {e}")
+    fitness = [float(ref["fitness"]) for ref in spec["trajectories"]]
+    accuracy, pairs = preference_accuracy(returns, fitness)
+    atomic_write_json(out_dir / OUTPUT_FILE, {"accuracy": accuracy, "pairs": pairs,
+                                              "returns": returns, "fitness": fitness})
+    return CandidateResult(status="ok", fitness=accuracy, episode_returns=returns,
+                           episode_fitness=fitness)
+
+
+# ---------------------------------------------------------------- the parent side
+@dataclass(frozen=True)
+class ScreeningOutcome:
+    """What screening decided about one candidate."""
+
+    passed: bool
+    accuracy: float | None
+    pairs: int
+    reason: str = ""
+
+
+def pick_trajectories(found: Sequence[Trajectory], limit: int = MAX_SCREEN_TRAJECTORIES) -> list[Trajectory]:
+    """At most ``limit`` trajectories spread evenly over the fitness range (cheap, informative)."""
+    ordered = sorted(found, key=lambda t: t.fitness)
+    if len(ordered) <= limit:
+        return ordered
+    picks = np.linspace(0, len(ordered) - 1, limit).round().astype(int)
+    return [ordered[i] for i in sorted(set(picks.tolist()))]
+
+
+def screen_candidate(source: str, out_dir: Path, trajectories: Sequence[Trajectory],
+                     sandbox: SandboxConfig, threshold: float, task: str,
+                     entry: str = "compute_reward") -> ScreeningOutcome:
+    """Run the scorer in an isolated worker and compare its accuracy with ``threshold``.
+
+    Fewer than one informative pair (no two trajectories of different fitness) lets the
+    candidate through: there is nothing to judge it by yet. A reward that breaks on the stored
+    States is screened out with that reason.
+    """
+    from rewardgen.sandbox.worker import run_isolated
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    refs = [dataclasses.asdict(t) for t in trajectories]
+    atomic_write_json(out_dir / INPUT_FILE, {"trajectories": refs})
+    job = CandidateJob(task=task, out_dir=str(out_dir), reward_source=source, entry=entry)
+    quick = dataclasses.replace(sandbox, timeout_s=min(float(sandbox.timeout_s), 120.0))
+    result = run_isolated(job, quick, target="rewardgen.screening:score_trajectories")
+    if not result.ok:
+        return ScreeningOutcome(False, None, 0, f"trajectory preference screening: {result.reason}")
+    accuracy = result.fitness
+    _, pairs = preference_accuracy(result.episode_returns, result.episode_fitness)
+    if accuracy is None or math.isnan(accuracy) or pairs == 0:
+        return ScreeningOutcome(True, None, 0)
+    if accuracy < threshold:
+        reason = f"trajectory preference accuracy {accuracy:.2f} < {threshold:.2f}"
+        return ScreeningOutcome(False, accuracy, pairs, reason)
+    return ScreeningOutcome(True, accuracy, pairs)
+
+
+# ---------------------------------------------------------------- process feedback
+def process_feedback(path: Path, points: int = 8) -> str:
+    """CARD's process feedback: each reward component along the best stored episode.
+
+    Shows the per-step value of every component at ``points`` evenly spaced steps, with the
+    episode's fitness, so the LLM sees *when* a term pays out (early and then flat, only at the
+    end, oscillating) rather than only its sum.
+    """
+    best = max(read_trajectories(path), key=lambda t: t.fitness, default=None)
+    if best is None:
+        return ""
+    with np.load(path) as data:
+        prefix = f"ep{best.episode}/component/"
+        series = {k[len(prefix):]: data[k] for k in sorted(data.files) if k.startswith(prefix)}
+        length = len(data[f"ep{best.episode}/action"])
+    if not series or length == 0:
+        return ""
+    steps = sorted(set(np.linspace(0, length - 1, min(points, length)).round().astype(int).tolist()))
+    lines = [f"Along one evaluation episode of the best policy ({length} steps, task score "
+             f"{best.fitness:.2f}), per-step reward components at steps {steps}:"]
+    for name, values in series.items():
+        shown = ", ".join(f"{float(values[t]):.3f}" for t in steps)
+        lines.append(f"{name}: [{shown}] (episode sum {float(np.sum(values)):.2f})")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "TRAJECTORY_FILE",
+    "ScreeningOutcome",
+    "Trajectory",
+    "TrajectoryRecorder",
+    "pick_trajectories",
+    "preference_accuracy",
+    "process_feedback",
+    "read_trajectories",
+    "score_trajectories",
+    "screen_candidate",
+]
