@@ -47,7 +47,7 @@ class StateCapture(gym.Wrapper):
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        info[STATE_KEY] = flatten_state(self.env.current_state())  # type: ignore[attr-defined]
+        info[STATE_KEY] = flatten_state(self.env.get_wrapper_attr("current_state")())
         return obs, reward, terminated, truncated, info
 
 
@@ -71,10 +71,9 @@ def render_overrides(job: CandidateJob) -> dict[str, Any]:
 
 def wrap_env(env: gym.Env, job: CandidateJob) -> gym.Env:
     """Add the captures a vision job needs on top of the candidate's env stack."""
-    env = FrameCapture(env, int(job.vision.get("render", {}).get("frame_skip", 1)))
     if input_key(job) == STATE_KEY:
-        env = StateCapture(env)
-    return env
+        env = StateCapture(env)  # directly above RewardProgramWrapper, which builds the State
+    return FrameCapture(env, int(job.vision.get("render", {}).get("frame_skip", 1)))
 
 
 class _Inputs:

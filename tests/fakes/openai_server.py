@@ -52,6 +52,39 @@ def default_answerer(body: dict[str, Any], index: int) -> str:
     return markdown(GOOD_CODE, prose=f"Sample {index}: a reward for forward motion.")
 
 
+def image_urls(body: dict[str, Any]) -> list[str]:
+    """The ``image_url`` parts of every message of a request, in order."""
+    urls = []
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        if isinstance(content, list):
+            urls += [p["image_url"]["url"] for p in content if p.get("type") == "image_url"]
+    return urls
+
+
+def preference_answerer(judge: Callable[[Any, Any], int | None]) -> Answerer:
+    """Answer RL-VLM-F's two-stage pair questions (image messages) with ``judge``'s label.
+
+    Stage 1 (the request carries two images and no earlier answer) gets an analysis; stage 2
+    (the label question) gets ``0``, ``1`` or ``-1`` from ``judge(frame_1, frame_2)`` (None means
+    no preference). Frames are decoded from the data URLs as uint8 arrays.
+    """
+    from rewardgen.llm.vision import decode_data_url
+
+    def answer(body: dict[str, Any], index: int) -> str:
+        urls = image_urls(body)
+        if len(urls) != 2:
+            return "I need exactly two images."
+        first, second = (decode_data_url(u) for u in urls)
+        label = judge(first, second)
+        if len(body.get("messages") or []) == 1:
+            return (f"Image 1 has mean brightness {first.mean():.1f}, Image 2 {second.mean():.1f}. "
+                    "They differ in how far the goal is achieved.")
+        return "Label:\n" + ("-1" if label is None else str(label))
+
+    return answer
+
+
 @dataclass
 class Reply:
     """One scripted behaviour of the server for one request.
