@@ -13,12 +13,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from rewardgen.errors import RewardCodeError
 from rewardgen.executors import Executor, make_executor
-from rewardgen.feedback import human_feedback
 from rewardgen.llm import ProposalContext, Proposer, make_proposer
 from rewardgen.methods import Method, TaskPromptInfo, make_method
 from rewardgen.methods.eureka import best_record
+from rewardgen.preference import check_feedback_config, collect_feedback
 from rewardgen.results import CandidateJob, CandidateResult
 from rewardgen.sandbox.validate import check_source
+from rewardgen.screening import Screener, Trajectory
 from rewardgen.store import CandidateRecord, RunStore
 from rewardgen.tasks import TaskSpec, load_task
 from rewardgen.ui import RunUI
@@ -40,6 +41,11 @@ class LoopOutcome:
 def candidate_job(cfg: DictConfig, out_dir: str, source: str | None, kind: str = "program",
                   *, timesteps: int | None = None, seed: int | None = None) -> CandidateJob:
     """A worker job for one reward from the run's config (shared by the loop and the final phase)."""
+    options: dict[str, Any] = {}
+    if kind == "program" and cfg.method.name == "progress":  # the method's programs are progress()
+        from rewardgen.methods.progress import progress_options
+
+        kind, options = "progress", progress_options(cfg.method)
     return CandidateJob(
         task=cfg.task,
         out_dir=out_dir,
@@ -58,6 +64,7 @@ def candidate_job(cfg: DictConfig, out_dir: str, source: str | None, kind: str =
         tensorboard=bool(cfg.train.tensorboard),
         smoke_states=int(cfg.sandbox.smoke_states),
         smoke_call_timeout_s=float(cfg.sandbox.smoke_call_timeout_s),
+        reward_options=options,
     )
 
 
@@ -74,6 +81,8 @@ class Loop:
         self.method: Method = make_method(cfg.method, self.task, self.info)
         self.proposer = proposer or make_proposer(cfg.llm, store.root)
         self.executor = executor or make_executor(cfg.executor, cfg.sandbox, cfg.rl, cfg.device)
+        check_feedback_config(cfg.feedback)
+        self.screener = Screener.from_config(cfg, store, self.method.entry)
 
     # ------------------------------------------------------------------ one generation
     def _answers(self, generation: int, history: Sequence[Sequence[CandidateRecord]]) -> list[dict[str, Any]]:
@@ -82,8 +91,9 @@ class Loop:
         if saved is not None:
             log.info("generation %d: reusing %d saved answers", generation, len(saved))
             return saved
-        messages = self.method.messages(history, human_feedback(self.cfg.feedback),
-                                        int(self.cfg.train.eval_freq))
+        extra = collect_feedback(self.cfg.feedback, history,
+                                 lambda r: self.store.cand_dir(r.generation, r.index))
+        messages = self.method.messages(history, extra, int(self.cfg.train.eval_freq))
         self.store.write_messages(generation, messages)
         flat = [(r.source or "", r.result) for gen in history for r in gen]
         ctx = ProposalContext(task=self.task, generation=generation,
@@ -113,6 +123,7 @@ class Loop:
         answers = self._answers(generation, history)
         records: dict[int, CandidateRecord] = {}
         jobs: list[tuple[int, str, CandidateJob]] = []
+        trajectories: list[Trajectory] = []
         for i, answer in enumerate(answers):
             done = self.store.read_record(generation, i)
             if done is not None:
@@ -128,6 +139,14 @@ class Loop:
                 records[i] = CandidateRecord(generation, i, source, rejected, answer["text"])
                 continue
             assert source is not None
+            if self.screener is not None:  # CARD: no RL for a reward that misranks known episodes
+                trajectories = trajectories or self.screener.trajectories(history)
+                screened = self.screener.screen(generation, i, source, trajectories)
+                if screened is not None:
+                    screened.llm_tokens = tokens
+                    self.store.write_result(generation, i, screened)
+                    records[i] = CandidateRecord(generation, i, source, screened, answer["text"])
+                    continue
             job = candidate_job(self.cfg, str(self.store.cand_dir(generation, i)), source)
             jobs.append((i, answer["text"], job))
 

@@ -27,10 +27,11 @@ import gymnasium as gym
 import numpy as np
 
 from rewardgen.config import SandboxConfig
-from rewardgen.errors import RewardCodeError
+from rewardgen.errors import ConfigError, RewardCodeError
 from rewardgen.io import atomic_write_json
 from rewardgen.results import CandidateJob, CandidateResult
 from rewardgen.rewards.wrappers import INFO_KEY
+from rewardgen.store import CandidateRecord, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +258,75 @@ def screen_candidate(source: str, out_dir: Path, trajectories: Sequence[Trajecto
     return ScreeningOutcome(True, accuracy, pairs)
 
 
+SCREENINGS = ("none", "trajectory_preference")
+
+
+class Screener:
+    """The loop's screening step: judge each new candidate on the run's stored trajectories.
+
+    Args:
+        store: the run directory (trajectories are read from candidate folders, screening
+            results written to ``<candidate>/screening/``).
+        task: the task name (for the worker job).
+        sandbox: the worker's limits (the timeout is capped at two minutes).
+        threshold: least preference accuracy to be trained.
+    """
+
+    def __init__(self, store: RunStore, task: str, sandbox: SandboxConfig, threshold: float) -> None:
+        self.store = store
+        self.task = task
+        self.sandbox = sandbox
+        self.threshold = float(threshold)
+        self.saved = 0
+
+    @classmethod
+    def from_config(cls, cfg: Any, store: RunStore, entry: str) -> Screener | None:
+        """A screener for ``loop.screening=trajectory_preference``, None for ``none``.
+
+        Raises:
+            ConfigError: an unknown screening or a method whose programs are not rewards.
+        """
+        kind = str(cfg.loop.get("screening", "none") or "none")
+        if kind not in SCREENINGS:
+            raise ConfigError(f"loop.screening={kind!r} is not one of {SCREENINGS}")
+        if kind == "none":
+            return None
+        if entry != "compute_reward":
+            raise ConfigError(f"loop.screening={kind} scores compute_reward programs; method "
+                              f"{cfg.method.name!r} writes {entry}(); use loop.screening=none")
+        return cls(store, str(cfg.task), cfg.sandbox, float(cfg.loop.screening_threshold))
+
+    def trajectories(self, history: Sequence[Sequence[CandidateRecord]]) -> list[Trajectory]:
+        """The stored episodes of every trained candidate so far, spread over the fitness range."""
+        found = [
+            t
+            for gen in history
+            for r in gen
+            if r.result.ok
+            for t in read_trajectories(
+                self.store.cand_dir(r.generation, r.index) / TRAJECTORY_FILE, r.label
+            )
+        ]
+        return pick_trajectories(found)
+
+    def screen(self, generation: int, index: int, source: str,
+               trajectories: Sequence[Trajectory]) -> CandidateResult | None:
+        """A ``screened_out`` result when the candidate misranks the trajectories, else None."""
+        if len({round(t.fitness, 9) for t in trajectories}) < 2:
+            return None
+        out_dir = self.store.cand_dir(generation, index) / SCREENING_DIR
+        outcome = screen_candidate(source, out_dir, trajectories, self.sandbox, self.threshold,
+                                   self.task)
+        self.store.event("screening", generation=generation, candidate=index,
+                         accuracy=outcome.accuracy, pairs=outcome.pairs, passed=outcome.passed)
+        if outcome.passed:
+            return None
+        self.saved += 1
+        self.store.event("screened_out", generation=generation, candidate=index,
+                         reason=outcome.reason, rl_runs_saved=self.saved)
+        return CandidateResult(status="screened_out", reason=outcome.reason)
+
+
 # ---------------------------------------------------------------- process feedback
 def process_feedback(path: Path, points: int = 8) -> str:
     """CARD's process feedback: each reward component along the best stored episode.
@@ -284,7 +354,9 @@ def process_feedback(path: Path, points: int = 8) -> str:
 
 
 __all__ = [
+    "SCREENINGS",
     "TRAJECTORY_FILE",
+    "Screener",
     "ScreeningOutcome",
     "Trajectory",
     "TrajectoryRecorder",

@@ -19,6 +19,7 @@ def build_summary(outcome: LoopOutcome) -> dict[str, Any]:
         "generations": len(outcome.history),
         "candidates": len(records),
         "statuses": statuses,
+        "rl_runs_saved": statuses.get("screened_out", 0),  # CARD screening skipped their RL
         "best": None if best is None else {
             "candidate": best.label,
             "fitness": best.result.fitness,
