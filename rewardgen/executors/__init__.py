@@ -1,4 +1,9 @@
-"""Executors run a generation's candidate jobs: a local process pool, or Ray."""
+"""Executors run a generation's candidate jobs: a local process pool, or Ray.
+
+Both keep the same promise to the loop: every job gets a :class:`CandidateResult` (a candidate
+that crashes, times out or loses its machine is a ``failed``/``timeout`` result with a reason),
+``on_done`` is called as each one finishes, and the artifacts end up in ``job.out_dir``.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,14 @@ from rewardgen.errors import ConfigError
 from rewardgen.results import CandidateJob, CandidateResult
 
 OnDone = Callable[[int, CandidateResult], None]
-EXECUTORS = ("local",)
+EXECUTORS = ("local", "ray")
 
 
 class Executor(Protocol):
-    workers: int
+    @property
+    def workers(self) -> int:
+        """How many candidates train at once."""
+        ...
 
     def run(self, jobs: Sequence[CandidateJob], on_done: OnDone | None = None) -> list[CandidateResult]:
         """Run every job; call ``on_done(index, result)`` as each finishes; results in job order."""
@@ -22,8 +30,13 @@ class Executor(Protocol):
 
 
 def make_executor(cfg: ExecutorConfig, sandbox: SandboxConfig, rl: RLConfig, device: str) -> Executor:
+    """The executor named by ``executor.name`` (``executor=local|ray`` on the command line)."""
     if cfg.name == "local":
         from rewardgen.executors.local import LocalExecutor
 
         return LocalExecutor(cfg, sandbox, rl, device)
+    if cfg.name == "ray":
+        from rewardgen.executors.ray import RayExecutor
+
+        return RayExecutor(cfg, sandbox, rl, device)
     raise ConfigError(f"unknown executor {cfg.name!r}; valid executors: {', '.join(EXECUTORS)}")

@@ -1,64 +1,144 @@
-"""Run candidates in parallel isolated worker processes on this machine."""
+"""Run candidates in parallel isolated worker processes on this machine.
+
+Each candidate trains in its own worker process (with its own vector envs), supervised by one
+thread of a pool; the pool size is ``executor.workers``, by default the cores divided by the
+cores one candidate keeps busy. GPUs are handed out round-robin through ``CUDA_VISIBLE_DEVICES``
+and every worker carries the sandbox's own memory bound, so N workers use at most N times
+``sandbox.memory_mb``. Results are reported as each candidate finishes, never in a batch, so a
+slow candidate does not hold back the others.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 
 from rewardgen.config import ExecutorConfig, RLConfig, SandboxConfig
+from rewardgen.errors import ConfigError
 from rewardgen.executors import OnDone
 from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.sandbox.worker import DEFAULT_TARGET, run_isolated
 
 log = logging.getLogger(__name__)
 
 
 def visible_gpus(device: str) -> list[str]:
-    """GPU ids to hand out round-robin (empty on CPU-only machines or with device=cpu)."""
+    """GPU ids to hand out round-robin (empty on CPU-only machines or with device=cpu).
+
+    ``device=cuda:N`` pins every candidate to GPU N; otherwise all visible GPUs share the work.
+    """
     if device == "cpu":
         return []
     env = os.environ.get("CUDA_VISIBLE_DEVICES")
     if env is not None:
-        return [g for g in env.split(",") if g.strip() and g.strip() != "-1"]
-    try:
-        import torch
+        gpus = [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    else:
+        try:
+            import torch
 
-        return [str(i) for i in range(torch.cuda.device_count())]
-    except ImportError:
-        return []
+            gpus = [str(i) for i in range(torch.cuda.device_count())]
+        except ImportError:
+            gpus = []
+    if device.startswith("cuda:") and gpus:
+        index = device.partition(":")[2]
+        if not index.isdigit() or int(index) >= len(gpus):
+            raise ConfigError(
+                f"device={device!r} but only {len(gpus)} GPU(s) are visible ({','.join(gpus)}); "
+                f"use device=cuda (round-robin over all) or an index below {len(gpus)}"
+            )
+        return [gpus[int(index)]]
+    return gpus
 
 
-def default_workers(rl: RLConfig, gpus: int) -> int:
-    """Cores divided by the cores one candidate keeps busy (its subprocess envs, else one)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    per_candidate = rl.n_envs if rl.vec_env == "subproc" else 1
-    return max(1, cores // max(1, per_candidate))
+def pinned_device(job: CandidateJob, gpu: str | None) -> CandidateJob:
+    """``cuda:N`` becomes ``cuda`` once the worker sees only its own GPU (as device 0)."""
+    if gpu is not None and job.device.startswith("cuda:"):
+        return dataclasses.replace(job, device="cuda")
+    return job
+
+
+def cores() -> int:
+    """Cores this process may run on (its affinity mask, not the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def cores_per_candidate(rl: RLConfig) -> int:
+    """Cores one candidate keeps busy: one per env with subprocess envs, else one."""
+    return max(1, int(rl.n_envs)) if rl.vec_env == "subproc" else 1
+
+
+def default_workers(rl: RLConfig, gpus: int = 0) -> int:
+    """Cores divided by the cores one candidate keeps busy (at least one worker).
+
+    GPUs do not raise the count: the env simulation stays on the CPU, so cores remain the
+    bottleneck; ``gpus`` is accepted for callers that size by both.
+    """
+    return max(1, cores() // cores_per_candidate(rl))
 
 
 class LocalExecutor:
-    """A pool of threads, each supervising one isolated worker process at a time."""
+    """A pool of threads, each supervising one isolated worker process at a time.
 
-    def __init__(self, cfg: ExecutorConfig, sandbox: SandboxConfig, rl: RLConfig, device: str) -> None:
+    Args:
+        cfg: ``executor.workers`` sizes the pool (None: :func:`default_workers`).
+        sandbox: limits applied to every worker (memory, timeout, network, ...).
+        rl: used only to size the default pool.
+        device: ``cpu`` keeps GPUs hidden from the workers; ``auto``/``cuda`` share them.
+        target: the ``module:function`` each worker runs (tests and benchmarks swap it).
+    """
+
+    def __init__(self, cfg: ExecutorConfig, sandbox: SandboxConfig, rl: RLConfig, device: str,
+                 *, target: str = DEFAULT_TARGET) -> None:
+        if cfg.workers is not None and int(cfg.workers) < 1:
+            raise ConfigError(
+                f"executor.workers={cfg.workers} must be at least 1 (or null for cores / cores "
+                f"per candidate = {default_workers(rl)})"
+            )
         self.sandbox = sandbox
+        self.target = target
         self.gpus = visible_gpus(device)
         self.workers = int(cfg.workers) if cfg.workers else default_workers(rl, len(self.gpus))
+        log.info("local executor: %d worker(s), GPUs: %s", self.workers, ",".join(self.gpus) or "none")
+
+    def gpu_for(self, index: int) -> str | None:
+        """The GPU of the index-th job of a batch (round-robin), None without GPUs."""
+        return self.gpus[index % len(self.gpus)] if self.gpus else None
+
+    def prepare(self, index: int, job: CandidateJob) -> tuple[CandidateJob, str | None]:
+        """The job as its worker sees it, and its GPU."""
+        gpu = self.gpu_for(index)
+        return pinned_device(job, gpu), gpu
 
     def run(self, jobs: Sequence[CandidateJob], on_done: OnDone | None = None) -> list[CandidateResult]:
-        from rewardgen.sandbox.worker import run_isolated
+        """Train every job; ``on_done(index, result)`` is called in this thread as each finishes.
 
-        results: list[CandidateResult | None] = [None] * len(jobs)
+        Returns:
+            The results in job order.
+        """
         if not jobs:
             return []
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(jobs))) as pool:
-            futures = {}
+        results: list[CandidateResult | None] = [None] * len(jobs)
+        pool = ThreadPoolExecutor(max_workers=min(self.workers, len(jobs)),
+                                  thread_name_prefix="rewardgen-candidate")
+        futures: dict[Future[CandidateResult], int] = {}
+        try:
             for i, job in enumerate(jobs):
-                gpu = self.gpus[i % len(self.gpus)] if self.gpus else None
-                futures[pool.submit(run_isolated, job, self.sandbox, gpu=gpu)] = i
+                worker_job, gpu = self.prepare(i, job)
+                future = pool.submit(run_isolated, worker_job, self.sandbox, gpu=gpu,
+                                     target=self.target)
+                futures[future] = i
             for future in as_completed(futures):
                 i = futures[future]
                 result = future.result()
                 results[i] = result
                 if on_done is not None:
                     on_done(i, result)
+        finally:
+            # On an error (or Ctrl-C) queued candidates never start; running ones finish or time out.
+            pool.shutdown(wait=True, cancel_futures=True)
         return [r for r in results if r is not None]
