@@ -33,6 +33,8 @@ MAX_REASON_CHARS = 300
 EXIT_RESULT_WRITTEN = 0
 EXIT_NO_RESULT = 70
 MEMORY_HINTS = ("failed to map segment", "Cannot allocate memory", "bad_alloc")
+MAX_TRACEBACK_CHARS = 4000
+MAX_COMPONENTS = 64  # as rewardgen.rewards.program.MAX_COMPONENTS (not imported: no numpy here)
 
 
 def load_target(target: str) -> Callable[[CandidateJob], Any]:
@@ -113,6 +115,33 @@ def run(job: CandidateJob, target: str) -> CandidateResult:
         )
     if result.seed is None:
         result.seed = job.seed
+    return bounded(result)
+
+
+def bounded(result: CandidateResult) -> CandidateResult:
+    """Cap what a candidate can make the parent read: reason, traceback and component names.
+
+    The reason and traceback go into the next prompt and the component statistics into the
+    reflection; a reward raising ValueError("x" * 10**7), or returning thousands of components
+    only after the smoke test (the per-step fast path does not count them), would otherwise
+    hand the loop a result of hundreds of megabytes.
+    """
+    result.reason = one_line(result.reason) if result.reason else result.reason
+    if len(result.traceback) > MAX_TRACEBACK_CHARS:
+        result.traceback = "...\n" + result.traceback[-MAX_TRACEBACK_CHARS:]
+    names = set(result.component_stats)
+    for evaluation in result.evaluations:
+        names.update(evaluation.get("components", {}) or {})
+    if len(names) > MAX_COMPONENTS:
+        result.status = "failed"
+        result.reason = (
+            f"during training: the reward returned {len(names)} distinct component names; "
+            f"return at most {MAX_COMPONENTS} named terms"
+        )
+        result.fitness = result.success_rate = None
+        result.component_stats = {}
+        for evaluation in result.evaluations:
+            evaluation["components"] = {}
     return result
 
 

@@ -44,8 +44,16 @@ FORBIDDEN_ATTRIBUTES = frozenset(
         "tb_frame", "tb_next", "co_code", "co_consts", "func_globals", "format_map",
         # NamedTuple internals of the State view
         "_replace", "_make", "_asdict", "_fields",
+        # more of numpy's doors: files, output, and modules that hold the interpreter's builtins
+        # (np.ma.core.builtins.open, np.ma.core.operator.attrgetter, ...)
+        "savez_compressed", "show_config", "show_runtime", "core", "builtins", "inspect",
+        "operator", "functools", "warnings", "importlib", "pickle", "subprocess", "socket",
+        "signal", "threading", "shutil", "pathlib", "tempfile", "io", "gc", "types",
+        # Cython function and closure internals (func_globals is above)
+        "func_code", "func_closure", "func_defaults", "func_dict", "cell_contents",
     }
 )
+MAX_AST_DEPTH = 100  # nesting deeper than this is never needed and overflows recursive visitors
 FORBIDDEN_NODES: tuple[type[ast.AST], ...] = tuple(
     node
     for node in (
@@ -123,6 +131,13 @@ def _check_node(node: ast.AST, entry: str) -> None:
     elif isinstance(node, ast.Attribute):
         if node.attr.startswith("_") or node.attr in FORBIDDEN_ATTRIBUTES:
             raise _reject(node, f"attribute {node.attr!r} is not allowed in reward code")
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            # np.mean = ... would also change the trusted fitness code in the same process
+            raise _reject(
+                node,
+                f"attribute assignment to .{node.attr} is not allowed: reward code may not "
+                "change modules or shared objects; use a local variable",
+            )
         if node.attr == "format":
             _check_format_call(node)
     elif isinstance(node, ast.Constant) and (
@@ -135,6 +150,24 @@ def _check_node(node: ast.AST, entry: str) -> None:
             raise _reject(node, f"function name {node.name!r} may not start with '__'")
     elif isinstance(node, ast.arg) and node.arg.startswith("__"):
         raise _reject(node, f"parameter name {node.arg!r} may not start with '__'")
+
+
+def _check_depth(tree: ast.Module) -> None:
+    """Reject deep nesting iteratively, before any recursive visitor or the compiler sees it.
+
+    ``x = 1+1+...+1`` with 500 terms parses, but a recursive walk over it raises RecursionError,
+    which would escape the check (in the loop's own process) as something other than a result.
+    """
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_AST_DEPTH:
+            raise _reject(
+                node,
+                f"expression nested more than {MAX_AST_DEPTH} levels deep; split it into "
+                "named intermediate values",
+            )
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
 def _check_top_level(tree: ast.Module, entry: str) -> None:
@@ -213,7 +246,13 @@ def check_source(source: str, entry: str = "compute_reward") -> ast.Module:
         raise RewardCodeError(
             f"the reward program cannot be parsed: {type(e).__name__}: {e}"
         ) from e
-    _check_top_level(tree, entry)
-    for node in ast.walk(tree):
-        _check_node(node, entry)
-    return ast.fix_missing_locations(_StripHints().visit(tree))
+    _check_depth(tree)
+    try:
+        _check_top_level(tree, entry)
+        for node in ast.walk(tree):
+            _check_node(node, entry)
+        return ast.fix_missing_locations(_StripHints().visit(tree))
+    except RecursionError as e:  # belt and braces: _check_depth should make this unreachable
+        raise RewardCodeError(
+            "the reward program is nested too deeply to check; split long expressions"
+        ) from e

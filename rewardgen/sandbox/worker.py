@@ -39,6 +39,7 @@ DEFAULT_TARGET = "rewardgen.train.job:run_candidate"
 POLL_S = 0.2  # how often the worker's exit and the deadline are checked
 SCAN_S = 1.0  # how often its process tree is recorded (and, on GPU, its memory summed)
 TRACEBACK_CHARS = 4000
+RESULT_LIMIT_MB = 64  # a larger result.json is not read: it would only bloat the loop's memory
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 SECRET_VAR = re.compile(r"(^|_)(KEY|TOKEN|PASSWORD|PASSWD|CREDENTIALS?)(_|$)|SECRET", re.IGNORECASE)
 _warned_network = False
@@ -341,6 +342,15 @@ def _collect(
         result_path.unlink(missing_ok=True)
         return CandidateResult(status=status, reason=killed_reason, traceback=_tail(stderr))
     if result_path.exists():
+        size_mb = result_path.stat().st_size / (1024 * 1024)
+        if size_mb > RESULT_LIMIT_MB:
+            result_path.unlink(missing_ok=True)
+            return CandidateResult(
+                status="failed",
+                reason=f"the worker wrote a result.json of {size_mb:.0f} MB (limit "
+                f"{RESULT_LIMIT_MB} MB); return fewer, shorter reward components",
+                traceback=_tail(stderr),
+            )
         try:
             return CandidateResult.from_dict(read_json(result_path))
         except (OSError, ValueError, TypeError) as e:
