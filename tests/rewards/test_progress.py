@@ -1,0 +1,117 @@
+"""The progress reward: count bonus over progress cells, the two ablations, checks, real training."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import pytest
+
+from rewardgen.errors import ConfigError, RewardCodeError
+from rewardgen.results import CandidateJob
+from rewardgen.rewards.progress import (
+    ProgressReward,
+    progress_reward_for,
+    progress_terms,
+    smoke_view,
+)
+from rewardgen.tasks import load_task
+from rewardgen.train.job import run_candidate
+from tests.helpers import tiny_config
+
+
+def _sparse(state, action, prev_state):
+    return float(state.x > 0.9), {"sparse": float(state.x > 0.9)}
+
+
+class _State(NamedTuple):  # a State view is a NamedTuple of floats and arrays
+    x: float
+    y: float
+
+
+def _state(x: float, y: float = 0.0) -> _State:
+    return _State(x, y)
+
+
+def test_count_bonus_shrinks_with_visits_and_adds_the_sparse_reward():
+    reward = ProgressReward(lambda s: s.x, _sparse, bins=4, beta=2.0)
+    totals = [reward(_state(0.3), None, None)[0] for _ in range(4)]
+    assert totals == pytest.approx([2.0, 2.0 / math.sqrt(2), 2.0 / math.sqrt(3), 1.0])
+    total, parts = reward(_state(0.95), None, None)  # new cell, and the sparse reward pays
+    assert total == pytest.approx(3.0)
+    assert parts == {"progress": 0.95, "sparse": 1.0, "bonus": 2.0}
+    assert reward.cell({"progress": 1.0}) == (3,)  # 1.0 falls in the top cell
+
+
+def test_named_terms_make_tuple_cells():
+    reward = ProgressReward(lambda s: {"b": s.y, "a": s.x}, _sparse, bins=10)
+    _, parts = reward(_state(0.15, 0.55), None, None)
+    assert reward.counts == {(1, 5): 1}
+    assert parts["progress/a"] == 0.15 and parts["progress/b"] == 0.55
+
+
+def test_hash_ablation_counts_raw_states_and_dense_ablation_uses_progress():
+    hashed = ProgressReward(lambda s: 0.5, _sparse, bonus="hash", hash_resolution=0.5)
+    hashed(_state(0.1), None, None)
+    hashed(_state(0.2), None, None)  # same grid cell of the raw state
+    hashed(_state(0.7), None, None)
+    assert sorted(hashed.counts.values()) == [1, 2]
+    dense = ProgressReward(lambda s: s.x, _sparse, bonus="dense", beta=0.5)
+    total, parts = dense(_state(0.4), None, None)
+    assert total == pytest.approx(0.2) and parts == {"sparse": 0.0, "progress": 0.2}
+
+
+def test_bad_progress_values_and_options_are_named():
+    with pytest.raises(RewardCodeError, match="progress term 'progress' is 1.5, outside"):
+        progress_terms(1.5)
+    with pytest.raises(RewardCodeError, match="term 'a' must be a float in"):
+        progress_terms({"a": "high"})
+    with pytest.raises(RewardCodeError, match="empty dict"):
+        progress_terms({})
+    with pytest.raises(RewardCodeError, match="progress raised ZeroDivisionError"):
+        ProgressReward(lambda s: 1 / 0, _sparse)(_state(0.1), None, None)
+    with pytest.raises(RewardCodeError, match="term 'b' is -0.1"):
+        smoke_view(lambda s: {"a": 0.5, "b": -0.1})(None)
+    assert smoke_view(lambda s: {"a": 0.2, "b": 0.4})(None) == pytest.approx(0.3)
+    with pytest.raises(ConfigError, match="method.bonus='nope' is not one of"):
+        ProgressReward(lambda s: 0.0, _sparse, bonus="nope")
+    with pytest.raises(ConfigError, match="unknown progress options"):
+        progress_reward_for(load_task("hopper"), lambda s: 0.0, _sparse, {"bin": 3})
+
+
+def test_task_without_sparse_reward_is_a_config_error_naming_it(tmp_path):
+    task = load_task("hopper")
+    bare = type(task)(**{**task.__dict__, "sparse_reward": None})
+    with pytest.raises(ConfigError, match="task 'hopper' has no sparse_reward"):
+        progress_reward_for(bare, lambda s: 0.0, _sparse, {})
+
+
+PROGRESS_CODE = """import numpy as np
+
+
+def progress(state):
+    return {"upright": float(np.clip(1.0 - abs(state.pole_angle) / 0.2, 0.0, 1.0)),
+            "centred": float(np.clip(1.0 - abs(state.cart_position), 0.0, 1.0))}
+"""
+
+
+def _job(tmp_path, source: str) -> CandidateJob:
+    from rewardgen.loop import candidate_job
+
+    cfg = tiny_config("method=progress", "method.bins=5")
+    return candidate_job(cfg, str(tmp_path / "cand"), source)
+
+
+def test_worker_trains_on_named_progress_terms(tmp_path):
+    job = _job(tmp_path, PROGRESS_CODE)
+    assert job.reward_kind == "progress" and job.reward_options["bins"] == 5
+    result = run_candidate(job)
+    assert result.status == "ok", result.reason
+    assert {"bonus", "sparse", "progress/upright", "progress/centred"} <= set(result.component_stats)
+    assert result.fitness is not None
+
+
+def test_worker_rejects_progress_outside_the_unit_interval(tmp_path):
+    result = run_candidate(_job(tmp_path, "def progress(state):\n    return 2.0\n"))
+    assert result.status == "rejected"
+    assert "progress is 2.0, outside [0, 1]" in result.reason
