@@ -294,7 +294,10 @@ class Screener:
         if entry != "compute_reward":
             raise ConfigError(f"loop.screening={kind} scores compute_reward programs; method "
                               f"{cfg.method.name!r} writes {entry}(); use loop.screening=none")
-        return cls(store, str(cfg.task), cfg.sandbox, float(cfg.loop.screening_threshold))
+        from omegaconf import OmegaConf
+
+        sandbox = SandboxConfig(**OmegaConf.to_container(cfg.sandbox, resolve=True))  # type: ignore[arg-type]
+        return cls(store, str(cfg.task), sandbox, float(cfg.loop.screening_threshold))
 
     def trajectories(self, history: Sequence[Sequence[CandidateRecord]]) -> list[Trajectory]:
         """The stored episodes of every trained candidate so far, spread over the fitness range."""
