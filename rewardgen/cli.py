@@ -31,6 +31,10 @@ def _fail(error: BaseException) -> None:
 
 def run(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[str, Any]:
     """Run the loop in ``run_dir`` and return the summary (the pure function behind ``rewardgen``)."""
+    if cfg.method.name in ("clip", "vlm_preference"):  # no code to evolve: one vision training
+        from rewardgen.vision_run import run_vision
+
+        return run_vision(cfg, run_dir, interactive)
     from rewardgen.loop import Loop
     from rewardgen.store import RunStore
     from rewardgen.summary import finish_run

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,9 +49,16 @@ def ensure_headless_gl() -> str:
 def render_error(env_id: str, error: BaseException) -> RenderError:
     """A RenderError that names the backend, the cause and the OS package to install."""
     backend = os.environ.get("MUJOCO_GL", "<unset>")
+    hint = _HINT
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit != resource.RLIM_INFINITY:  # mesa maps large virtual areas; a tight cap breaks it
+        hint = (
+            f"the address-space limit ({limit >> 20} MB, sandbox.memory_mb) may be too small for "
+            f"the GL driver: raise it; else {_HINT}"
+        )
     return RenderError(
         f"cannot render {env_id} headless (MUJOCO_GL={backend}): {type(error).__name__}: "
-        f"{error}; {_HINT}"
+        f"{error}; {hint}"
     )
 
 

@@ -1,0 +1,159 @@
+"""The runner of ``method=clip`` and ``method=vlm_preference``: one training, no generated code.
+
+A vision method has nothing to evolve: the reward is CLIP's projected similarity (VLM-RM) or a
+reward model fit to a VLM's preferences (RL-VLM-F). So a run is a single candidate: train (in an
+isolated worker with limits but with network, since the labeller must reach the VLM server),
+evaluate the task's trusted fitness, and write the run directory as a loop run does
+(manifest.json, events.jsonl, gen_000/cand_00/, best/, summary.json), so export, report and
+resume read it the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rewardgen.config import LLMConfig, SandboxConfig
+from rewardgen.errors import ConfigError
+from rewardgen.io import atomic_write_json
+from rewardgen.llm.client import resolve_endpoint
+from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.tasks import TaskSpec, load_task
+
+log = logging.getLogger(__name__)
+
+VISION_METHODS = ("clip", "vlm_preference")
+VISION_MEMORY_MB = 8192  # address space: mesa's EGL maps ~2 GB beyond torch (4096 fails to render)
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def vision_settings(cfg: DictConfig, task: TaskSpec) -> tuple[dict[str, Any], dict[str, str]]:
+    """The job's ``vision`` mapping and the worker's extra environment (the VLM key, if any).
+
+    Raises:
+        ConfigError: an unknown method, or ``vlm_preference`` without a VLM endpoint.
+    """
+    method = str(cfg.method.name)
+    if method not in VISION_METHODS:
+        raise ConfigError(f"method={method!r} is not a vision method {VISION_METHODS}")
+    vision: dict[str, Any] = {"render": _plain(cfg.method.render)}
+    extra_env: dict[str, str] = {}
+    if method == "clip":
+        clip = _plain(cfg.method.clip)
+        if not (clip.get("goal_prompts") or task.vision.get("goal_prompts")):
+            raise ConfigError(
+                f"task {task.name!r} has no vision.goal_prompts; set "
+                "method.clip.goal_prompts='[a humanoid robot kneeling]' or pick a task with them "
+                "(humanoid_kneel, humanoid_lotus, humanoid_splits, humanoid_arms_raised)"
+            )
+        vision["clip"] = clip
+    else:
+        llm = LLMConfig(**_plain(cfg.llm))
+        base_url, api_key = resolve_endpoint(llm)
+        if not base_url and not api_key:
+            raise ConfigError(
+                "method=vlm_preference needs a vision chat model: set llm.base_url (or "
+                "OPENAI_BASE_URL) to an OpenAI-compatible server, or OPENAI_API_KEY for "
+                "api.openai.com, and llm.model to a model that accepts images"
+            )
+        plain = dataclasses.asdict(llm)
+        plain.update(provider="openai", base_url=base_url, api_key=None)
+        vision["llm"] = plain
+        vision["preference"] = _plain(cfg.method.preference)
+        if api_key:
+            extra_env["OPENAI_API_KEY"] = api_key  # never written to job.json
+    return vision, extra_env
+
+
+def run_vision(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[str, Any]:
+    """Train one policy on the configured vision reward and write the run directory.
+
+    Returns the summary (also written to ``summary.json``).
+    """
+    from rewardgen.sandbox.worker import run_isolated
+    from rewardgen.store import RunStore
+    from rewardgen.train.sb3 import resolve_device
+
+    task = load_task(cfg.task)
+    vision, extra_env = vision_settings(cfg, task)
+    manifest = {
+        "task": task.name,
+        "method": str(cfg.method.name),
+        "llm_provider": cfg.llm.provider if cfg.method.name == "vlm_preference" else None,
+        "llm_model": cfg.llm.model if cfg.method.name == "vlm_preference" else None,
+        "seed": int(cfg.seed),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    manifest["config"]["llm"].pop("api_key", None)  # type: ignore[call-overload, index, union-attr]
+    store = RunStore.create(run_dir, manifest)
+    out_dir = store.cand_dir(0, 0)
+    device = resolve_device(str(cfg.device))
+    job = CandidateJob(
+        task=task.name, out_dir=str(out_dir), reward_kind=str(cfg.method.name),
+        seed=int(cfg.seed), device=device, timesteps=int(cfg.train.timesteps),
+        eval_freq=int(cfg.train.eval_freq), eval_episodes=int(cfg.train.eval_episodes),
+        max_episode_steps=cfg.train.max_episode_steps, rl=_plain(cfg.rl),
+        selection=str(cfg.loop.selection), last_k=int(cfg.loop.last_k),
+        save_policy=bool(cfg.train.save_policy), tensorboard=bool(cfg.train.tensorboard),
+        vision=vision,
+    )
+    atomic_write_json(out_dir / "vision.json", {
+        "method": job.reward_kind, "task_vision": task.vision, **vision})
+    sandbox = dataclasses.replace(SandboxConfig(**_plain(cfg.sandbox)), network=True)
+    if sandbox.memory_mb < VISION_MEMORY_MB:
+        log.info("sandbox.memory_mb raised from %d to %d MB for headless GL rendering",
+                 sandbox.memory_mb, VISION_MEMORY_MB)
+        sandbox = dataclasses.replace(sandbox, memory_mb=VISION_MEMORY_MB)
+    store.event("candidate_started", generation=0, index=0, method=job.reward_kind)
+    gpu = (device.partition(":")[2] or os.environ.get("CUDA_VISIBLE_DEVICES", "0")
+           if device.startswith("cuda") else None)
+    result = run_isolated(job, sandbox, gpu=gpu, extra_env=extra_env)
+    store.write_result(0, 0, result)
+    record = store.read_record(0, 0)
+    if record is not None and result.ok:
+        store.save_best(record)
+    summary = build_summary(store.root, task, job, result)
+    store.write_summary(summary)
+    store.event("run_finished", best=summary["best"]["candidate"] if summary["best"] else None)
+    _report(summary, interactive)
+    return summary
+
+
+def build_summary(root: Path, task: TaskSpec, job: CandidateJob,
+                  result: CandidateResult) -> dict[str, Any]:
+    best = None
+    if result.ok:
+        best = {"candidate": "gen_000/cand_00", "fitness": result.fitness,
+                "success_rate": result.success_rate, "policy": str(root / "best" / "policy.zip"),
+                "reward_fitness_correlation": result.reward_fitness_correlation}
+    return {
+        "run_dir": str(root), "task": task.name, "method": job.reward_kind,
+        "generations": 1, "candidates": 1, "statuses": {result.status: 1},
+        "reason": result.reason, "best": best,
+        "best_fitness_per_generation": [result.fitness if result.ok else None],
+        "env_steps": result.env_steps, "train_wall_time_s": result.wall_time_s,
+    }
+
+
+def _report(summary: dict[str, Any], interactive: bool) -> None:
+    from rich.console import Console
+
+    console = Console(stderr=True, quiet=not interactive)
+    best = summary["best"]
+    if best is None:
+        console.print(f"[bold red]{summary['method']} training failed[/]: {summary['reason']}")
+    else:
+        fitness = "-" if best["fitness"] is None else f"{best['fitness']:.3f}"
+        console.print(f"{summary['method']} on {summary['task']}: fitness {fitness}")
+    console.print(f"run directory: {summary['run_dir']}")
+
+
+__all__ = ["VISION_METHODS", "build_summary", "run_vision", "vision_settings"]
