@@ -78,7 +78,7 @@ def test_ppo_program_trains_evaluates_and_saves(tmp_path: Path, task: str) -> No
     assert CandidateResult.from_dict(result.to_dict()) == result
 
     out = Path(job.out_dir)
-    assert {p.name for p in out.iterdir()} == {"policy.zip", "tb", "progress.json"}
+    assert {p.name for p in out.iterdir()} == {"policy.zip", "tb", "progress.json", "trajectories.npz"}
     assert json.loads((out / "progress.json").read_text())["timesteps"] == result.env_steps
     policy = PPO.load(out / "policy.zip", device="cpu")
     assert policy.policy.net_arch == [8]
