@@ -1,0 +1,157 @@
+"""Sweeps: presets compose, real multiruns with Hydra's launchers, and the sweep report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+
+from rewardgen.config import register_configs
+from rewardgen.errors import RunDirError
+from rewardgen.resources import resource_dir
+from rewardgen.sweep import find_runs, group_runs, main_sweep
+
+BIN = Path(sys.executable).parent
+LOCOMOTION = ["hopper", "half_cheetah", "walker2d", "ant", "humanoid", "swimmer"]
+
+
+def _compose(*overrides: str):
+    register_configs()
+    with initialize_config_dir(str(resource_dir("conf")), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=True)
+
+
+def _multirun(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    return subprocess.run(
+        [str(BIN / "rewardgen"), "--multirun", "experiment=sweep_smoke", "llm=offline",
+         "task=inverted_pendulum", "loop.samples=1", f"hydra.sweep.dir={tmp_path / 'sweep'}", *args],
+        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300,
+    )
+
+
+# ---------------------------------------------------------------- presets
+def test_locomotion_sweep_is_every_locomotion_task_times_three_seeds():
+    cfg = _compose("experiment=locomotion_sweep")
+    params = cfg.hydra.sweeper.params
+    assert params["task"].split(",") == LOCOMOTION
+    assert params["seed"] == "0,1,2"
+    for task in LOCOMOTION:
+        assert (resource_dir("envs") / f"{task}.yaml").is_file()
+
+
+def test_slurm_preset_and_launchers_compose():
+    cfg = _compose("experiment=locomotion_sweep_slurm", "hydra.launcher.partition=cpu")
+    assert cfg.hydra.launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert cfg.hydra.launcher.partition == "cpu" and cfg.hydra.launcher.cpus_per_task == 16
+    assert cfg.hydra.sweeper.params["task"].split(",") == LOCOMOTION
+    slurm = _compose("hydra/launcher=submitit_slurm", "executor=ray", "executor.address=auto")
+    assert slurm.hydra.launcher._target_.endswith("SlurmLauncher") and slurm.executor.name == "ray"
+    joblib = _compose("hydra/launcher=joblib", "hydra.launcher.n_jobs=3")
+    assert joblib.hydra.launcher._target_.endswith("JoblibLauncher") and joblib.hydra.launcher.n_jobs == 3
+
+
+# ---------------------------------------------------------------- real sweeps
+def test_joblib_sweep_runs_seeds_side_by_side(tmp_path):
+    out = _multirun(tmp_path, "seed=0,1", "final.enabled=false", "hydra/launcher=joblib",
+                    "hydra.launcher.n_jobs=2")
+    assert out.returncode == 0, out.stderr[-3000:]
+    sweep = tmp_path / "sweep"
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == [
+        "0_inverted_pendulum_seed0", "1_inverted_pendulum_seed1"]
+    summary = main_sweep(sweep, show=False)
+    [group] = summary["groups"]
+    assert group["name"] == "inverted_pendulum" and group["seeds"] == [0, 1] and group["finished"] == 2
+    assert len(group["values"]["search_fitness"]) == 2 and group["mean"]["final_fitness"] is None
+
+
+def test_basic_launcher_run_with_final_and_the_sweep_report(tmp_path):
+    out = _multirun(tmp_path, "seed=3")
+    assert out.returncode == 0, out.stderr[-3000:]
+    sweep = tmp_path / "sweep"
+
+    from rewardgen.report import main as report_main
+
+    report_main(["--sweep", str(sweep)])
+
+    summary = json.loads((sweep / "sweep_summary.json").read_text())
+    [group] = summary["groups"]
+    assert group["seeds"] == [3] and group["finished"] == 1
+    # Each run's final/summary.json was read: the retrained reward and both baselines.
+    for metric in ("final_fitness", "native_fitness", "sparse_fitness"):
+        assert len(group["values"][metric]) == 1, metric
+    assert (sweep / "sweep_report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = list(csv.DictReader((sweep / "sweep_summary.csv").open()))
+    assert [r["group"] for r in rows] == ["inverted_pendulum"] and rows[0]["runs"] == "1"
+
+
+def test_submitit_local_runs_one_job(tmp_path):
+    out = _multirun(tmp_path, "seed=0", "final.enabled=false", "hydra/launcher=submitit_local",
+                    "hydra.launcher.timeout_min=5")
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = tmp_path / "sweep" / "0_inverted_pendulum_seed0"
+    assert json.loads((run / "summary.json").read_text())["candidates"] == 1
+
+
+# ---------------------------------------------------------------- aggregation
+def _fake_run(root: Path, name: str, task: str, seed: int, *, best: float | None,
+              final: tuple[float, float, float] | None, overrides: tuple[str, ...] = ()) -> None:
+    """A run directory as `rewardgen` leaves it (only the files the sweep report reads)."""
+    run = root / name
+    (run / ".hydra").mkdir(parents=True)
+    (run / "manifest.json").write_text(json.dumps({"task": task, "seed": seed}))
+    (run / ".hydra" / "overrides.yaml").write_text(
+        yaml.safe_dump([f"task={task}", f"seed={seed}", "llm=offline", *overrides]))
+    if best is not None:
+        (run / "summary.json").write_text(json.dumps({"best": {"fitness": best}}))
+    if final is not None:
+        generated, native, sparse = final
+        (run / "final").mkdir()
+        (run / "final" / "summary.json").write_text(json.dumps({
+            "variants": {"generated": {"fitness_mean": generated},
+                         "native": {"fitness_mean": native}, "sparse": {"fitness_mean": sparse}},
+            "human_normalised_score": (generated - sparse) / abs(native - sparse),
+        }))
+
+
+def test_groups_by_task_and_swept_knobs_with_mean_and_spread_over_seeds(tmp_path):
+    for seed, gen in enumerate([3.0, 5.0, 4.0]):
+        _fake_run(tmp_path, f"{seed}_hopper_seed{seed}", "hopper", seed, best=gen - 1,
+                  final=(gen, 4.0, 0.0), overrides=("loop.samples=4",))
+    _fake_run(tmp_path, "3_hopper_seed0", "hopper", 0, best=1.0, final=(8.0, 4.0, 0.0),
+              overrides=("loop.samples=8",))
+    _fake_run(tmp_path, "4_ant_seed0", "ant", 0, best=10.0, final=None, overrides=("loop.samples=4",))
+    _fake_run(tmp_path, "5_ant_seed1", "ant", 1, best=None, final=None, overrides=("loop.samples=4",))
+
+    groups = {g.name: g for g in group_runs(find_runs(tmp_path))}
+
+    # llm=offline is the same everywhere: a fixed setting, not a grouping key.
+    assert sorted(groups) == ["ant loop.samples=4", "hopper loop.samples=4", "hopper loop.samples=8"]
+    hopper = groups["hopper loop.samples=4"]
+    assert hopper.seeds == [0, 1, 2] and hopper.finished == 3
+    assert hopper.mean["final_fitness"] == pytest.approx(4.0)
+    assert hopper.std["final_fitness"] == pytest.approx((2 / 3) ** 0.5)
+    assert hopper.mean["human_normalised"] == pytest.approx(1.0)
+    assert hopper.values["human_normalised"] == pytest.approx([0.75, 1.25, 1.0])
+    assert groups["hopper loop.samples=8"].mean["human_normalised"] == pytest.approx(2.0)
+    ant = groups["ant loop.samples=4"]
+    assert ant.finished == 1 and ant.mean["search_fitness"] == 10.0 and ant.mean["final_fitness"] is None
+
+    summary = main_sweep(tmp_path, show=False)
+    assert len(summary["runs"]) == 6
+    assert Path(summary["files"]["plot"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_not_a_sweep_is_a_clear_error(tmp_path):
+    with pytest.raises(RunDirError, match=r"sweep directory .*missing.* does not exist"):
+        main_sweep(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunDirError, match=r"holds no run directories .*rewardgen --multirun"):
+        main_sweep(tmp_path / "empty")
