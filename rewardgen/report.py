@@ -303,13 +303,26 @@ def report_at_end(run_dir: str | Path, **kwargs: Any) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``rewardgen-report RUN_DIR [--no-videos] [--video-steps N]``."""
+    """``rewardgen-report RUN_DIR [--no-videos] [--video-steps N]`` or ``--sweep DIR``."""
     parser = argparse.ArgumentParser(prog="rewardgen-report",
                                      description="Write RUN_DIR/report.html and RUN_DIR/plots/.")
-    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("run_dir", type=Path, nargs="?")
     parser.add_argument("--no-videos", action="store_true", help="do not record rollouts")
     parser.add_argument("--video-steps", type=int, default=300, help="steps per rollout video")
+    parser.add_argument("--sweep", type=Path, metavar="DIR",
+                        help="aggregate a `rewardgen --multirun` sweep folder into one table + plot")
     args = parser.parse_args(argv)
+    if args.sweep is None and args.run_dir is None:
+        parser.error("give a RUN_DIR, or --sweep DIR for a sweep")
+    if args.sweep is not None:
+        from rewardgen.sweep import main_sweep
+
+        try:
+            main_sweep(args.sweep)
+        except RewardGenError as e:
+            print(f"rewardgen-report: error: {e}", file=sys.stderr)
+            sys.exit(1)
+        return
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("tensorboard").setLevel(logging.WARNING)
     try:
