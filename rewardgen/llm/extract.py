@@ -38,7 +38,7 @@ def _fenced_blocks(text: str) -> list[tuple[str, str]]:
 def _parse(code: str) -> ast.Module | None:
     try:
         return ast.parse(code)
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # deep nesting: not a crash
         return None
 
 

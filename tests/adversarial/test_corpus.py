@@ -151,6 +151,7 @@ def compute_reward(state, action, prev_state):
 """
 LOOP_PROGRAMS = [
     "deep_nesting",  # used to crash the loop itself (RecursionError in its static check)
+    "parser_bomb",  # used to crash the loop in code extraction
     "np_ma_core_builtins",
     "np_savez_compressed",
     "monkeypatch_np_mean",
