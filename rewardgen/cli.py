@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,10 @@ from typing import Any
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from rewardgen.config import RewardGenConfig, register_configs
-from rewardgen.errors import RewardGenError, RunDirError
+from rewardgen.errors import ConfigError, LLMError, RewardGenError, RunDirError
 from rewardgen.resources import resource_dir
 
 log = logging.getLogger("rewardgen")
@@ -23,20 +25,51 @@ register_configs()
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 
+def _unique_suffix() -> str:
+    """A random suffix for run directories (``${rewardgen.unique:}`` in conf/config.yaml).
+
+    Two runs started in the same second (a shell loop, a job array) would otherwise share
+    ``runs/<task>/<time>``, and Hydra writes ``.hydra/config.yaml`` there before any of our
+    code runs. Cached per config, like Hydra's ``now``, so one run resolves it once.
+    """
+    return secrets.token_hex(3)
+
+
+OmegaConf.register_new_resolver("rewardgen.unique", _unique_suffix, use_cache=True, replace=True)
+
+
 def _fail(error: BaseException) -> None:
     """One clear line on stderr, exit status 1; finished work stays in the run directory."""
-    print(f"rewardgen: error: {error}", file=sys.stderr)
+    print(f"rewardgen: error: {' '.join(str(error).split())}", file=sys.stderr)
     sys.exit(1)
 
 
-def run(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[str, Any]:
-    """Run the loop in ``run_dir`` and return the summary (the pure function behind ``rewardgen``)."""
+def run(cfg: DictConfig, run_dir: Path, interactive: bool = True, *,
+        resume_overrides: list[str] | None = None) -> dict[str, Any]:
+    """Run the loop in ``run_dir`` and return the summary (the pure function behind ``rewardgen``).
+
+    The run holds ``run_dir``'s lock throughout, so a second run or resume of the same directory
+    fails at once; what a killed earlier owner left behind is cleaned up first.
+
+    Args:
+        cfg: the composed config.
+        run_dir: the run directory (new, or one of the same run to continue).
+        interactive: draw progress and tables on the terminal.
+        resume_overrides: for ``rewardgen-resume``: the ``key=value`` overrides it applied
+            (logged as the ``run_resumed`` event); None for a plain run.
+
+    Raises:
+        RunDirError: the directory is in use, foreign, or from another format version.
+        LLMError: the LLM stayed unreachable; summary.json was written first (``stopped``).
+    """
+    from rewardgen.store import RunLock, RunStore
+
     if cfg.method.name in ("clip", "vlm_preference"):  # no code to evolve: one vision training
         from rewardgen.vision_run import run_vision
 
-        return run_vision(cfg, run_dir, interactive)
+        with RunLock(run_dir):
+            return run_vision(cfg, run_dir, interactive)
     from rewardgen.loop import Loop
-    from rewardgen.store import RunStore
     from rewardgen.summary import finish_run
     from rewardgen.ui import RunUI
 
@@ -49,10 +82,25 @@ def run(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[str, A
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     manifest["config"]["llm"].pop("api_key", None)  # type: ignore[index, union-attr]
-    store = RunStore.create(run_dir, manifest)
-    ui = RunUI(enabled=interactive)
-    outcome = Loop(cfg, store, ui).run()
-    return finish_run(outcome, ui)
+    with RunLock(run_dir):
+        store = RunStore.create(run_dir, manifest)
+        store.recover()
+        if resume_overrides is not None:
+            store.event("run_resumed", overrides=[_redact(o) for o in resume_overrides])
+        ui = RunUI(enabled=interactive)
+        outcome = Loop(cfg, store, ui).run()
+        summary = finish_run(outcome, ui)
+    if outcome.error is not None:
+        raise LLMError(
+            f"{outcome.error}; the run directory is kept: resume with "
+            f"`rewardgen-resume {store.root}`"
+        ) from outcome.error
+    return summary
+
+
+def _redact(override: str) -> str:
+    key = override.partition("=")[0].lower()
+    return f"{override.partition('=')[0]}=***" if "key" in key or "token" in key else override
 
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
@@ -79,28 +127,55 @@ def _log_to(path: Path) -> None:
     logging.basicConfig(level=logging.INFO, handlers=[file_handler, console], force=True)
 
 
+def resume_config(run_dir: Path, overrides: list[str]) -> DictConfig:
+    """The run's own composed config (``RUN_DIR/.hydra/config.yaml``) with ``key=value`` overrides.
+
+    Overrides are for what changed around the run, not for the run itself: a new
+    ``llm.base_url`` after the server moved, a longer ``llm.timeout_s``, fewer
+    ``executor.workers``. They apply to this resume only and are logged; changing ``task``,
+    ``method`` or ``seed`` is refused when the run starts (the directory's identity).
+
+    Raises:
+        RunDirError: no config in the run directory.
+        ConfigError: an override that is not ``key=value``, names no config key, or has the
+            wrong type.
+    """
+    config_path = run_dir / ".hydra" / "config.yaml"
+    if not config_path.is_file():
+        raise RunDirError(f"{config_path} is missing; cannot resume without the run's config")
+    cfg = OmegaConf.merge(OmegaConf.structured(RewardGenConfig), OmegaConf.load(config_path))
+    for item in overrides:
+        key, eq, _ = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"resume override {item!r} is not key=value (e.g. "
+                              "llm.base_url=http://127.0.0.1:8000/v1)")
+        try:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([item]))
+        except OmegaConfBaseException as e:
+            raise ConfigError(f"resume override {_redact(item)!r} does not fit the config: "
+                              f"{str(e).splitlines()[0]}") from e
+    return cfg  # type: ignore[return-value]
+
+
 def resume_main(argv: list[str] | None = None) -> None:
-    """``rewardgen-resume RUN_DIR``: continue a run where it stopped.
+    """``rewardgen-resume RUN_DIR [key=value ...]``: continue a run where it stopped.
 
     Finished candidates are not trained again and saved LLM answers are not asked for again; the
-    run's own composed config (``RUN_DIR/.hydra/config.yaml``) is reused as it was.
+    run's own composed config (``RUN_DIR/.hydra/config.yaml``) is reused, with optional
+    ``key=value`` overrides for this resume (e.g. ``llm.base_url=...`` when the server moved).
     """
     from rewardgen.store import RunStore
 
     parser = argparse.ArgumentParser(prog="rewardgen-resume", description=resume_main.__doc__)
     parser.add_argument("run_dir", type=Path)
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="config overrides for this resume, e.g. llm.base_url=URL")
     args = parser.parse_args(argv)
     try:
         store = RunStore.open(args.run_dir)
-        config_path = store.root / ".hydra" / "config.yaml"
-        if not config_path.is_file():
-            raise RunDirError(f"{config_path} is missing; cannot resume without the run's config")
-        cfg = OmegaConf.load(config_path)
-        schema = OmegaConf.structured(RewardGenConfig)
-        cfg = OmegaConf.merge(schema, cfg)
+        cfg = resume_config(store.root, args.overrides)
         _log_to(store.root / "rewardgen.log")
-        store.event("run_resumed")
-        run(cfg, store.root)  # type: ignore[arg-type]
+        run(cfg, store.root, resume_overrides=list(args.overrides))
     except RewardGenError as e:
         _fail(e)
 

@@ -55,12 +55,18 @@ def run_final(cfg: DictConfig, store: RunStore, task: TaskSpec, best: CandidateR
     seeds = [int(s) for s in cfg.final.seeds]
     pending: list[tuple[str, CandidateJob]] = []
     results: dict[str, list[CandidateResult]] = {name: [] for name in variants}
+    logged = {(e.get("variant"), e.get("seed")) for e in store.events() if e["event"] == "final_done"}
     for name, (source, kind) in variants.items():
         for seed in seeds:
             out = store.final_dir / f"{name}_seed{seed}"
             if (out / "result.json").is_file():
-                results[name].append(CandidateResult.from_dict(read_json(out / "result.json")))
+                done = CandidateResult.from_dict(read_json(out / "result.json"))
+                if (name, seed) not in logged:  # killed between the worker's write and the event
+                    store.event("final_done", variant=name, seed=seed, status=done.status,
+                                fitness=done.fitness, recovered=True)
+                results[name].append(done)
                 continue
+            store.clear_interrupted(out)
             job = candidate_job(cfg, str(out), source, kind, timesteps=int(cfg.final.timesteps), seed=seed)
             pending.append((name, job))
     ui.say(f"final: retraining {best.label} and baselines {', '.join(n for n in variants if n != 'generated')} "

@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rewardgen.errors import RewardCodeError
+from rewardgen.errors import LLMError, RewardCodeError
 from rewardgen.executors import Executor, make_executor
 from rewardgen.llm import ProposalContext, Proposer, make_proposer
 from rewardgen.methods import Method, TaskPromptInfo, make_method
@@ -36,6 +36,8 @@ class LoopOutcome:
     best: CandidateRecord | None = None
     final: dict[str, Any] | None = None
     usage: dict[str, Any] = field(default_factory=dict)
+    stopped: str | None = None  # why the search ended early (the LLM is down), None if complete
+    error: LLMError | None = None  # the error behind ``stopped``, for the CLI to report
 
 
 def candidate_job(cfg: DictConfig, out_dir: str, source: str | None, kind: str = "program",
@@ -100,7 +102,15 @@ class Loop:
                               seed=int(self.cfg.seed) + generation, history=flat)
         self.store.event("llm_request", generation=generation, n=int(self.cfg.loop.samples),
                          proposer=self.proposer.name)
-        completions = self.proposer.propose(messages, int(self.cfg.loop.samples), ctx)
+        asked = int(self.cfg.loop.samples)
+        completions = self.proposer.propose(messages, asked, ctx)
+        if not completions:
+            raise LLMError(f"{self.proposer.name} returned no answers for generation {generation}")
+        if len(completions) < asked:
+            log.warning("generation %d: %s returned %d of %d answers; going on with those",
+                        generation, self.proposer.name, len(completions), asked)
+            self.store.event("answers_short", generation=generation, asked=asked,
+                             got=len(completions))
         answers = [
             {"text": c.text, "model": c.model, "prompt_tokens": c.prompt_tokens,
              "completion_tokens": c.completion_tokens, "cached": c.cached}
@@ -124,11 +134,17 @@ class Loop:
         records: dict[int, CandidateRecord] = {}
         jobs: list[tuple[int, str, CandidateJob]] = []
         trajectories: list[Trajectory] = []
+        logged = self.store.logged_candidates()
         for i, answer in enumerate(answers):
             done = self.store.read_record(generation, i)
             if done is not None:
+                if (generation, i) not in logged:  # killed between the worker's write and ours
+                    done.result.llm_tokens = int(answer.get("completion_tokens", 0))
+                    self.store.write_result(generation, i, done.result, recovered=True)
                 records[i] = done
                 continue
+            self.store.clear_interrupted(self.store.cand_dir(generation, i),
+                                         keep=("response.md", "reward.py"))
             tokens = int(answer.get("completion_tokens", 0))
             source, rejected = self._check(answer["text"])
             if source is not None:
@@ -180,7 +196,13 @@ class Loop:
         self.ui.say(f"rewardgen: task [bold]{self.task.name}[/] · method {self.method.name} · proposer {label}")
         best: CandidateRecord | None = None
         for generation in range(int(self.cfg.loop.generations)):
-            records = self.run_generation(generation, outcome.history)
+            try:
+                records = self.run_generation(generation, outcome.history)
+            except LLMError as e:  # after the client's own retries: down for good
+                outcome.stopped, outcome.error = f"generation {generation}: {e}", e
+                log.info("stopping before generation %d: %s", generation, e)  # the CLI says it
+                self.store.event("run_stopped", generation=generation, reason=str(e))
+                break
             outcome.history.append(records)
             new_best = best_record(outcome.history)
             if new_best is not None and (best is None or new_best.label != best.label):
@@ -191,6 +213,8 @@ class Loop:
                 log.warning("generation %d: no candidate trained successfully", generation)
         outcome.best = best
         outcome.usage = self.proposer.usage.to_dict()
+        if outcome.stopped is not None:
+            return outcome  # the final phase waits for a resumed, complete search
         self.store.event("search_done", best=best.label if best else None,
                          fitness=best.result.fitness if best else None, usage=outcome.usage)
         if best is not None and self.cfg.final.enabled:

@@ -6,17 +6,28 @@ Layout (see DESIGN.md)::
       gen_000/ messages.json  cand_00/ response.md reward.py result.json tb/ policy.zip
       best/    reward.py result.json policy.zip
       final/   <variant>_seed<k>/ result.json ...
+
+Crash safety (docs/crash-safety.md): a run holds an exclusive ``flock`` on ``RUN_DIR/.lock`` for
+as long as it writes, so a second run or a resume of a live run fails at once instead of training
+the same candidates twice; whoever takes the lock first cleans up what a killed owner left behind
+(its orphaned workers, half-written temporary files, interrupted trainings).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import logging
 import os
 import shutil
+import signal
+import socket
 import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from rewardgen import __version__
@@ -24,7 +35,12 @@ from rewardgen.errors import RunDirError
 from rewardgen.io import atomic_write_json, atomic_write_text, read_json
 from rewardgen.results import CandidateResult
 
+log = logging.getLogger(__name__)
+
 FORMAT_VERSION = 1
+LOCK_FILE = ".lock"
+WORKER_MODULE = b"rewardgen.sandbox.child"
+_IDENTITY = ("task", "method", "seed")  # a run directory never changes these
 _PACKAGES = ("rewardgen", "gymnasium", "mujoco", "stable-baselines3", "torch", "numpy", "openai",
              "hydra-core", "open_clip_torch")
 
@@ -38,6 +54,96 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``RUN_DIR/.lock``, held for a whole run or resume.
+
+    The kernel drops the lock when its holder dies (even by ``kill -9``), so a stale lock file
+    never blocks a resume; a live holder makes :meth:`acquire` fail with one line naming it.
+    The file descriptor is close-on-exec, so worker processes never hold the lock.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        self.path = self.root / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        """Take the lock or raise :class:`RunDirError` (never waits: waiting would double-train)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown process"
+            os.close(fd)
+            raise RunDirError(
+                f"{self.root} is in use by another rewardgen process ({holder}); wait for it to "
+                f"finish or stop it, then continue with `rewardgen-resume {self.root}`"
+            ) from e
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
+                      f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()
+
+
+def stale_workers(root: str | Path) -> list[int]:
+    """Pids of sandbox workers whose job lies in ``root``: left behind by a killed run.
+
+    Workers run in their own session (so a timeout kills their whole tree), which also means a
+    ``kill -9`` of the run's process group does not reach them. Only called under the run's
+    lock, when no live run can own a worker writing there.
+    """
+    root = Path(root).resolve()
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if WORKER_MODULE not in argv:
+            continue
+        for arg in argv:
+            if arg.endswith(b"job.json") and Path(os.fsdecode(arg)).is_relative_to(root):
+                found.append(int(entry.name))
+                break
+    return sorted(found)
+
+
+def reap_stale_workers(root: str | Path, wait_s: float = 5.0) -> list[int]:
+    """Kill the session of every stale worker of ``root`` (it would race the resumed training)."""
+    pids = stale_workers(root)
+    for pid in pids:
+        for kill in (os.killpg, os.kill):  # the worker leads its own process group
+            with contextlib.suppress(OSError):
+                kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + wait_s
+    while pids and stale_workers(root) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pids:
+        log.warning("killed %d worker(s) left running by an earlier, killed run of %s: pids %s",
+                    len(pids), root, pids)
+    return pids
 
 
 @dataclass(frozen=True)
@@ -64,11 +170,17 @@ class RunStore:
     # ----------------------------------------------------------------- create / open
     @classmethod
     def create(cls, root: str | Path, manifest: dict[str, Any]) -> RunStore:
-        """Start a new run directory (or reopen one created by the same version)."""
+        """Start a new run directory, or reopen one of the same run (same version and identity).
+
+        Raises:
+            RunDirError: the directory holds another format version, or another task, method
+                or seed.
+        """
         store = cls(root)
         store.root.mkdir(parents=True, exist_ok=True)
         if store.manifest_path.exists():
             store.check_version()
+            store.check_identity(manifest)
             return store
         full = {
             "format_version": FORMAT_VERSION,
@@ -91,6 +203,7 @@ class RunStore:
         return store
 
     def check_version(self) -> None:
+        """Refuse a directory from another run-directory format, in one line naming both."""
         try:
             manifest = read_json(self.manifest_path)
         except (OSError, json.JSONDecodeError) as e:
@@ -102,6 +215,34 @@ class RunStore:
                 f"(run-directory format {version}); this is rewardgen {__version__} (format "
                 f"{FORMAT_VERSION}). Open it with that version or start a new run."
             )
+
+    def check_identity(self, manifest: dict[str, Any]) -> None:
+        """Refuse to continue a run as another one (a reused ``hydra.run.dir``, a bad override)."""
+        saved = self.manifest
+        diff = [k for k in _IDENTITY if k in saved and k in manifest and saved[k] != manifest[k]]
+        if diff:
+            theirs = " ".join(f"{k}={saved[k]}" for k in diff)
+            ours = " ".join(f"{k}={manifest[k]}" for k in diff)
+            raise RunDirError(
+                f"{self.root} holds a run with {theirs}, not {ours}; choose another "
+                f"hydra.run.dir, or continue that run with `rewardgen-resume {self.root}`"
+            )
+
+    def recover(self) -> dict[str, Any]:
+        """Clean up after a killed owner; call with the run's lock held, before anything runs.
+
+        Kills its orphaned workers (which would keep writing into candidate folders) and removes
+        half-written temporary files of atomic writes. Interrupted trainings are cleared where
+        they are re-queued (:meth:`clear_interrupted`).
+        """
+        reaped = reap_stale_workers(self.root)
+        temps = [p for p in self.root.rglob(".*.tmp") if p.is_file()]
+        for path in temps:
+            path.unlink(missing_ok=True)
+        if reaped or temps:
+            self.event("recovered", killed_workers=reaped,
+                       temp_files=[str(p.relative_to(self.root)) for p in temps])
+        return {"killed_workers": reaped, "temp_files": len(temps)}
 
     @property
     def manifest_path(self) -> Path:
@@ -171,10 +312,37 @@ class RunStore:
     def write_reward(self, generation: int, index: int, source: str) -> Path:
         return atomic_write_text(self.cand_dir(generation, index) / "reward.py", source)
 
-    def write_result(self, generation: int, index: int, result: CandidateResult) -> None:
+    def write_result(self, generation: int, index: int, result: CandidateResult,
+                     recovered: bool = False) -> None:
+        """Save a finished candidate, then log it (``recovered``: found on disk without its event)."""
         atomic_write_json(self.cand_dir(generation, index) / "result.json", result.to_dict())
+        extra = {"recovered": True} if recovered else {}
         self.event("candidate_done", generation=generation, index=index, status=result.status,
-                   fitness=result.fitness, reason=result.reason)
+                   fitness=result.fitness, reason=result.reason, **extra)
+
+    def logged_candidates(self) -> set[tuple[int, int]]:
+        """``(generation, index)`` of every candidate with a ``candidate_done`` event."""
+        return {(int(e["generation"]), int(e["index"])) for e in self.events()
+                if e.get("event") == "candidate_done"}
+
+    def clear_interrupted(self, path: Path, keep: tuple[str, ...] = ()) -> bool:
+        """Empty a training folder a killed run left without ``result.json`` (but ``keep``).
+
+        A retrained candidate must not mix its logs, TensorBoard events or progress with the
+        interrupted attempt's. Returns whether anything was removed.
+        """
+        if not path.is_dir() or (path / "result.json").exists():
+            return False
+        leftovers = sorted(p for p in path.iterdir() if p.name not in keep)
+        for p in leftovers:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
+        if leftovers:
+            self.event("training_interrupted", path=str(path.relative_to(self.root)),
+                       removed=[p.name for p in leftovers])
+        return bool(leftovers)
 
     def read_record(self, generation: int, index: int) -> CandidateRecord | None:
         """A finished candidate, or None when it has no result yet."""

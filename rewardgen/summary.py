@@ -9,6 +9,7 @@ from rewardgen.ui import RunUI
 
 
 def build_summary(outcome: LoopOutcome) -> dict[str, Any]:
+    """Everything a reader of the run needs first; ``stopped`` says why a search ended early."""
     records = [r for gen in outcome.history for r in gen]
     best = outcome.best
     statuses: dict[str, int] = {}
@@ -36,14 +37,18 @@ def build_summary(outcome: LoopOutcome) -> dict[str, Any]:
         "train_wall_time_s": sum(r.result.wall_time_s for r in records),
         "llm_usage": outcome.usage,
         "final": outcome.final,
+        "stopped": outcome.stopped,
     }
 
 
 def finish_run(outcome: LoopOutcome, ui: RunUI) -> dict[str, Any]:
-    """Write summary.json and print where everything is."""
+    """Write summary.json (also for a stopped run: the best so far) and print where things are."""
     summary = build_summary(outcome)
     outcome.store.write_summary(summary)
-    outcome.store.event("run_finished", best=(summary["best"] or {}).get("candidate"))
+    if outcome.stopped is None:
+        outcome.store.event("run_finished", best=(summary["best"] or {}).get("candidate"))
+    else:
+        ui.say("[bold red]search stopped early[/]: summary.json holds the best so far")
     if outcome.final is not None:
         ui.show(ui.final_table(outcome.final))
         hns = outcome.final.get("human_normalised_score")

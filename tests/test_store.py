@@ -1,14 +1,20 @@
-"""The run directory: manifest, events, atomic artifacts, version check."""
+"""The run directory: manifest, events, atomic artifacts, version check, lock and recovery."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from rewardgen.errors import RunDirError
 from rewardgen.results import CandidateResult
-from rewardgen.store import FORMAT_VERSION, CandidateRecord, RunStore
+from rewardgen.store import FORMAT_VERSION, CandidateRecord, RunLock, RunStore, stale_workers
 
 
 def test_create_writes_manifest_with_versions(tmp_path):
@@ -60,3 +66,87 @@ def test_open_rejects_foreign_and_old_directories(tmp_path):
 def test_record_label():
     record = CandidateRecord(3, 7, None, CandidateResult(status="rejected", reason="x"))
     assert record.label == "gen_003/cand_07"
+
+
+def test_run_lock_refuses_a_second_holder_in_one_line(tmp_path):
+    with RunLock(tmp_path):
+        with pytest.raises(RunDirError, match=rf"in use by another rewardgen process \(pid {os.getpid()} ") as info:
+            RunLock(tmp_path).acquire()
+        assert "\n" not in str(info.value) and "rewardgen-resume" in str(info.value)
+    with RunLock(tmp_path):  # released: free again
+        pass
+
+
+def test_run_lock_dies_with_its_holder(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from rewardgen.store import RunLock; "
+         "RunLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(60)", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunDirError, match=rf"pid {holder.pid} "):
+            RunLock(tmp_path).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    RunLock(tmp_path).acquire().release()  # kill -9 left the file, not the lock
+
+
+def test_create_refuses_another_runs_directory(tmp_path):
+    RunStore.create(tmp_path, {"task": "hopper", "method": "eureka", "seed": 0})
+    RunStore.create(tmp_path, {"task": "hopper", "method": "eureka", "seed": 0})  # same run: fine
+    with pytest.raises(RunDirError, match=r"holds a run with task=hopper seed=0, not task=ant seed=1"):
+        RunStore.create(tmp_path, {"task": "ant", "method": "eureka", "seed": 1})
+
+
+def test_version_mismatch_is_one_line(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"format_version": 99, "rewardgen_version": "9.0"}))
+    with pytest.raises(RunDirError, match=r"run-directory format 99\); this is rewardgen .* \(format 1\)") as info:
+        RunStore.create(tmp_path, {"task": "hopper"})
+    assert "\n" not in str(info.value)
+
+
+def _fake_worker(job: Path) -> subprocess.Popen[bytes]:
+    """A process whose command line looks like a sandbox worker of ``job`` (as ps shows it)."""
+    job.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                             "-m", "rewardgen.sandbox.child", str(job), "x:y"], start_new_session=True)
+
+
+def test_recover_kills_stale_workers_and_temp_files_of_this_run_only(tmp_path):
+    store = RunStore.create(tmp_path / "run", {"task": "hopper"})
+    ours = _fake_worker(store.cand_dir(0, 1) / "job.json")
+    theirs = _fake_worker(tmp_path / "other" / "gen_000" / "cand_00" / "job.json")
+    try:
+        deadline = time.monotonic() + 10
+        while not stale_workers(store.root) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (store.best_dir).mkdir()
+        (store.best_dir / ".reward.py.tmp").write_text("half")
+        (store.gen_dir(0) / ".responses.json.abc.tmp").write_text("half")
+        report = store.recover()
+        assert report == {"killed_workers": [ours.pid], "temp_files": 2}
+        assert ours.wait(timeout=5) == -signal.SIGKILL
+        assert theirs.poll() is None  # another run's worker is none of our business
+        assert not list(store.root.rglob("*.tmp"))
+        assert store.events()[-1]["event"] == "recovered"
+    finally:
+        for proc in (ours, theirs):
+            proc.kill()
+            proc.wait()
+
+
+def test_clear_interrupted_keeps_inputs_and_finished_results(tmp_path):
+    store = RunStore.create(tmp_path, {"task": "hopper"})
+    cand = store.cand_dir(0, 0)
+    (cand / "tb").mkdir(parents=True)
+    for name in ("response.md", "reward.py", "job.json", "progress.json", "tb/events"):
+        (cand / name).write_text("x")
+    assert store.clear_interrupted(cand, keep=("response.md", "reward.py"))
+    assert sorted(p.name for p in cand.iterdir()) == ["response.md", "reward.py"]
+    assert store.events()[-1]["removed"] == ["job.json", "progress.json", "tb"]
+    assert not store.clear_interrupted(cand, keep=("response.md", "reward.py"))  # nothing left
+    store.write_result(0, 0, CandidateResult(status="ok", fitness=1.0), recovered=True)
+    assert not store.clear_interrupted(cand)  # finished: never touched
+    assert store.events()[-1]["recovered"] is True
+    assert store.logged_candidates() == {(0, 0)}

@@ -117,7 +117,11 @@ class OpenAIProposer:
     # -- the Proposer interface -----------------------------------------------------------------
 
     def propose(self, messages: list[Message], n: int, ctx: ProposalContext) -> list[Completion]:
-        """Sample ``n`` answers to ``messages`` (from the cache when this exact request was made)."""
+        """Sample ``n`` answers to ``messages`` (from the cache when this exact request was made).
+
+        Fewer than ``n`` only when some fill-up requests (for a server that ignores ``n``) failed
+        after their retries while others succeeded; none at all raises :class:`LLMError`.
+        """
         if n < 1:
             return []
         key = self.cache_request(messages, n, ctx.seed)
@@ -165,16 +169,31 @@ class OpenAIProposer:
             )
             seeds = [seed + len(completions) + i for i in range(missing)]
             workers = min(self.cfg.max_parallel, missing)
+            failures: list[LLMError] = []
             with ThreadPoolExecutor(
                 max_workers=workers, thread_name_prefix="rewardgen-llm"
             ) as pool:
-                for extra in pool.map(lambda s: self._request(messages, 1, s), seeds):
+                futures = [pool.submit(self._request, messages, 1, s) for s in seeds]
+                for future in futures:
+                    try:
+                        extra = future.result()
+                    except LLMError as e:
+                        failures.append(e)
+                        continue
                     if not extra:
-                        raise LLMError(
+                        failures.append(LLMError(
                             f"LLM server at {self.host} returned no choices for model "
                             f"{self.cfg.model!r}; check llm.model and the server's logs"
-                        )
+                        ))
+                        continue
                     completions.extend(extra[:1])
+            if failures and not completions:
+                raise failures[0]
+            if failures:  # keep what was paid for; the loop goes on with fewer samples
+                log.warning(
+                    "%s: %d of %d fill-up requests failed (%s); returning %d of %d samples",
+                    self.name, len(failures), missing, failures[0], len(completions), n,
+                )
         return completions[:n]
 
     def _params(self, messages: list[Message], n: int, seed: int) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import ctypes
 import errno
 import os
 import resource
+import signal
 import sys
 
 from rewardgen.config import SandboxConfig
@@ -20,6 +21,7 @@ from rewardgen.config import SandboxConfig
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 CPU_GRACE_S = 5  # SIGXCPU at the soft limit; SIGKILL only this much later (hard limit)
+PR_SET_PDEATHSIG = 1
 MB = 1024 * 1024
 
 network_failure_reason = ""  # why enter_network_namespace() last returned False
@@ -54,6 +56,18 @@ def apply_limits(cfg: SandboxConfig, *, gpu: bool) -> None:
     _set(resource.RLIMIT_NOFILE, int(cfg.max_open_files))
     _set(resource.RLIMIT_FSIZE, int(cfg.max_file_size_mb) * MB)
     _set(resource.RLIMIT_CORE, 0)
+    die_with_parent()
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when the thread that started it dies.
+
+    The worker leads its own session, so ``kill -9`` of the run's process group does not reach
+    it; without this it would train on, orphaned, and write into a run directory that a resume
+    is already retraining. Linux only; elsewhere the resume kills such leftovers instead.
+    """
+    if _LIBC is not None and sys.platform.startswith("linux") and hasattr(_LIBC, "prctl"):
+        _LIBC.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
 
 
 def _load_libc() -> ctypes.CDLL | None:
