@@ -16,6 +16,7 @@ the same candidates twice; whoever takes the lock first cleans up what a killed 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import logging
@@ -78,6 +79,11 @@ class RunLock:
         except OSError as e:
             holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown process"
             os.close(fd)
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise RunDirError(
+                    f"cannot lock {self.path}: {e}; the file system may not support locks "
+                    "(flock); put the run directory on a local disk or NFS v4"
+                ) from e
             raise RunDirError(
                 f"{self.root} is in use by another rewardgen process ({holder}); wait for it to "
                 f"finish or stop it, then continue with `rewardgen-resume {self.root}`"
