@@ -192,6 +192,7 @@ class RewardGenConfig:
     """The root config of ``rewardgen``."""
 
     task: str = "hopper"
+    task_dirs: list[str] = field(default_factory=list)  # folders of <task>.yaml, before envs/
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     llm: LLMConfig = field(default_factory=LLMConfig)
@@ -210,6 +211,7 @@ class EvalConfig:
     """The root config of ``rewardgen-eval``: train and score one reward file."""
 
     task: str = "hopper"
+    task_dirs: list[str] = field(default_factory=list)  # folders of <task>.yaml, before envs/
     reward_file: str | None = None  # None: the native reward
     seed: int = 0
     seeds: list[int] = field(default_factory=lambda: [0])

@@ -1,14 +1,19 @@
 """Trusted task fitness: the ground-truth score of an episode, used for selection.
 
 A task names an expression over the State view and how to aggregate it over an episode. The
-expression comes from the task file (trusted), never from the LLM.
+expression comes from the task file (trusted), never from the LLM. It may also read ``info``, the
+env's step info, for a success flag only the env computes (MetaWorld's ``info["success"]``,
+Fetch's ``info["is_success"]``): ``max`` of that flag over an episode, averaged over evaluation
+episodes, is the success rate. Where no step info exists (the first State, a rendered rollout)
+``info`` is empty, so such expressions read it with ``info.get("success", 0.0)``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -16,6 +21,7 @@ import numpy as np
 from rewardgen.errors import TaskError
 
 AGGREGATES = ("mean", "sum", "final", "delta", "max", "min", "duration")
+NO_INFO: Mapping[str, Any] = MappingProxyType({})  # ``info`` where no env step gave one
 
 
 @dataclass(frozen=True)
@@ -23,7 +29,8 @@ class FitnessSpec:
     """How an episode is scored.
 
     Attributes:
-        expr: Python expression over ``state`` (and ``np``, ``math``), e.g. ``state.x_velocity``.
+        expr: Python expression over ``state`` (and ``np``, ``math``, the step's ``info``), e.g.
+            ``state.x_velocity`` or ``float(info.get("success", 0.0))``.
         aggregate: one of ``mean``, ``sum``, ``final``, ``delta`` (final minus initial), ``max``,
             ``min``, ``duration`` (seconds the episode lasted; ``expr`` is ignored).
         unit: unit of the resulting score, for tables.
@@ -35,12 +42,16 @@ class FitnessSpec:
     unit: str = ""
     doc: str = ""
 
-    def compile(self) -> Callable[[Any], float]:
-        """The expression as a function of one State (raises TaskError when malformed)."""
+    def compile(self) -> Callable[..., float]:
+        """The expression as a function ``(state, info=NO_INFO)`` (raises TaskError when malformed).
+        """
         if self.aggregate not in AGGREGATES:
             raise TaskError(f"fitness aggregate {self.aggregate!r} is not one of {AGGREGATES}")
         try:
-            fn = eval(f"lambda state: ({self.expr})", {"np": np, "math": math})  # trusted spec
+            fn = eval(  # trusted spec
+                f"lambda state, info=_NO_INFO: ({self.expr})",
+                {"np": np, "math": math, "_NO_INFO": NO_INFO},
+            )
         except SyntaxError as e:
             raise TaskError(f"fitness expression {self.expr!r} is not valid Python: {e.msg}") from e
         return fn  # type: ignore[no-any-return]
@@ -70,11 +81,11 @@ class FitnessTracker:
         self._best = -math.inf if self._aggregate == "max" else math.inf
         self._steps = 0
 
-    def update(self, state: Any) -> None:
-        """Account for the State reached by one more env step."""
+    def update(self, state: Any, info: Mapping[str, Any] | None = None) -> None:
+        """Account for the State reached by one more env step (and that step's ``info``)."""
         self._steps += 1
         if self._needs_value:
-            value = float(self._fn(state))
+            value = float(self._fn(state) if info is None else self._fn(state, info))
             self._total += value
             self._last = value
             if self._extreme is not None:

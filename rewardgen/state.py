@@ -7,6 +7,12 @@ A task declares its State view as a list of fields, each with a *source* in a sm
     cfrc_ext[1:]       site_xpos[tip]    sensordata[name]  ctrl             act
     time               dt
     upright(xquat[torso])   yaw(...)   pitch(...)   roll(...)   norm(...)
+    env.goal           env.goal[3:7]     env._get_pos_objects()[0:3]
+
+Names may hold ``:``, ``.`` and ``-`` as robot models' do (``site_xpos[robot0:grip]``). An
+``env.<attribute>`` source copies an attribute of the unwrapped env (or the value of one of its
+methods called without arguments) for what is not in MuJoCo's data: Fetch's ``goal``, MetaWorld's
+``_target_pos``. Like every source it comes from the trusted task file, never from the LLM.
 
 From that one declaration rewardgen builds both the class definition that the LLM reads and the
 code that fills it during training: :func:`state_source` renders the class, and
@@ -54,6 +60,8 @@ _QUATERNION_FUNCTIONS = ("upright", "yaw", "pitch", "roll")
 _REF = re.compile(r"^([a-z_]+)((?:\[[^\[\]]+\])*)$")
 _KEY = re.compile(r"\[([^\[\]]+)\]")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_:.\-]*$")  # body/joint/site names in robot models
+_ENV = re.compile(r"^env\.([A-Za-z_][A-Za-z0-9_]*)(\(\))?((?:\[[^\[\]]+\])*)$")
 _MAX_KEYS = 2
 
 
@@ -96,6 +104,8 @@ _HELPERS: dict[str, Any] = {
     "_hypot": math.hypot,
     "_abs": abs,
     "_frombuffer": np.frombuffer,
+    "_asarray": np.asarray,
+    "_f8": np.float64,
 }
 
 
@@ -104,8 +114,10 @@ class _Parsed:
     """A source split into its parts, before any model is known."""
 
     functions: tuple[str, ...]  # outermost first
-    array: str  # an array name, or "dt" / "time"
+    array: str  # an array name, or "dt" / "time", or "env" (an attribute of the env)
     keys: tuple[str, ...]
+    attribute: str = ""  # array "env": the attribute's name
+    call: bool = False  # array "env": call it (a method without arguments)
 
 
 def parse_source(source: str) -> _Parsed:
@@ -126,6 +138,8 @@ def parse_source(source: str) -> _Parsed:
             break
     if text in ("dt", "time"):
         return _Parsed(tuple(functions), text, ())
+    if text.startswith("env."):
+        return _parse_env_source(source, text, tuple(functions))
     match = _REF.match(text)
     if not match:
         raise TaskError(
@@ -141,7 +155,7 @@ def parse_source(source: str) -> _Parsed:
     if len(keys) > _MAX_KEYS:
         raise TaskError(f"state source {source!r}: at most {_MAX_KEYS} indices are supported")
     for i, key in enumerate(keys):
-        if i == 0 and _IDENT.match(key):
+        if i == 0 and _NAME.match(key):
             if array in _PLAIN_ARRAYS and array != "sensordata":
                 raise TaskError(
                     f"state source {source!r}: {array} cannot be indexed by name; use a number"
@@ -155,6 +169,27 @@ def parse_source(source: str) -> _Parsed:
                 "or (first index only) a body, joint, site or sensor name"
             ) from e
     return _Parsed(tuple(functions), array, keys)
+
+
+def _parse_env_source(source: str, text: str, functions: tuple[str, ...]) -> _Parsed:
+    match = _ENV.match(text)
+    if not match or match.group(1).startswith("__"):
+        raise TaskError(
+            f"state source {source!r}: write env.<attribute>, env.<method>() or either with "
+            "numeric indices, e.g. env.goal[0:3] (no dunder names)"
+        )
+    keys = tuple(k.strip() for k in _KEY.findall(match.group(3)))
+    if len(keys) > _MAX_KEYS:
+        raise TaskError(f"state source {source!r}: at most {_MAX_KEYS} indices are supported")
+    for key in keys:
+        try:
+            _parse_index(key)
+        except ValueError as e:
+            raise TaskError(
+                f"state source {source!r}: bad index [{key}]; env attributes take numbers or "
+                "slices like 0:3"
+            ) from e
+    return _Parsed(functions, "env", keys, match.group(1), bool(match.group(2)))
 
 
 def _parse_index(text: str) -> int | slice:
@@ -185,7 +220,7 @@ def _sensor_index(model: Any, name: str) -> int | slice:
 
 def _resolve_key(model: Any, array: str, key: str, first: bool) -> int | slice:
     key = key.strip()
-    if not first or not _IDENT.match(key):
+    if not first or not _NAME.match(key):
         return _parse_index(key)
     if array in _BODY_ARRAYS:
         return int(model.body(key).id)
@@ -218,8 +253,9 @@ class _Bindings:
     per builder, so a step does no attribute lookups and no numpy slicing.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, env: Any = None) -> None:
         self.requests: dict[str, tuple[str, int | None, int | None]] = {}
+        self.env = env  # the unwrapped env, for env.<attribute> sources
 
     def flat(self, array: str) -> str:
         name = f"_flat_{array}"
@@ -233,6 +269,8 @@ class _Bindings:
 
     def scope(self, data: Any) -> dict[str, Any]:
         out: dict[str, Any] = {**_HELPERS, "_data": data, "__builtins__": {}}
+        if self.env is not None:
+            out["_env"] = self.env
         for name, (array, start, stop) in self.requests.items():
             view = getattr(data, array).reshape(-1)
             if not np.shares_memory(view, getattr(data, array)):
@@ -249,6 +287,8 @@ def _resolve(source: str, model: Any, dt: float, bindings: _Bindings) -> _Resolv
         value = _Resolved(repr(float(dt)))
     elif parsed.array == "time":
         value = _Resolved("_data.time")
+    elif parsed.array == "env":
+        value = _resolve_env(source, parsed, bindings.env)
     else:
         shape = _array_shape(model, parsed.array)
         index = np.arange(math.prod(shape)).reshape(shape)
@@ -264,6 +304,43 @@ def _resolve(source: str, model: Any, dt: float, bindings: _Bindings) -> _Resolv
     for fn in reversed(parsed.functions):
         value = _apply(fn, value, source)
     return value
+
+
+def _resolve_env(source: str, parsed: _Parsed, env: Any) -> _Resolved:
+    """An env attribute: its shape is fixed now, its value is read afresh at every build."""
+    if env is None:
+        raise TaskError(f"state source {source!r}: env.<attribute> needs the env, not only a model")
+    name = parsed.attribute
+    try:
+        raw = getattr(env, name)
+        value = np.asarray(raw() if parsed.call else raw, dtype=np.float64)
+    except AttributeError as e:
+        raise TaskError(
+            f"state source {source!r}: {type(env).__name__} has no attribute {name!r}"
+        ) from e
+    except (TypeError, ValueError) as e:
+        raise TaskError(
+            f"state source {source!r}: env.{name} is not numeric ({type(e).__name__}: {e}); "
+            "point it at an array or a number" + ("" if parsed.call else ", or call it with ()")
+        ) from e
+    index = np.arange(value.size).reshape(value.shape)
+    try:
+        for key in parsed.keys:
+            index = index[_parse_index(key)]
+    except IndexError as e:
+        raise TaskError(
+            f"state source {source!r}: bad index ({e}); env.{name} has shape {value.shape}"
+        ) from e
+    read = f"_asarray(_env.{name}{'()' if parsed.call else ''}, _f8).reshape(-1)"
+    flat = np.asarray(index).reshape(-1)
+    if np.ndim(index) == 0:
+        return _Resolved(f"{read}.item({int(flat[0])})")
+    start = int(flat[0]) if flat.size else 0
+    block = f"{read}[{start}:{start + flat.size}]"
+    shape: tuple[int, ...] = tuple(map(int, np.shape(index)))
+    copy = f"_frombuffer({block}.tobytes())"
+    return _Resolved(copy if len(shape) == 1 else f"{copy}.reshape({shape})", shape,
+                     f"{block}.tolist()")
 
 
 def _array_value(array: str, index: np.ndarray, bindings: _Bindings) -> _Resolved:
@@ -296,14 +373,14 @@ def _apply(fn: str, value: _Resolved, source: str) -> _Resolved:
     return _Resolved(f"_{fn}({value.values})")
 
 
-def compile_source(source: str, model: Any, dt: float) -> Getter:
+def compile_source(source: str, model: Any, dt: float, env: Any = None) -> Getter:
     """Turn a field source into a getter ``data -> value`` (raises TaskError when invalid).
 
     The value is what the State holds: a float, or a read-only numpy copy. This is the slow,
     one-field path (it binds the data on every call); :class:`StateBuilder` reads all fields at
-    once.
+    once. ``env`` (the unwrapped env) is needed only by ``env.<attribute>`` sources.
     """
-    bindings = _Bindings()
+    bindings = _Bindings(env)
     code = compile(_resolve(source, model, dt, bindings).expr, "<state source>", "eval")
 
     def getter(data: Any) -> Any:
@@ -363,7 +440,7 @@ class StateBuilder:
                 )
         base = env.unwrapped
         self._data = base.data
-        bindings = _Bindings()
+        bindings = _Bindings(base)
         resolved = [_resolve(f.source, base.model, float(base.dt), bindings) for f in fields]
         self.fields = tuple(fields)
         self.source = state_source(fields, [r.shape for r in resolved], title)

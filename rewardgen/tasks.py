@@ -1,11 +1,18 @@
-"""TaskSpec: load and validate envs/*.yaml, build the env, its State view and its fitness."""
+"""TaskSpec: load and validate envs/*.yaml, build the env, its State view and its fitness.
+
+Tasks are found by name in the folders of ``task_dirs`` (config key, or the environment variable
+``REWARDGEN_TASK_DIRS``, which isolated workers inherit) and then in the built-in ``envs/``; the
+first folder holding ``<name>.yaml`` wins, so a user's file can also replace a built-in task.
+"""
 
 from __future__ import annotations
 
 import difflib
 import keyword
 import math
+import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -20,6 +27,9 @@ from rewardgen.fitness import FitnessSpec, FitnessTracker
 from rewardgen.resources import resource_dir
 from rewardgen.state import StateBuilder, StateField, parse_source
 
+TASK_DIRS_ENV = "REWARDGEN_TASK_DIRS"
+# Gymnasium modules named in env ids ("metaworld:Meta-World/MT1") -> the extra that installs them.
+_EXTRAS = {"metaworld": "manipulation", "gymnasium_robotics": "manipulation"}
 _REQUIRED = ("env_id", "description", "state", "fitness")
 _OPTIONAL = (
     "name",
@@ -85,9 +95,22 @@ class TaskSpec:
         if self.max_episode_steps is not None:
             kwargs.setdefault("max_episode_steps", self.max_episode_steps)
         try:
-            return gym.make(self.env_id, **kwargs)
+            env = gym.make(self.env_id, **kwargs)
         except gym.error.Error as e:
             raise TaskError(f"task {self.name!r}: cannot make {self.env_id!r}: {e}") from e
+        except ImportError as e:  # "module:EnvId" whose module is not installed
+            module = self.env_id.partition(":")[0] if ":" in self.env_id else ""
+            extra = _EXTRAS.get(module)
+            fix = (
+                f"pip install 'rewardgen[{extra}]'" if extra else f"install the package {module!r}"
+            )
+            raise TaskError(
+                f"task {self.name!r}: cannot make {self.env_id!r}: {e.msg}; {fix}"
+            ) from e
+        if isinstance(env.observation_space, gym.spaces.Dict):
+            # Goal-conditioned envs (Fetch, Shadow Hand) observe a dict; MlpPolicy needs a vector.
+            env = gym.wrappers.FlattenObservation(env)
+        return env
 
     def state_builder(self, env: gym.Env) -> StateBuilder:
         """A builder of State views for ``env`` (which must be reset already).
@@ -124,12 +147,36 @@ class TaskSpec:
 
 
 def tasks_dir() -> Path:
+    """The built-in task folder (``envs/``)."""
     return resource_dir("envs")
 
 
+def use_task_dirs(dirs: Iterable[str | Path] | None) -> None:
+    """Search ``dirs`` for tasks before the built-in ones, in this process and its workers.
+
+    The folders go into the environment (``REWARDGEN_TASK_DIRS``) because candidates train in
+    isolated worker processes that inherit it and load their task by name.
+
+    Raises:
+        TaskError: a folder does not exist.
+    """
+    paths = [Path(d).expanduser().resolve() for d in dirs or []]
+    missing = [str(p) for p in paths if not p.is_dir()]
+    if missing:
+        raise TaskError(f"task_dirs: {missing} not found; list existing folders of <task>.yaml")
+    if paths:  # none configured: keep what the environment already says
+        os.environ[TASK_DIRS_ENV] = os.pathsep.join(str(p) for p in paths)
+
+
+def task_dirs() -> list[Path]:
+    """Folders searched for ``<name>.yaml``, first match wins: ``task_dirs``, then ``envs/``."""
+    extra = [Path(p) for p in os.environ.get(TASK_DIRS_ENV, "").split(os.pathsep) if p]
+    return [*extra, tasks_dir()]
+
+
 def task_names() -> list[str]:
-    """All task names, sorted."""
-    return sorted(p.stem for p in tasks_dir().glob("*.yaml"))
+    """All task names in every task folder, sorted."""
+    return sorted({p.stem for d in task_dirs() for p in d.glob("*.yaml")})
 
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -277,15 +324,28 @@ def parse_task(raw: Any, name: str, path: Path | None = None) -> TaskSpec:
     )
 
 
-@cache
-def load_task(name: str) -> TaskSpec:
-    """Load ``envs/<name>.yaml`` (or a path to a YAML file) as a validated TaskSpec."""
-    path = Path(name) if name.endswith((".yaml", ".yml")) else tasks_dir() / f"{name}.yaml"
+def find_task_file(name: str) -> Path:
+    """The file of task ``name`` (or ``name`` itself when it is a path to a YAML file)."""
+    if name.endswith((".yaml", ".yml")):
+        path = Path(name)
+    else:
+        found = [d / f"{name}.yaml" for d in task_dirs() if (d / f"{name}.yaml").is_file()]
+        path = found[0] if found else tasks_dir() / f"{name}.yaml"
     if not path.is_file():
         valid = task_names()
         close = difflib.get_close_matches(name, valid, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise TaskError(f"unknown task {name!r}.{hint} Valid tasks: {', '.join(valid)}")
+    return path
+
+
+def load_task(name: str) -> TaskSpec:
+    """Load ``<name>.yaml`` from the task folders (or a path to a YAML file) as a TaskSpec."""
+    return _load_task_file(find_task_file(name))
+
+
+@cache
+def _load_task_file(path: Path) -> TaskSpec:
     try:
         raw = yaml.safe_load(path.read_text())
     except OSError as e:

@@ -122,7 +122,7 @@ class RewardProgramWrapper(gym.Wrapper):
             sums = self._component_sums
             for key, value in components.items():
                 sums[key] = sums.get(key, 0.0) + value
-        self._track(state)
+        self._track(state, info)
         self._return += reward
         self._native_return += native
         self._length += 1
