@@ -63,7 +63,9 @@ def run(cfg: DictConfig, run_dir: Path, interactive: bool = True, *,
         LLMError: the LLM stayed unreachable; summary.json was written first (``stopped``).
     """
     from rewardgen.store import RunLock, RunStore
+    from rewardgen.tasks import use_task_dirs
 
+    use_task_dirs(cfg.get("task_dirs"))  # before anything loads the task, here or in workers
     if cfg.method.name in ("clip", "vlm_preference"):  # no code to evolve: one vision training
         from rewardgen.vision_run import run_vision
 
@@ -183,7 +185,9 @@ def resume_main(argv: list[str] | None = None) -> None:
 def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Train and score one reward file (or the native reward) over ``cfg.seeds``."""
     from rewardgen.evaluate import evaluate_reward_file
+    from rewardgen.tasks import use_task_dirs
 
+    use_task_dirs(cfg.get("task_dirs"))
     return evaluate_reward_file(cfg, run_dir)
 
 
@@ -200,6 +204,36 @@ def eval_main() -> None:
     _eval_app()
 
 
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def tasks_markdown(names: list[str]) -> str:
+    """The task catalogue as Markdown (docs/tasks.md holds it under its walkthrough).
+
+    One table of every task, then per task its goal, native reward and State view, all read from
+    the task files, so the documentation cannot drift from what the LLM is shown.
+    """
+    from rewardgen.tasks import load_task
+
+    tasks = [load_task(name) for name in names]
+    out = ["| task | env | fitness | success at | tags |", "|---|---|---|---|---|"]
+    for t in tasks:
+        fitness = f"{t.fitness.aggregate}(`{_cell(t.fitness.expr)}`) {t.fitness.unit}".strip()
+        threshold = "-" if t.success_threshold is None else f"{t.success_threshold:g}"
+        out.append(f"| [{t.name}](#{t.name}) | `{t.env_id}` | {fitness} | {threshold} | "
+                   f"{', '.join(t.tags)} |")
+    for t in tasks:
+        out += ["", f"### {t.name}", "", _cell(t.description), ""]
+        if t.native_reward:
+            out += [f"Native reward (human baseline): {_cell(t.native_reward)}", ""]
+        out += [f"Fitness: {_cell(t.fitness.doc or t.fitness.expr)}.", "",
+                "| State field | source | unit | meaning |", "|---|---|---|---|"]
+        out += [f"| `{f.name}` | `{_cell(f.source)}` | {_cell(f.unit)} | {_cell(f.doc)} |"
+                for f in t.state]
+    return "\n".join(out) + "\n"
+
+
 def tasks_main(argv: list[str] | None = None) -> None:
     """``rewardgen-tasks``: list the tasks with their fitness and description."""
     from rich.console import Console
@@ -209,9 +243,14 @@ def tasks_main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="rewardgen-tasks", description=tasks_main.__doc__)
     parser.add_argument("name", nargs="?", help="show one task's State view in full")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the task catalogue as Markdown (the end of docs/tasks.md)")
     args = parser.parse_args(argv)
     console = Console()
     try:
+        if args.markdown:
+            sys.stdout.write(tasks_markdown([args.name] if args.name else task_names()))
+            return
         if args.name:
             from rewardgen.methods.base import TaskPromptInfo
 
