@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 from rewardgen.errors import TaskError
 
 AGGREGATES = ("mean", "sum", "final", "delta", "max", "min", "duration")
-NO_INFO: Mapping[str, Any] = MappingProxyType({})  # ``info`` where no env step gave one
+NO_INFO: Mapping[str, Any] = {}  # ``info`` where no env step gave one (export vendors this file)
 
 
 @dataclass(frozen=True)
