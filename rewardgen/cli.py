@@ -91,7 +91,7 @@ def run(cfg: DictConfig, run_dir: Path, interactive: bool = True, *,
             store.event("run_resumed", overrides=[_redact(o) for o in resume_overrides])
         ui = RunUI(enabled=interactive)
         outcome = Loop(cfg, store, ui).run()
-        summary = finish_run(outcome, ui)
+        summary = finish_run(outcome, ui, cfg.report)
     if outcome.error is not None:
         raise LLMError(
             f"{outcome.error}; the run directory is kept: resume with "

@@ -188,6 +188,15 @@ class FeedbackConfig:
 
 
 @dataclass
+class ReportConfig:
+    """The HTML report written at the end of every run (``rewardgen-report`` remakes it)."""
+
+    enabled: bool = True
+    videos: bool = True  # rollout videos of each generation's best (a few seconds each)
+    video_steps: int = 300
+
+
+@dataclass
 class RewardGenConfig:
     """The root config of ``rewardgen``."""
 
@@ -204,6 +213,7 @@ class RewardGenConfig:
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
 
 @dataclass

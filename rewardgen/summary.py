@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rewardgen.config import ReportConfig
 from rewardgen.loop import LoopOutcome
 from rewardgen.ui import RunUI
 
@@ -41,10 +42,18 @@ def build_summary(outcome: LoopOutcome) -> dict[str, Any]:
     }
 
 
-def finish_run(outcome: LoopOutcome, ui: RunUI) -> dict[str, Any]:
-    """Write summary.json (also for a stopped run: the best so far) and print where things are."""
+def finish_run(outcome: LoopOutcome, ui: RunUI, report: ReportConfig | None = None) -> dict[str, Any]:
+    """Write summary.json (also for a stopped run: the best so far), the HTML report, and print
+    where things are."""
     summary = build_summary(outcome)
     outcome.store.write_summary(summary)
+    report = report or ReportConfig()
+    if report.enabled:
+        from rewardgen.report import report_at_end
+
+        page = report_at_end(outcome.store.root, videos=report.videos, video_steps=report.video_steps)
+        if page is not None:
+            ui.say(f"report: {page}")
     if outcome.stopped is None:
         outcome.store.event("run_finished", best=(summary["best"] or {}).get("candidate"))
     else:

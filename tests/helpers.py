@@ -27,6 +27,7 @@ TINY = [
     "executor.workers=2",
     "sandbox.timeout_s=180",
     "sandbox.smoke_states=8",
+    "report.videos=false",
 ]
 
 

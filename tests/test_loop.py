@@ -41,6 +41,7 @@ def test_offline_run_end_to_end(offline_run):
     assert final["variants"]["native"]["n_ok"] == 1
     events = [e["event"] for e in RunStore.open(run_dir).events()]
     assert events[0] == "run_started" and "search_done" in events and "final_summary" in events
+    assert "<table" in (run_dir / "report.html").read_text()  # the report is made at the end
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["llm_provider"] == "offline"
     assert "offline" in summary["llm_usage"].get("proposer", "offline")
