@@ -7,13 +7,16 @@ reward, the native (human) and sparse baselines, and Eureka's human-normalised s
 what a sweep repeats to measure spread, so it is never a grouping key.
 
 Outputs, next to the runs: ``sweep_summary.json`` (every run and every group),
-``sweep_summary.csv`` (one row per group) and ``sweep_report.png``.
+``sweep_summary.csv`` (one row per group) and ``sweep_report.png``. With a final phase (the Eureka
+suite, conf/experiment/eureka_suite.yaml) the table also says per task whether the generated
+reward beat the human one and what each run cost (LLM tokens and dollars, env steps, wall time).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import statistics
 from dataclasses import asdict, dataclass, field
@@ -35,6 +38,11 @@ LABELS = {
     "sparse_fitness": "sparse",
     "human_normalised": "human-normalised",
 }
+# What a run cost (Eureka's table reports it next to the fitness): LLM tokens and dollars, env
+# steps of the search plus the final phase, and the run's wall time (first to last event).
+COSTS = ("llm_tokens", "llm_cost_usd", "env_steps", "wall_time_s")
+COST_LABELS = {"llm_tokens": "LLM tokens", "llm_cost_usd": "LLM cost $",
+               "env_steps": "env steps", "wall_time_s": "wall time s"}
 IGNORED_OVERRIDES = ("seed", "task", "hydra.")
 
 
@@ -52,6 +60,10 @@ class SweepRun:
     native_fitness: float | None = None
     sparse_fitness: float | None = None
     human_normalised: float | None = None
+    llm_tokens: float | None = None
+    llm_cost_usd: float | None = None
+    env_steps: float | None = None  # search + final phase
+    wall_time_s: float | None = None
 
     @property
     def group(self) -> str:
@@ -70,6 +82,9 @@ class SweepGroup:
     mean: dict[str, float | None]
     std: dict[str, float | None]
     values: dict[str, list[float]]
+    # Eureka's "success over human": the mean final fitness of the generated reward above the
+    # native reward's (None without a final phase or native baseline).
+    beats_human: bool | None = None
 
 
 def _overrides(run_dir: Path) -> dict[str, str]:
@@ -99,6 +114,11 @@ def read_run(run_dir: Path) -> SweepRun:
         summary = read_json(run_dir / "summary.json")
         run.finished = True
         run.search_fitness = _number((summary.get("best") or {}).get("fitness"))
+        usage = summary.get("llm_usage") or {}
+        run.llm_tokens = _number(usage.get("total_tokens"))
+        run.llm_cost_usd = _number(usage.get("cost_usd"))
+        run.env_steps = _number(summary.get("env_steps"))
+        run.wall_time_s = _wall_time(run_dir) or _number(summary.get("train_wall_time_s"))
     final_path = run_dir / "final" / "summary.json"
     if final_path.is_file():
         final = read_json(final_path)
@@ -107,7 +127,24 @@ def read_run(run_dir: Path) -> SweepRun:
         run.native_fitness = _number((variants.get("native") or {}).get("fitness_mean"))
         run.sparse_fitness = _number((variants.get("sparse") or {}).get("fitness_mean"))
         run.human_normalised = _number(final.get("human_normalised_score"))
+        final_steps = sum(int(read_json(p).get("env_steps") or 0)
+                          for p in (run_dir / "final").glob("*/result.json"))
+        run.env_steps = (run.env_steps or 0.0) + final_steps if run.finished else run.env_steps
     return run
+
+
+def _wall_time(run_dir: Path) -> float | None:
+    """Seconds from the run's first to its last event (resumes included), None without events."""
+    path = run_dir / "events.jsonl"
+    if not path.is_file():
+        return None
+    stamps = []
+    for line in path.read_text().splitlines():
+        try:
+            stamps.append(float(json.loads(line)["t"]))
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut by a kill
+    return max(stamps) - min(stamps) if len(stamps) > 1 else None
 
 
 def find_runs(sweep_dir: Path) -> list[SweepRun]:
@@ -135,17 +172,40 @@ def group_runs(runs: list[SweepRun]) -> list[SweepGroup]:
         by_name.setdefault(r.group, []).append(r)
     groups = []
     for name, members in by_name.items():
-        values = {m: [v for r in members if (v := getattr(r, m)) is not None] for m in METRICS}
+        values = {m: [v for r in members if (v := getattr(r, m)) is not None]
+                  for m in (*METRICS, *COSTS)}
+        mean = {m: statistics.fmean(v) if v else None for m, v in values.items()}
+        final, native = mean["final_fitness"], mean["native_fitness"]
         groups.append(SweepGroup(
             name=name,
             task=members[0].task,
             seeds=sorted((r.seed for r in members), key=lambda s: -1 if s is None else s),
             finished=sum(r.finished for r in members),
-            mean={m: statistics.fmean(v) if v else None for m, v in values.items()},
+            mean=mean,
             std={m: statistics.pstdev(v) if v else None for m, v in values.items()},
             values=values,
+            beats_human=None if final is None or native is None else final > native,
         ))
     return groups
+
+
+def suite_totals(groups: list[SweepGroup]) -> dict[str, Any]:
+    """The suite's bottom line: how often the generated reward beat the human one, and the cost.
+
+    ``fraction_beats_human`` counts groups (tasks) with both a final and a native fitness;
+    ``mean_human_normalised`` averages the groups' mean scores; costs are summed over all runs.
+    """
+    judged = [g for g in groups if g.beats_human is not None]
+    scores = [s for g in groups if (s := g.mean["human_normalised"]) is not None]
+    return {
+        "tasks": len(groups),
+        "tasks_judged": len(judged),
+        "tasks_beating_human": sum(bool(g.beats_human) for g in judged),
+        "fraction_beats_human": (sum(bool(g.beats_human) for g in judged) / len(judged)
+                                 if judged else None),
+        "mean_human_normalised": statistics.fmean(scores) if scores else None,
+        **{f"total_{m}": sum(sum(g.values[m]) for g in groups) for m in COSTS},
+    }
 
 
 def _cell(mean: float | None, std: float | None) -> str:
@@ -156,11 +216,13 @@ def groups_csv(groups: list[SweepGroup]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["group", "task", "runs", "finished", *(f"{m}_{s}" for m in METRICS
-                                                            for s in ("mean", "std", "n"))])
+                                                            for s in ("mean", "std", "n")),
+                     "beats_human", *(f"{m}_mean" for m in COSTS)])
     for g in groups:
         row: list[Any] = [g.name, g.task, len(g.seeds), g.finished]
         for m in METRICS:
             row += [g.mean[m], g.std[m], len(g.values[m])]
+        row += [g.beats_human, *(g.mean[m] for m in COSTS)]
         writer.writerow(row)
     return buffer.getvalue()
 
@@ -221,9 +283,15 @@ def _table(groups: list[SweepGroup], title: str) -> Any:
     table.add_column("runs (finished)", justify="right")
     for m in METRICS:
         table.add_column(LABELS[m], justify="right")
+    table.add_column("beats human", justify="center")
+    for m in COSTS:
+        table.add_column(COST_LABELS[m] + " (mean)", justify="right")
     for g in groups:
+        beats = "-" if g.beats_human is None else "yes" if g.beats_human else "no"
+        costs = ["-" if g.mean[m] is None else f"{g.mean[m]:,.{4 if m == 'llm_cost_usd' else 0}f}"
+                 for m in COSTS]
         table.add_row(g.name, f"{len(g.seeds)} ({g.finished})",
-                      *(_cell(g.mean[m], g.std[m]) for m in METRICS))
+                      *(_cell(g.mean[m], g.std[m]) for m in METRICS), beats, *costs)
     return table
 
 
@@ -248,10 +316,11 @@ def main_sweep(sweep_dir: str | Path, *, show: bool = True) -> dict[str, Any]:
         "csv": str(root / "sweep_summary.csv"),
         "plot": str(root / "sweep_report.png"),
     }
-    summary = {
+    summary: dict[str, Any] = {
         "sweep_dir": str(root),
         "runs": [{**asdict(r), "group": r.group} for r in runs],
         "groups": [asdict(g) for g in groups],
+        "suite": suite_totals(groups),
         "files": files,
     }
     atomic_write_text(files["csv"], groups_csv(groups))
@@ -266,6 +335,13 @@ def main_sweep(sweep_dir: str | Path, *, show: bool = True) -> dict[str, Any]:
 
         console = Console(stderr=True)
         console.print(_table(groups, f"sweep {root} ({len(runs)} runs)"))
+        suite = summary["suite"]
+        if suite["fraction_beats_human"] is not None:
+            console.print(f"generated beats human on {suite['tasks_beating_human']}/"
+                          f"{suite['tasks_judged']} tasks ({suite['fraction_beats_human']:.0%}); "
+                          f"LLM tokens {suite['total_llm_tokens']:,.0f}, cost "
+                          f"${suite['total_llm_cost_usd']:.4f}, env steps "
+                          f"{suite['total_env_steps']:,.0f}")
         console.print(f"table: {files['csv']}\nplot: {files['plot']}")
     return summary
 
