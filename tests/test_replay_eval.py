@@ -1,0 +1,91 @@
+"""rewardgen-replay: a folder of reward programs trained on a task without any LLM."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from rewardgen.errors import ConfigError
+from rewardgen.replay_eval import compose_eval, find_programs, main, replay
+
+GOOD = """import numpy as np
+
+def compute_reward(state, action, prev_state):
+    upright = 1.0 - abs(state.pole_angle)
+    return float(upright), {"upright": float(upright)}
+"""
+CENTERED = """def compute_reward(state, action, prev_state):
+    return -abs(state.cart_position), {}
+"""
+FORBIDDEN = """import os
+
+def compute_reward(state, action, prev_state):
+    return 0.0, {}
+"""
+TINY = ["task=inverted_pendulum", "seeds=[0]", "train.timesteps=128", "train.eval_freq=64",
+        "train.eval_episodes=1", "train.max_episode_steps=64", "train.save_policy=false",
+        "train.tensorboard=false", "rl.n_envs=1", "++rl.hyperparams.n_steps=64",
+        "++rl.hyperparams.batch_size=32", "++rl.hyperparams.n_epochs=1",
+        "++rl.hyperparams.policy_kwargs={net_arch:[8]}", "sandbox.smoke_states=8"]
+
+
+def test_run_directory_layout_finds_candidates_and_dedupes_best(tmp_path):
+    for gen, cand, text in [(0, 0, GOOD), (0, 1, CENTERED), (1, 0, GOOD + "\n# v2\n")]:
+        d = tmp_path / f"gen_{gen:03d}" / f"cand_{cand:02d}"
+        d.mkdir(parents=True)
+        (d / "reward.py").write_text(text)
+    (tmp_path / "best").mkdir()
+    (tmp_path / "best" / "reward.py").write_text(CENTERED)  # the same program as gen_000/cand_01
+    (tmp_path / "notes.py").write_text("x = 1")  # ignored: the folder has reward.py files
+
+    programs = find_programs(tmp_path)
+
+    assert [p.label for p in programs] == ["gen_000/cand_00", "gen_000/cand_01", "gen_001/cand_00"]
+    assert programs[1].duplicates == ["best"]
+
+
+def test_missing_or_empty_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"reward folder .*nope does not exist"):
+        find_programs(tmp_path / "nope")
+    with pytest.raises(ConfigError, match=r"holds no reward program .*compute_reward"):
+        find_programs(tmp_path)
+    with pytest.raises(ConfigError, match=r"unknown baseline\(s\) \['dense'\]"):
+        (tmp_path / "a.py").write_text(GOOD)
+        replay(compose_eval(TINY), tmp_path, tmp_path / "out", ("dense",))
+    with pytest.raises(ConfigError, match=r"do not fit conf/eval.yaml"):
+        compose_eval(["no_such_key=1"])
+
+
+def test_replay_trains_each_program_in_a_worker_and_writes_the_table(tmp_path, capsys):
+    rewards = tmp_path / "rewards"
+    rewards.mkdir()
+    (rewards / "upright.py").write_text(GOOD)
+    (rewards / "centered.py").write_text(CENTERED)
+    (rewards / "forbidden.py").write_text(FORBIDDEN)
+    (rewards / "__init__.py").write_text("")
+    out = tmp_path / "out"
+
+    summary = main([str(rewards), *TINY, "--baselines", "native", "--out", str(out)])
+
+    rows = {r["label"]: r for r in summary["rows"]}
+    assert list(rows) == ["centered.py", "forbidden.py", "upright.py", "[native]"]
+    for label in ("centered.py", "upright.py", "[native]"):
+        row = rows[label]
+        assert row["statuses"] == ["ok"] and row["n_ok"] == 1, row
+        result = json.loads((out / label.strip("[]") / "seed0" / "result.json").read_text())
+        assert row["fitness_mean"] == pytest.approx(result["fitness"])
+        assert result["env_steps"] == row["env_steps"] == 128
+        # Trained in an isolated worker: its job file and log are in the seed's folder.
+        assert (out / label.strip("[]") / "seed0" / "job.json").is_file()
+    bad = rows["forbidden.py"]
+    assert bad["statuses"] == ["rejected"] and bad["fitness_mean"] is None
+    assert "os" in bad["reasons"][0]
+    table = list(csv.DictReader((out / "replay.csv").open()))
+    assert [r["label"] for r in table] == list(rows)
+    assert float(table[0]["fitness_mean"]) == pytest.approx(rows["centered.py"]["fitness_mean"])
+    assert json.loads((out / "replay.json").read_text())["rows"] == summary["rows"]
+    assert "replay on inverted_pendulum" in capsys.readouterr().err
+    assert Path(summary["files"]["csv"]) == out / "replay.csv"
