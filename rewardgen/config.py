@@ -135,6 +135,10 @@ class LoopConfig:
     last_k: int = 3
     screening: str = "none"  # none | trajectory_preference (CARD: skip RL for misranking rewards)
     screening_threshold: float = 0.6  # least preference accuracy on stored trajectories
+    judge: str = "none"  # none | clip | vlm: a vision judge's score replaces the task fitness
+    judge_episodes: int = 2  # rollouts rendered per trained candidate for the judge
+    judge_steps: int | None = None  # steps per judged rollout (None: the episode cap)
+    judge_frames: int = 1  # frames per rollout shown to the VLM, evenly spaced, ending last
 
 
 @dataclass

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rewardgen.errors import LLMError, RewardCodeError
 from rewardgen.executors import Executor, make_executor
+from rewardgen.judge import Judge
 from rewardgen.llm import ProposalContext, Proposer, make_proposer
 from rewardgen.methods import Method, TaskPromptInfo, make_method
 from rewardgen.methods.eureka import best_record
@@ -85,6 +86,7 @@ class Loop:
         self.executor = executor or make_executor(cfg.executor, cfg.sandbox, cfg.rl, cfg.device)
         check_feedback_config(cfg.feedback)
         self.screener = Screener.from_config(cfg, store, self.method.entry)
+        self.judge = Judge.from_config(cfg, store, self.task)  # loop.judge / preference=vlm
 
     # ------------------------------------------------------------------ one generation
     def _answers(self, generation: int, history: Sequence[Sequence[CandidateRecord]]) -> list[dict[str, Any]]:
@@ -185,6 +187,8 @@ class Loop:
         finally:
             self.ui.end_generation()
         ordered = [records[i] for i in sorted(records)]
+        if self.judge is not None:  # vision fitness (and VLM win rates) before selection
+            self.judge.judge_generation(generation, ordered, best_record(history))
         self.store.event("generation_done", generation=generation,
                          ok=sum(r.result.ok for r in ordered), total=len(ordered))
         return ordered

@@ -4,7 +4,8 @@ ICPL (Yu et al. 2024) ranks a generation's trained candidates by their rollouts 
 ranking, with the winners' and losers' code, into the next prompt. ``feedback.preference``:
 ``human`` asks in the terminal (rollout video paths are shown), ``file`` reads the order from
 ``feedback.preference_file`` (works over ssh and in batch jobs), ``fitness`` ranks by the trusted
-metric (ICPL's synthetic-preference setting); ``vlm`` belongs to the vision judge.
+metric (ICPL's synthetic-preference setting); ``vlm`` by the win rates of the loop's pairwise
+VLM tournament on rollout frames (rewardgen/judge.py, run for every generation when set).
 
 Text2Reward's human feedback (``feedback.mode=interactive``) is also read here: a summary and the
 video path are shown, the person's text goes into the next prompt.
@@ -89,8 +90,8 @@ def rank_candidates(records: Sequence[CandidateRecord], source: str, cand_dir: C
     """The generation's trained candidates, best first, by ``source``.
 
     Raises:
-        ConfigError: an unknown source, ``vlm`` (the vision judge's job), a missing or
-            unusable preference file, or no valid answer in the terminal.
+        ConfigError: an unknown source, ``vlm`` without the loop's VLM tournament, a missing
+            or unusable preference file, or no valid answer in the terminal.
     """
     if source not in PREFERENCE_SOURCES:
         raise ConfigError(f"feedback.preference={source!r} is not one of {PREFERENCE_SOURCES}")
@@ -103,7 +104,15 @@ def rank_candidates(records: Sequence[CandidateRecord], source: str, cand_dir: C
         return _file_order(options, preference_file)
     if source == "human":
         return _ask_order(options, cand_dir, stdin or sys.stdin, stdout or sys.stdout)
-    raise ConfigError("feedback.preference=vlm needs the vision judge; use human, file or fitness")
+    from rewardgen.judge import vlm_win_rate
+
+    rated = [(vlm_win_rate(r.result), r) for r in options]
+    if any(rate is None for rate, _ in rated):
+        raise ConfigError(
+            "feedback.preference=vlm ranks by the loop's VLM tournament, which has not judged "
+            f"{[r.label for rate, r in rated if rate is None]}; run it inside the loop "
+            "(rewardgen ... feedback.preference=vlm) or use human, file or fitness")
+    return [r for _, r in sorted(rated, key=lambda p: -(p[0] or 0.0))]
 
 
 def preference_text(ranking: Sequence[CandidateRecord], limit_chars: int = 3000) -> str:
@@ -188,7 +197,8 @@ def check_feedback_config(cfg: FeedbackConfig) -> None:
     """Fail at start, not after the first generation, on unusable feedback settings.
 
     Raises:
-        ConfigError: an unknown mode or preference source, ``file`` without its file, or ``vlm``.
+        ConfigError: an unknown mode or preference source, or ``file`` without its file
+            (``vlm``'s endpoint is checked by :func:`rewardgen.judge.check_judge_config`).
     """
     if cfg.mode not in FEEDBACK_MODES:
         raise ConfigError(f"feedback.mode={cfg.mode!r} is not one of {FEEDBACK_MODES}")
@@ -197,8 +207,6 @@ def check_feedback_config(cfg: FeedbackConfig) -> None:
     pref = cfg.preference
     if pref is not None and pref not in PREFERENCE_SOURCES:
         raise ConfigError(f"feedback.preference={pref!r} is not one of {PREFERENCE_SOURCES}")
-    if pref == "vlm":
-        raise ConfigError("feedback.preference=vlm needs the vision judge; use human, file or fitness")
     if pref == "file" and not cfg.preference_file:
         raise ConfigError("feedback.preference=file needs feedback.preference_file=PATH")
 

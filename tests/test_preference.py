@@ -50,9 +50,10 @@ def test_file_ranking_reads_labels_best_first(tmp_path):
         rank_candidates(_records(), "file", _dirs(tmp_path), preference_file=str(ranking))
 
 
-def test_config_errors_name_the_fix():
-    with pytest.raises(ConfigError, match="feedback.preference=vlm needs the vision judge"):
-        check_feedback_config(FeedbackConfig(preference="vlm"))
+def test_config_errors_name_the_fix(tmp_path):
+    check_feedback_config(FeedbackConfig(preference="vlm"))  # the judge checks its endpoint
+    with pytest.raises(ConfigError, match="has not judged"):
+        rank_candidates(_records(), "vlm", _dirs(tmp_path))
     with pytest.raises(ConfigError, match="preference=file needs feedback.preference_file"):
         check_feedback_config(FeedbackConfig(preference="file"))
     with pytest.raises(ConfigError, match="feedback.mode=file needs feedback.human_file"):
