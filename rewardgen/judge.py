@@ -156,9 +156,8 @@ class Judge:
     @classmethod
     def from_config(cls, cfg: DictConfig, store: RunStore, task: TaskSpec) -> Judge | None:
         """A judge when ``loop.judge`` is clip/vlm or ``feedback.preference=vlm``, else None."""
-        check_judge_config(cfg, task)
-        if str(cfg.loop.judge) == "none" and cfg.feedback.preference != "vlm":
-            return None
+        if str(cfg.loop.get("judge", "none")) == "none" and cfg.feedback.preference != "vlm":
+            return None  # (a config from before loop.judge existed has none)
         return cls(cfg, store, task)
 
     # ------------------------------------------------------------ rendering (and CLIP) per candidate
