@@ -13,6 +13,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -24,6 +25,10 @@ TARGETS: dict[str, tuple[str, float]] = {
     "parallel_efficiency": (">=", 0.80),
     "training_throughput_ratio": (">=", 0.95),
     "bookkeeping_share": ("<", 0.02),
+    # Not in the issues: guards against regressions (a worker that doubles in size, a generation
+    # whose parallel candidates stop overlapping).
+    "peak_worker_rss_mb": ("<", 1500.0),
+    "scaling_efficiency_at_max_samples": (">=", 0.80),
 }
 
 
@@ -78,16 +83,20 @@ def main() -> None:
     if args.names:
         scripts = [p for p in scripts if p.stem in args.names]
     sections, headlines = [], []
+    total_s = 0.0
     for script in scripts:
         print(f"== {script.name}", flush=True)
+        started = time.monotonic()
         proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                               env={**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")})
+        seconds = time.monotonic() - started
+        total_s += seconds
         out = proc.stdout.strip()
         print(out, flush=True)
         last = out.splitlines()[-1] if out else ""
         if proc.returncode != 0:
             last = f"FAILED (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}"
-        headlines.append(f"| `{script.name}` | `{last}` | {verdict(last)} |")
+        headlines.append(f"| `{script.name}` | `{last}` | {verdict(last)} | {seconds:.0f} |")
         doc = (script.read_text().split('"""')[1].strip().splitlines() or [""])[0]
         sections.append(f"## {script.stem}\n\n{doc}\n\n```\n{out}\n```\n")
     text = "\n".join([
@@ -99,9 +108,11 @@ def main() -> None:
         f"Machine: {machine()}",
         f"Date: {dt.date.today().isoformat()}",
         "",
-        "| benchmark | headline | target |",
-        "|---|---|---|",
+        "| benchmark | headline | target | wall s |",
+        "|---|---|---|---|",
         *headlines,
+        "",
+        f"Total wall time: {total_s / 60:.1f} min. Scaling plot: [scaling.png](scaling.png).",
         "",
         *sections,
     ])
