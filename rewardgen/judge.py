@@ -258,7 +258,7 @@ class Judge:
                 self._fail(record, res.reason or "no frames")
         field = [r for r in field if self._frames(r).is_file() and (r is incumbent or r.result.ok)]
         scores, comparisons = self.rank(field)
-        w_inc = scores.get(incumbent.label) if incumbent is not None else None
+        w_inc = scores.get(incumbent.label, 0.5) if incumbent is not None else 0.0
         f_inc = float(incumbent.result.fitness or 0.0) if incumbent is not None else 0.0
         for record in field:
             if record is incumbent:
@@ -271,7 +271,7 @@ class Judge:
             if self.kind == "vlm":
                 clip = judge_entry(result, "clip")
                 entry["task_fitness"] = clip["task_fitness"] if clip else result.fitness
-                ladder = scores[record.label] - (w_inc or 0.0) + f_inc
+                ladder = scores[record.label] - w_inc + f_inc
                 entry["fitness"] = result.fitness = ladder
             result.evaluations.append(entry)
             self._save(record, judge="vlm", win_rate=scores[record.label])
