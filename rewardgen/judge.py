@@ -65,8 +65,8 @@ def _rollout(task: TaskSpec, policy: Any, seed: int, max_steps: int, size: tuple
         frames = [_frame(env)]
         for step in range(1, max_steps + 1):
             action, _ = policy.predict(obs, deterministic=True)
-            obs, _, terminated, truncated, _ = env.step(action)
-            tracker.update(builder.build())
+            obs, _, terminated, truncated, info = env.step(action)
+            tracker.update(builder.build(), info)
             last = terminated or truncated or step == max_steps
             if step % frame_skip == 0 or last:
                 frames.append(_frame(env))

@@ -154,8 +154,8 @@ def record_rollout(task: TaskSpec, stem: str | Path, policy: Any = None, *, max_
                 action = env.action_space.sample()
             else:
                 action, _ = policy.predict(obs, deterministic=deterministic)
-            obs, _, terminated, truncated, _ = env.step(action)
-            tracker.update(builder.build())
+            obs, _, terminated, truncated, info = env.step(action)
+            tracker.update(builder.build(), info)
             frames.append(_frame(env))
             if terminated or truncated:
                 ended = True
