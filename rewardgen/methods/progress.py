@@ -9,17 +9,14 @@ next prompt.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from rewardgen.config import MethodConfig
 from rewardgen.errors import ConfigError
-from rewardgen.feedback import failure_summary, reward_reflection
-from rewardgen.methods.base import ParsedAnswer, TaskPromptInfo
-from rewardgen.methods.eureka import best_record
+from rewardgen.methods.base import TaskPromptInfo
+from rewardgen.methods.eureka import EurekaMethod
 from rewardgen.prompts import render
 from rewardgen.rewards.progress import DEFAULT_OPTIONS, check_options
-from rewardgen.store import CandidateRecord
 from rewardgen.tasks import TaskSpec
 
 
@@ -28,7 +25,7 @@ def progress_options(cfg: MethodConfig) -> dict[str, Any]:
     return check_options({k: getattr(cfg, k, v) for k, v in DEFAULT_OPTIONS.items()})
 
 
-class ProgressMethod:
+class ProgressMethod(EurekaMethod):
     """Prompts for progress functions and answer parsing.
 
     Raises:
@@ -67,32 +64,3 @@ class ProgressMethod:
             description=self.task.description,
             failures=failures,
         )
-
-    def messages(self, history: Sequence[Sequence[CandidateRecord]], human: str | None,
-                 eval_freq: int) -> list[dict[str, Any]]:
-        limit = self.cfg.max_feedback_chars
-        last = history[-1] if history else []
-        failures = failure_summary(last, limit_chars=limit // 2) if last else ""
-        system = {"role": "system", "content": render(self.prompt_dir, "system")}
-        best = best_record(history)
-        if best is None:
-            return [system, {"role": "user", "content": self._task_prompt(failures)}]
-        reflection = reward_reflection(best, self.task.fitness.doc or "higher is better", eval_freq)
-        feedback = render(self.prompt_dir, "feedback", reflection=reflection, failures=failures,
-                          human=(human or "")[: limit // 2])
-        return [
-            system,
-            {"role": "user", "content": self._task_prompt("")},
-            {"role": "assistant", "content": best.response or f"```python\n{best.source}\n```"},
-            {"role": "user", "content": feedback},
-        ]
-
-    def parse(self, text: str) -> ParsedAnswer:
-        from rewardgen.llm.extract import extract_code
-
-        if not text.strip():
-            return ParsedAnswer(None, "empty answer")
-        source = extract_code(text, self.entry)
-        if source is None:
-            return ParsedAnswer(None, "no code defining progress() found in the answer")
-        return ParsedAnswer(source)

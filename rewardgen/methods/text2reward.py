@@ -22,15 +22,12 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rewardgen.config import MethodConfig
 from rewardgen.errors import ConfigError
-from rewardgen.feedback import failure_summary, reward_reflection
-from rewardgen.methods.base import ParsedAnswer, TaskPromptInfo
-from rewardgen.methods.eureka import best_record
+from rewardgen.methods.base import TaskPromptInfo
+from rewardgen.methods.eureka import EurekaMethod
 from rewardgen.prompts import render
-from rewardgen.store import CandidateRecord
 from rewardgen.tasks import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -134,7 +131,7 @@ def env_abstraction(task: TaskSpec) -> str:
     return "\n".join(lines)
 
 
-class Text2RewardMethod:
+class Text2RewardMethod(EurekaMethod):
     """Text2Reward's prompts (zero- or few-shot) and answer parsing."""
 
     name = "text2reward"
@@ -177,32 +174,3 @@ class Text2RewardMethod:
             description=self.task.description,
             failures=failures,
         )
-
-    def messages(self, history: Sequence[Sequence[CandidateRecord]], human: str | None,
-                 eval_freq: int) -> list[dict[str, Any]]:
-        limit = self.cfg.max_feedback_chars
-        last = history[-1] if history else []
-        failures = failure_summary(last, limit_chars=limit // 2) if last else ""
-        system = {"role": "system", "content": render(self.prompt_dir, "system")}
-        best = best_record(history)
-        if best is None:
-            return [system, {"role": "user", "content": self._task_prompt(failures)}]
-        reflection = reward_reflection(best, self.task.fitness.doc or "higher is better", eval_freq)
-        feedback = render(self.prompt_dir, "feedback", reflection=reflection, failures=failures,
-                          human=(human or "")[: limit // 2])
-        return [
-            system,
-            {"role": "user", "content": self._task_prompt("")},
-            {"role": "assistant", "content": best.response or f"```python\n{best.source}\n```"},
-            {"role": "user", "content": feedback},
-        ]
-
-    def parse(self, text: str) -> ParsedAnswer:
-        from rewardgen.llm.extract import extract_code
-
-        if not text.strip():
-            return ParsedAnswer(None, "empty answer")
-        source = extract_code(text, self.entry)
-        if source is None:
-            return ParsedAnswer(None, f"no code defining {self.entry}() found in the answer")
-        return ParsedAnswer(source)
