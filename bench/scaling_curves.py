@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> float:
         print(f"{s:>8}{1:>8}{wall:>9.1f}{rss:>13.0f}{eff:>12.2f}")
     for (_e, wall, rss), n_envs in zip(envs, (1, 2, 4), strict=True):
         print(f"{2:>8}{n_envs:>8}{wall:>9.1f}{rss:>13.0f}{'':>12}")
-    print(f"plot: {DOC}")
+    print(f"plot: {DOC.relative_to(DOC.parents[1])}")
     print(f"scaling_efficiency_at_max_samples: {eff:.3f}")
     return eff
 

@@ -19,6 +19,21 @@ from rewardgen.tasks import load_task
 log = logging.getLogger(__name__)
 
 
+def eval_job(cfg: DictConfig, source: str | None, kind: str, out_dir: Path, seed: int) -> CandidateJob:
+    """A worker job for one reward under an ``rewardgen-eval`` config (conf/eval.yaml)."""
+    return CandidateJob(
+        task=str(cfg.task), out_dir=str(out_dir), reward_source=source,
+        reward_kind=kind, seed=seed, device=cfg.device,
+        timesteps=int(cfg.train.timesteps), eval_freq=int(cfg.train.eval_freq),
+        eval_episodes=int(cfg.train.eval_episodes), max_episode_steps=cfg.train.max_episode_steps,
+        rl=OmegaConf.to_container(cfg.rl, resolve=True),  # type: ignore[arg-type]
+        selection=cfg.fitness_aggregate, last_k=int(cfg.last_k),
+        save_policy=bool(cfg.train.save_policy), tensorboard=bool(cfg.train.tensorboard),
+        smoke_states=int(cfg.sandbox.smoke_states),
+        smoke_call_timeout_s=float(cfg.sandbox.smoke_call_timeout_s),
+    )
+
+
 def evaluate_reward_file(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Train ``cfg.reward_file`` (None: native reward) over ``cfg.seeds``; write summary.json."""
     from rewardgen.sandbox.worker import run_isolated
@@ -38,17 +53,7 @@ def evaluate_reward_file(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             raise RewardCodeError(f"{path}: {e}") from e
     results = []
     for seed in cfg.seeds:
-        job = CandidateJob(
-            task=task.name, out_dir=str(run_dir / f"seed{seed}"), reward_source=source,
-            reward_kind=kind, seed=int(seed), device=cfg.device,
-            timesteps=int(cfg.train.timesteps), eval_freq=int(cfg.train.eval_freq),
-            eval_episodes=int(cfg.train.eval_episodes), max_episode_steps=cfg.train.max_episode_steps,
-            rl=OmegaConf.to_container(cfg.rl, resolve=True),  # type: ignore[arg-type]
-            selection=cfg.fitness_aggregate, last_k=int(cfg.last_k),
-            save_policy=bool(cfg.train.save_policy), tensorboard=bool(cfg.train.tensorboard),
-            smoke_states=int(cfg.sandbox.smoke_states),
-            smoke_call_timeout_s=float(cfg.sandbox.smoke_call_timeout_s),
-        )
+        job = eval_job(cfg, source, kind, run_dir / f"seed{seed}", int(seed))
         result = run_isolated(job, cfg.sandbox)
         atomic_write_json(Path(job.out_dir) / "result.json", result.to_dict())
         results.append(result)

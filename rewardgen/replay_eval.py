@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from rewardgen.errors import ConfigError, RewardCodeError, RewardGenError
+from rewardgen.evaluate import eval_job
 from rewardgen.io import atomic_write_json, atomic_write_text
 from rewardgen.results import CandidateJob, CandidateResult
 from rewardgen.sandbox.validate import check_source
@@ -87,17 +88,7 @@ def find_programs(folder: str | Path) -> list[Program]:
 
 
 def _job(cfg: DictConfig, program: Program, out_dir: Path, seed: int) -> CandidateJob:
-    return CandidateJob(
-        task=str(cfg.task), out_dir=str(out_dir), reward_source=program.source,
-        reward_kind=program.kind, seed=seed, device=cfg.device,
-        timesteps=int(cfg.train.timesteps), eval_freq=int(cfg.train.eval_freq),
-        eval_episodes=int(cfg.train.eval_episodes), max_episode_steps=cfg.train.max_episode_steps,
-        rl=OmegaConf.to_container(cfg.rl, resolve=True),  # type: ignore[arg-type]
-        selection=cfg.fitness_aggregate, last_k=int(cfg.last_k),
-        save_policy=bool(cfg.train.save_policy), tensorboard=bool(cfg.train.tensorboard),
-        smoke_states=int(cfg.sandbox.smoke_states),
-        smoke_call_timeout_s=float(cfg.sandbox.smoke_call_timeout_s),
-    )
+    return eval_job(cfg, program.source, program.kind, out_dir, seed)
 
 
 def _row(program: Program, results: list[CandidateResult]) -> dict[str, Any]:
