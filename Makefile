@@ -8,13 +8,20 @@ export PYOPENGL_PLATFORM ?= egl
 
 .PHONY: run test lint bench sysdeps install clean
 
-# Headless MuJoCo rendering needs EGL (Debian: libegl1 + libegl-mesa0); the report test Chromium.
+# Headless MuJoCo rendering needs EGL (Debian: libegl1 + libegl-mesa0), the reward sandbox bubblewrap,
+# the report test Chromium.
 sysdeps:
 	@if ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1'; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libegl1 libegl-mesa0; \
 	else echo "rewardgen: install EGL (libegl1, libegl-mesa0) for headless rendering"; fi
+	@# Every worker that loads reward code runs under bubblewrap (Debian package: bubblewrap).
+	@if command -v bwrap >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap; \
+	else echo "rewardgen: install bubblewrap (bwrap) to sandbox reward programs"; fi
 	@# The report test opens report.html in headless Chromium (Debian package: chromium).
 	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \

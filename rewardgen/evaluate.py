@@ -13,6 +13,7 @@ from rich.table import Table
 from rewardgen.errors import ConfigError, RewardCodeError
 from rewardgen.io import atomic_write_json
 from rewardgen.results import CandidateJob
+from rewardgen.sandbox.contract import markup_safe
 from rewardgen.sandbox.validate import check_source
 from rewardgen.tasks import load_task
 
@@ -36,7 +37,10 @@ def eval_job(cfg: DictConfig, source: str | None, kind: str, out_dir: Path, seed
 
 def evaluate_reward_file(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Train ``cfg.reward_file`` (None: native reward) over ``cfg.seeds``; write summary.json."""
-    from rewardgen.sandbox.worker import run_isolated
+    from rewardgen.executors.pipeline import run_job
+    from rewardgen.sandbox.bwrap import check_backend
+
+    check_backend(str(cfg.sandbox.backend))
 
     task = load_task(cfg.task)
     source: str | None = None
@@ -54,8 +58,7 @@ def evaluate_reward_file(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     results = []
     for seed in cfg.seeds:
         job = eval_job(cfg, source, kind, run_dir / f"seed{seed}", int(seed))
-        result = run_isolated(job, cfg.sandbox)
-        atomic_write_json(Path(job.out_dir) / "result.json", result.to_dict())
+        result = run_job(job, cfg.sandbox)  # sandboxed training, trusted evaluation
         results.append(result)
     summary = {
         "task": task.name,
@@ -65,13 +68,14 @@ def evaluate_reward_file(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "fitness": [r.fitness for r in results],
     }
     atomic_write_json(run_dir / "summary.json", summary)
-    table = Table(title=f"{task.name}: {cfg.reward_file or 'native reward'}")
+    table = Table(title=markup_safe(f"{task.name}: {cfg.reward_file or 'native reward'}"))
     for col in ("seed", "status", "fitness", "success", "reason"):
         table.add_column(col)
     for seed, r in zip(cfg.seeds, results, strict=True):
         table.add_row(str(seed), r.status, "-" if r.fitness is None else f"{r.fitness:.3f}",
-                      "-" if r.success_rate is None else f"{r.success_rate:.2f}", r.reason[:80])
+                      "-" if r.success_rate is None else f"{r.success_rate:.2f}",
+                      markup_safe(r.reason, keep_newlines=False, max_chars=80))
     console = Console(stderr=True)
     console.print(table)
-    console.print(f"results: {run_dir / 'summary.json'}")
+    console.print(f"results: {markup_safe(str(run_dir / 'summary.json'))}")
     return summary

@@ -159,12 +159,15 @@ def ask_human(summary: str, stdin: TextIO | None = None, stdout: TextIO | None =
 
 def collect_feedback(cfg: FeedbackConfig, history: Sequence[Sequence[CandidateRecord]],
                      cand_dir: CandDir, *, stdin: TextIO | None = None,
-                     stdout: TextIO | None = None) -> str | None:
+                     stdout: TextIO | None = None,
+                     process: Callable[[CandidateRecord], str] | None = None) -> str | None:
     """All extra feedback for the next prompt, each part under its own heading.
 
     Human text (``feedback.human``, ``feedback.human_file``, or asked in the terminal with
     ``feedback.mode=interactive``), the ICPL ranking of the last generation
-    (``feedback.preference``) and CARD's process feedback (``feedback.process``).
+    (``feedback.preference``) and CARD's process feedback (``feedback.process``, made by
+    ``process(best_record)``, which scores the best candidate's reward along its stored episode
+    in a sandboxed worker).
     """
     from rewardgen.feedback import human_feedback
 
@@ -182,14 +185,13 @@ def collect_feedback(cfg: FeedbackConfig, history: Sequence[Sequence[CandidateRe
         ranked = preference_text(ranking, limit_chars=1800)
         if ranked:
             parts.append(f"Preference ({cfg.preference}):\n{ranked}")
-    if cfg.process and history:
+    if cfg.process and history and process is not None:
         from rewardgen.methods.eureka import best_record
-        from rewardgen.screening import TRAJECTORY_FILE, process_feedback
 
         best = best_record(history)
-        process = process_feedback(cand_dir(best) / TRAJECTORY_FILE) if best else ""
-        if process:
-            parts.append(f"Process feedback ({best.label if best else ''}):\n{process}")
+        text = process(best) if best else ""
+        if text:
+            parts.append(f"Process feedback ({best.label if best else ''}):\n{text}")
     return "\n\n".join(parts) or None
 
 

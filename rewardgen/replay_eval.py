@@ -39,6 +39,7 @@ from rewardgen.errors import ConfigError, RewardCodeError, RewardGenError
 from rewardgen.evaluate import eval_job
 from rewardgen.io import atomic_write_json, atomic_write_text
 from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.sandbox.contract import CleanFormatter, clean_text, markup_safe
 from rewardgen.sandbox.validate import check_source
 
 log = logging.getLogger(__name__)
@@ -136,9 +137,11 @@ def replay(cfg: DictConfig, folder: str | Path, out_dir: str | Path,
     Raises:
         ConfigError: no programs, or an unknown baseline or task.
     """
-    from rewardgen.sandbox.worker import run_isolated
+    from rewardgen.executors.pipeline import run_job
+    from rewardgen.sandbox.bwrap import check_backend
     from rewardgen.tasks import load_task, use_task_dirs
 
+    check_backend(str(cfg.sandbox.backend))
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise ConfigError(f"unknown baseline(s) {unknown}; choose from {list(BASELINES)}")
@@ -165,7 +168,7 @@ def replay(cfg: DictConfig, folder: str | Path, out_dir: str | Path,
                 except RewardCodeError as e:
                     rejected = CandidateResult(status="rejected", reason=str(e), seed=seed,
                                                reward_sha256=program.sha256)
-            result = rejected or run_isolated(_job(cfg, program, job_dir, seed), cfg.sandbox)
+            result = rejected or run_job(_job(cfg, program, job_dir, seed), cfg.sandbox)
             job_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_json(job_dir / "result.json", result.to_dict())
             log.info("replay %s seed %d: %s %s", program.label, seed, result.status,
@@ -199,19 +202,21 @@ def print_table(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"replay on {summary['task']}: seeds {summary['seeds']}, "
-                        f"{summary['timesteps']} steps each")
+    table = Table(title=markup_safe(f"replay on {summary['task']}: seeds {summary['seeds']}, "
+                                    f"{summary['timesteps']} steps each"))
     for col in ("program", "fitness", "success", "ok", "statuses", "reason"):
         table.add_column(col, justify="left" if col in ("program", "reason") else "right")
     for row in summary["rows"]:
         fit = ("-" if row["fitness_mean"] is None
                else f"{row['fitness_mean']:.3f} ± {row['fitness_std']:.3f}")
         succ = "-" if row["success_mean"] is None else f"{row['success_mean']:.2f}"
-        table.add_row(row["label"], fit, succ, f"{row['n_ok']}/{len(summary['seeds'])}",
-                      ",".join(row["statuses"]), (row["reasons"] or [""])[0][:60])
+        table.add_row(markup_safe(row["label"]), fit, succ,
+                      f"{row['n_ok']}/{len(summary['seeds'])}", ",".join(row["statuses"]),
+                      markup_safe((row["reasons"] or [""])[0], keep_newlines=False, max_chars=60))
     console = Console(stderr=True)
     console.print(table)
-    console.print(f"table: {summary['files']['csv']}\nresults: {summary['files']['json']}")
+    files = summary["files"]
+    console.print(markup_safe(f"table: {files['csv']}\nresults: {files['json']}"))
 
 
 def compose_eval(overrides: list[str]) -> DictConfig:
@@ -248,14 +253,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="output folder (default runs/replay/<task>/<date>_<time>)")
     args = parser.parse_args(argv)
     os.environ.setdefault("MUJOCO_GL", "egl")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(CleanFormatter("%(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     try:
         cfg = compose_eval(list(args.overrides))
         out = args.out or Path("runs/replay") / str(cfg.task) / dt.datetime.now().strftime(
             "%Y-%m-%d_%H-%M-%S")
         summary = replay(cfg, args.reward_dir, out, tuple(args.baselines))
     except RewardGenError as e:
-        print(f"rewardgen-replay: error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"rewardgen-replay: error: {' '.join(clean_text(str(e)).split())}", file=sys.stderr)
         sys.exit(1)
     print_table(summary)
     return summary

@@ -1,8 +1,8 @@
 """CARD's Trajectory Preference Evaluation: screen a candidate on stored trajectories before RL.
 
-Every trained candidate leaves ``trajectories.npz`` in its directory: the State sequence, actions
-and per-step reward components of a few evaluation episodes, with each episode's trusted fitness
-(:class:`TrajectoryRecorder`, used by the worker). Before a new candidate trains, its
+Every trained candidate leaves ``trajectories.npz`` in its directory: the State sequence and
+actions of a few evaluation episodes, with each episode's trusted fitness (:func:`save_episodes`,
+written by the trusted evaluator from its own rollouts). Before a new candidate trains, its
 ``compute_reward`` is run over those trajectories in an isolated worker
 (:func:`score_trajectories`); if the returns order the trajectories unlike their fitness
 (preference accuracy below ``loop.screening_threshold``) the candidate is ``screened_out`` and no
@@ -21,16 +21,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, SupportsFloat
+from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import ConfigError, RewardCodeError
 from rewardgen.io import atomic_write_json
 from rewardgen.results import CandidateJob, CandidateResult
-from rewardgen.rewards.wrappers import INFO_KEY
 from rewardgen.store import CandidateRecord, RunStore
 
 log = logging.getLogger(__name__)
@@ -45,62 +43,31 @@ _TIE = 1e-9
 
 
 # ---------------------------------------------------------------- recording (in the worker)
-class TrajectoryRecorder(gym.Wrapper):
-    """Record each episode's States, actions and reward components on top of the eval env.
+def save_episodes(episodes: Sequence[dict[str, Any]], path: str | Path,
+                  max_episodes: int = MAX_STORED_EPISODES) -> int:
+    """Write up to ``max_episodes`` episodes (evenly spread) to an npz; return how many.
 
-    Wraps a :class:`~rewardgen.rewards.wrappers.RewardProgramWrapper` (which it reads the State
-    from and whose ``info["rewardgen"]`` it passes through untouched).
+    Each episode is ``{"states": [State, ...], "actions": [...], "fitness": float}`` with an
+    optional ``"components"`` list of per-step dicts. The trusted evaluator writes these from
+    its own rollouts on the native env, so their States and fitness are trusted.
     """
-
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        self.episodes: list[dict[str, Any]] = []
-        self._states: list[Any] = []
-        self._actions: list[np.ndarray] = []
-        self._components: list[dict[str, float]] = []
-
-    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-        obs, info = self.env.reset(**kwargs)
-        self._states = [self.env.current_state()]  # type: ignore[attr-defined]
-        self._actions, self._components = [], []
-        return obs, info
-
-    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        extra = info.get(INFO_KEY, {})
-        self._states.append(self.env.current_state())  # type: ignore[attr-defined]
-        self._actions.append(np.asarray(action, dtype=np.float32).copy())
-        self._components.append(dict(extra.get("components", {})))
-        episode = extra.get("episode")
-        if episode is not None:
-            self.episodes.append({"states": self._states, "actions": self._actions,
-                                  "components": self._components,
-                                  "fitness": float(episode["fitness"])})
-            self._states, self._actions, self._components = [], [], []
-        return obs, reward, terminated, truncated, info
-
-    def save(self, path: str | Path, max_episodes: int = MAX_STORED_EPISODES) -> int:
-        """Write up to ``max_episodes`` episodes (evenly spread) to an npz; return how many."""
-        episodes = self.episodes
-        if len(episodes) > max_episodes:
-            picks = np.linspace(0, len(episodes) - 1, max_episodes).round().astype(int)
-            episodes = [episodes[i] for i in sorted(set(picks.tolist()))]
-        arrays: dict[str, np.ndarray] = {}
-        for k, ep in enumerate(episodes):
-            fields = ep["states"][0]._fields
-            for name in fields:
-                arrays[f"ep{k}/state/{name}"] = np.asarray([getattr(s, name) for s in ep["states"]])
-            arrays[f"ep{k}/action"] = np.asarray(ep["actions"])
-            arrays[f"ep{k}/fitness"] = np.asarray(ep["fitness"])
-            names = sorted({n for c in ep["components"] for n in c})
-            for name in names:
-                arrays[f"ep{k}/component/{name}"] = np.asarray(
-                    [c.get(name, 0.0) for c in ep["components"]]
-                )
-        if arrays:
-            with open(path, "wb") as f:
-                np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
-        return len(episodes)
+    if len(episodes) > max_episodes:
+        picks = np.linspace(0, len(episodes) - 1, max_episodes).round().astype(int)
+        episodes = [episodes[i] for i in sorted(set(picks.tolist()))]
+    arrays: dict[str, np.ndarray] = {}
+    for k, ep in enumerate(episodes):
+        fields = ep["states"][0]._fields
+        for name in fields:
+            arrays[f"ep{k}/state/{name}"] = np.asarray([getattr(s, name) for s in ep["states"]])
+        arrays[f"ep{k}/action"] = np.asarray(ep["actions"])
+        arrays[f"ep{k}/fitness"] = np.asarray(ep["fitness"])
+        steps = ep.get("components") or []
+        for name in sorted({n for c in steps for n in c}):
+            arrays[f"ep{k}/component/{name}"] = np.asarray([c.get(name, 0.0) for c in steps])
+    if arrays:
+        with open(path, "wb") as f:
+            np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
+    return len(episodes)
 
 
 @dataclass(frozen=True)
@@ -187,24 +154,30 @@ def score_trajectories(job: CandidateJob) -> CandidateResult:
     try:
         fn = load_program(job.reward_source or "", job.entry).fn
         returns: list[float] = []
+        per_step: list[list[dict[str, float]]] = []
         for ref in spec["trajectories"]:
             states, actions = _load_episode(ref["path"], int(ref["episode"]))
             total = 0.0
+            steps: list[dict[str, float]] = []
             for t in range(len(actions)):
                 try:
-                    value, _ = _checked(fn(states[t + 1], actions[t], states[t]))
+                    value, parts = _checked(fn(states[t + 1], actions[t], states[t]))
                 except RewardCodeError:
                     raise
                 except Exception as e:  # noqa: BLE001 - generated code may raise anything
                     raise RewardCodeError(f"compute_reward raised {type(e).__name__}: {e}") from e
                 total += value
+                if spec.get("components"):
+                    steps.append(parts)
             returns.append(total)
+            per_step.append(steps)
     except RewardCodeError as e:
         return CandidateResult(status="failed", reason=f"on stored trajectories: {e}")
     fitness = [float(ref["fitness"]) for ref in spec["trajectories"]]
     accuracy, pairs = preference_accuracy(returns, fitness)
     atomic_write_json(out_dir / OUTPUT_FILE, {"accuracy": accuracy, "pairs": pairs,
-                                              "returns": returns, "fitness": fitness})
+                                              "returns": returns, "fitness": fitness,
+                                              "components": per_step})
     return CandidateResult(status="ok", fitness=accuracy, episode_returns=returns,
                            episode_fitness=fitness)
 
@@ -248,8 +221,15 @@ def screen_candidate(source: str, out_dir: Path, trajectories: Sequence[Trajecto
     result = run_isolated(job, quick, target="rewardgen.screening:score_trajectories")
     if not result.ok:
         return ScreeningOutcome(False, None, 0, f"trajectory preference screening: {result.reason}")
-    accuracy = result.fitness
-    _, pairs = preference_accuracy(result.episode_returns, result.episode_fitness)
+    # The worker ran the reward program: only its returns are taken (as reported, validated);
+    # the accuracy is computed here against the trusted fitness of the stored episodes.
+    returns = result.episode_returns
+    if len(returns) != len(trajectories) or not all(
+        isinstance(r, (int, float)) and math.isfinite(r) for r in returns
+    ):
+        return ScreeningOutcome(False, None, 0, "trajectory preference screening: the scorer "
+                                f"returned {len(returns)} returns for {len(trajectories)} episodes")
+    accuracy, pairs = preference_accuracy(returns, [t.fitness for t in trajectories])
     if accuracy is None or math.isnan(accuracy) or pairs == 0:
         return ScreeningOutcome(True, None, 0)
     if accuracy < threshold:
@@ -331,27 +311,60 @@ class Screener:
 
 
 # ---------------------------------------------------------------- process feedback
-def process_feedback(path: Path, points: int = 8) -> str:
-    """CARD's process feedback: each reward component along the best stored episode.
+def component_series(source: str, trajectory: Trajectory, out_dir: Path, sandbox: SandboxConfig,
+                     task: str, entry: str = "compute_reward") -> dict[str, list[float]]:
+    """Per-step reward components of ``source`` along one stored (trusted) episode.
+
+    The program runs in a sandboxed worker; what it reports is read back as hostile input
+    (plain file, bounded size, finite numbers, at most 64 names) and used only as prompt text.
+    Returns an empty dict when the worker fails.
+    """
+    from rewardgen.sandbox.worker import run_isolated
+    from rewardgen.worker.checkpoints import CheckpointError, read_regular_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / INPUT_FILE, {"trajectories": [dataclasses.asdict(trajectory)],
+                                             "components": True})
+    job = CandidateJob(task=task, out_dir=str(out_dir), reward_source=source, entry=entry)
+    quick = dataclasses.replace(sandbox, timeout_s=min(float(sandbox.timeout_s), 120.0))
+    result = run_isolated(job, quick, target="rewardgen.screening:score_trajectories")
+    if not result.ok:
+        log.info("process feedback: %s", result.reason)
+        return {}
+    try:
+        raw = json.loads(read_regular_file(out_dir / OUTPUT_FILE, 64))
+        steps = raw["components"][0]
+        if not isinstance(steps, list):
+            return {}
+        names = sorted({str(n) for step in steps if isinstance(step, dict) for n in step})[:64]
+        return {name: [float(step.get(name, 0.0)) if isinstance(step, dict) else 0.0
+                       for step in steps] for name in names}
+    except (CheckpointError, ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
+        log.info("process feedback: unusable scorer output (%s)", e)
+        return {}
+
+
+def best_trajectory(path: Path) -> Trajectory | None:
+    """The stored episode with the highest trusted fitness, None without any."""
+    return max(read_trajectories(path), key=lambda t: t.fitness, default=None)
+
+
+def process_feedback(trajectory: Trajectory, series: dict[str, list[float]],
+                     points: int = 8) -> str:
+    """CARD's process feedback: each reward component along one stored episode.
 
     Shows the per-step value of every component at ``points`` evenly spaced steps, with the
-    episode's fitness, so the LLM sees *when* a term pays out (early and then flat, only at the
-    end, oscillating) rather than only its sum.
+    episode's trusted fitness, so the LLM sees *when* a term pays out (early and then flat, only
+    at the end, oscillating) rather than only its sum.
     """
-    best = max(read_trajectories(path), key=lambda t: t.fitness, default=None)
-    if best is None:
-        return ""
-    with np.load(path) as data:
-        prefix = f"ep{best.episode}/component/"
-        series = {k[len(prefix):]: data[k] for k in sorted(data.files) if k.startswith(prefix)}
-        length = len(data[f"ep{best.episode}/action"])
+    length = max((len(v) for v in series.values()), default=0)
     if not series or length == 0:
         return ""
     steps = sorted(set(np.linspace(0, length - 1, min(points, length)).round().astype(int).tolist()))
     lines = [f"Along one evaluation episode of the best policy ({length} steps, task score "
-             f"{best.fitness:.2f}), per-step reward components at steps {steps}:"]
+             f"{trajectory.fitness:.2f}), per-step reward components at steps {steps}:"]
     for name, values in series.items():
-        shown = ", ".join(f"{float(values[t]):.3f}" for t in steps)
+        shown = ", ".join(f"{float(values[t]):.3f}" if t < len(values) else "-" for t in steps)
         lines.append(f"{name}: [{shown}] (episode sum {float(np.sum(values)):.2f})")
     return "\n".join(lines)
 
@@ -362,9 +375,11 @@ __all__ = [
     "Screener",
     "ScreeningOutcome",
     "Trajectory",
-    "TrajectoryRecorder",
+    "save_episodes",
     "pick_trajectories",
     "preference_accuracy",
+    "best_trajectory",
+    "component_series",
     "process_feedback",
     "read_trajectories",
     "score_trajectories",

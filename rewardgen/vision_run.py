@@ -23,6 +23,7 @@ from rewardgen.errors import ConfigError
 from rewardgen.io import atomic_write_json
 from rewardgen.llm.client import resolve_endpoint
 from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.sandbox.contract import markup_safe
 from rewardgen.tasks import TaskSpec, load_task
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def run_vision(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict
 
     Returns the summary (also written to ``summary.json``).
     """
-    from rewardgen.sandbox.worker import run_isolated
+    from rewardgen.executors.pipeline import run_job
     from rewardgen.store import RunStore
     from rewardgen.train.sb3 import resolve_device
 
@@ -115,7 +116,7 @@ def run_vision(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict
     store.event("candidate_started", generation=0, index=0, method=job.reward_kind)
     gpu = (device.partition(":")[2] or os.environ.get("CUDA_VISIBLE_DEVICES", "0")
            if device.startswith("cuda") else None)
-    result = run_isolated(job, sandbox, gpu=gpu, extra_env=extra_env)
+    result = run_job(job, sandbox, gpu=gpu, extra_env=extra_env)  # trusted evaluation
     store.write_result(0, 0, result)
     record = store.read_record(0, 0)
     if record is not None and result.ok:
@@ -149,11 +150,12 @@ def _report(summary: dict[str, Any], interactive: bool) -> None:
     console = Console(stderr=True, quiet=not interactive)
     best = summary["best"]
     if best is None:
-        console.print(f"[bold red]{summary['method']} training failed[/]: {summary['reason']}")
+        console.print(f"[bold red]{summary['method']} training failed[/]: "
+                      f"{markup_safe(summary['reason'], keep_newlines=False)}")
     else:
         fitness = "-" if best["fitness"] is None else f"{best['fitness']:.3f}"
         console.print(f"{summary['method']} on {summary['task']}: fitness {fitness}")
-    console.print(f"run directory: {summary['run_dir']}")
+    console.print(f"run directory: {markup_safe(summary['run_dir'])}")
 
 
 __all__ = ["VISION_METHODS", "build_summary", "run_vision", "vision_settings"]

@@ -19,8 +19,10 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from rewardgen.config import ExecutorConfig, RLConfig, SandboxConfig
 from rewardgen.errors import ConfigError
 from rewardgen.executors import OnDone
+from rewardgen.executors.pipeline import run_job
 from rewardgen.results import CandidateJob, CandidateResult
-from rewardgen.sandbox.worker import DEFAULT_TARGET, run_isolated
+from rewardgen.sandbox.bwrap import check_backend
+from rewardgen.sandbox.worker import DEFAULT_TARGET
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,7 @@ class LocalExecutor:
                 f"executor.workers={cfg.workers} must be at least 1 (or null for cores / cores "
                 f"per candidate = {default_workers(rl)})"
             )
+        check_backend(str(sandbox.backend))  # before anything is spent
         self.sandbox = sandbox
         self.target = target
         self.gpus = visible_gpus(device)
@@ -129,7 +132,7 @@ class LocalExecutor:
         try:
             for i, job in enumerate(jobs):
                 worker_job, gpu = self.prepare(i, job)
-                future = pool.submit(run_isolated, worker_job, self.sandbox, gpu=gpu,
+                future = pool.submit(run_job, worker_job, self.sandbox, gpu=gpu,
                                      target=self.target)
                 futures[future] = i
             for future in as_completed(futures):

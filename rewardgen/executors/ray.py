@@ -2,7 +2,7 @@
 
 Each candidate is one Ray task that reserves ``executor.cpus_per_candidate`` CPUs and
 ``executor.gpus_per_candidate`` GPUs. The task runs the same isolated worker as the local
-executor (:func:`rewardgen.sandbox.worker.run_isolated`), with its output directory on the
+executor (:func:`rewardgen.executors.pipeline.run_job`: sandboxed training, trusted evaluation), with its output directory on the
 node's local disk; when it ends, the artifacts (result.json, worker.log, policy.zip, tb/,
 progress.json, ...) travel back to the driver as one compressed archive and are unpacked into
 the run directory. The driver never shares a file system with the nodes.
@@ -31,9 +31,10 @@ from rewardgen.config import ExecutorConfig, RLConfig, SandboxConfig
 from rewardgen.errors import ConfigError
 from rewardgen.executors import OnDone
 from rewardgen.executors.local import pinned_device
+from rewardgen.executors.pipeline import run_job
 from rewardgen.io import atomic_write_json
 from rewardgen.results import CandidateJob, CandidateResult
-from rewardgen.sandbox.worker import DEFAULT_TARGET, run_isolated
+from rewardgen.sandbox.worker import DEFAULT_TARGET
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def run_candidate_on_node(job_dict: dict[str, Any], sandbox_dict: dict[str, Any]
     try:
         out_dir = scratch / (Path(job.out_dir).name or "candidate")
         node_job = pinned_device(dataclasses.replace(job, out_dir=str(out_dir)), gpu)
-        result = run_isolated(node_job, SandboxConfig(**sandbox_dict), gpu=gpu, target=target)
+        result = run_job(node_job, SandboxConfig(**sandbox_dict), gpu=gpu, target=target)
         return result.to_dict(), pack_dir(out_dir)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

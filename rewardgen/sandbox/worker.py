@@ -2,15 +2,20 @@
 
 The worker is ``python -m rewardgen.sandbox.child`` started in its own session (so one signal
 reaches its whole process tree), in a private temporary working directory, with a sanitised
-environment, resource limits and (where the OS allows) no network. Its output is captured with
-a cap; a wall-clock timeout kills the tree. Whatever the candidate does, the caller gets a
-:class:`CandidateResult` back: a failing candidate is a result, never a crash of the loop.
+environment, resource limits and (where the OS allows) no network. A worker that loads reward
+code (``sandboxed=True``) runs inside bubblewrap (:mod:`.bwrap`) with ``sandbox.backend=bwrap``:
+its own user, pid and network namespaces, a read-only root, only its output folder writable and
+a seccomp filter. Its output is captured with a cap; a wall-clock timeout kills the tree. Every
+file the worker wrote is read back as hostile input (no links, FIFOs or oversized files).
+Whatever the candidate does, the caller gets a :class:`CandidateResult` back: a failing
+candidate is a result, never a crash of the loop.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import re
@@ -27,11 +32,12 @@ from typing import IO
 
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import SandboxError
-from rewardgen.io import atomic_write_json, atomic_write_text, read_json
+from rewardgen.io import atomic_write_json, atomic_write_text
 from rewardgen.results import CandidateJob, CandidateResult
 from rewardgen.rewards.program import source_sha256
-from rewardgen.sandbox import limits
+from rewardgen.sandbox import bwrap, limits
 from rewardgen.sandbox.child import MEMORY_HINTS
+from rewardgen.worker.checkpoints import CheckpointError, read_regular_file
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,14 @@ RESULT_LIMIT_MB = 64  # a larger result.json is not read: it would only bloat th
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 SECRET_VAR = re.compile(r"(^|_)(KEY|TOKEN|PASSWORD|PASSWD|CREDENTIALS?)(_|$)|SECRET", re.IGNORECASE)
 _warned_network = False
+STOPPED = "stopped by the user"
+STOP = threading.Event()  # set by request_stop(): every running worker's tree is killed
+
+
+def request_stop() -> None:
+    """End every running worker within one poll (Ctrl-C): their results say :data:`STOPPED` and
+    write no result.json, so a resumed run trains them again. Cleared by the next run."""
+    STOP.set()
 
 
 def sanitised_env(gpu: str | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -216,6 +230,7 @@ def run_isolated(
     gpu: str | None = None,
     target: str = DEFAULT_TARGET,
     extra_env: Mapping[str, str] | None = None,
+    sandboxed: bool = True,
 ) -> CandidateResult:
     """Run ``target(job)`` in an isolated worker process and return its result.
 
@@ -226,6 +241,9 @@ def run_isolated(
         target: ``module:function`` called with the job in the worker.
         extra_env: variables set in the worker after sanitising (e.g. a VLM key for a method
             that runs no generated code); never put secrets here for code-writing methods.
+        sandboxed: the target loads reward code: with ``sandbox.backend=bwrap`` it runs inside
+            bubblewrap with only ``job.out_dir`` writable. Trusted targets (the evaluator,
+            judges) pass False and keep the rlimits, timeout and network namespace.
 
     Returns:
         The worker's result, or a ``failed``/``timeout`` result saying how it died.
@@ -240,11 +258,19 @@ def run_isolated(
     result_path = out_dir / "result.json"
     result_path.unlink(missing_ok=True)
     use_gpu = bool(gpu)
-    report_r, report_w = os.pipe() if not cfg.network else (None, None)
+    in_bwrap = sandboxed and cfg.backend == "bwrap"
+    want_netns = not cfg.network and not in_bwrap  # bwrap brings its own network namespace
+    report_r, report_w = os.pipe() if want_netns else (None, None)
     workdir = tempfile.mkdtemp(prefix="rewardgen-worker-")
     env = sanitised_env(gpu, extra_env)
     env["TMPDIR"] = workdir
     cmd = [sys.executable, "-m", "rewardgen.sandbox.child", str(job_path), target]
+    seccomp_fd: int | None = None
+    if in_bwrap:
+        seccomp_fd = bwrap.filter_fd()
+        env["TMPDIR"] = "/tmp"
+        cmd = bwrap.command(cmd, writable=[str(out_dir)], seccomp_fd=seccomp_fd, gpu=gpu,
+                            network=cfg.network)
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -255,6 +281,7 @@ def run_isolated(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            pass_fds=() if seccomp_fd is None else (seccomp_fd,),
             preexec_fn=_preexec(cfg, use_gpu, report_w),  # noqa: PLW1509 - the point of it
         )
     except (OSError, subprocess.SubprocessError) as e:
@@ -266,6 +293,8 @@ def run_isolated(
     finally:
         if report_w is not None:
             os.close(report_w)
+        if seccomp_fd is not None:
+            os.close(seccomp_fd)
     if report_r is not None:
         reason = os.read(report_r, 4096).decode(errors="replace")
         os.close(report_r)
@@ -290,7 +319,9 @@ def run_isolated(
                 else:
                     tree.scan()
                 next_scan = now + SCAN_S
-            if now >= deadline:
+            if STOP.is_set():
+                killed_reason = STOPPED
+            elif now >= deadline:
                 status = "timeout"
                 killed_reason = f"exceeded the wall-clock limit of {cfg.timeout_s:g} s"
             elif rss > cfg.memory_mb:
@@ -324,7 +355,7 @@ def run_isolated(
         result.seed = job.seed
     if result.reward_sha256 is None and job.reward_source:
         result.reward_sha256 = source_sha256(job.reward_source)
-    if not result_path.exists():
+    if not result_path.exists() and killed_reason != STOPPED:
         atomic_write_json(result_path, result.to_dict())
     log.info("candidate %s: %s %s (%.1f s)", out_dir.name, result.status, result.reason, wall)
     return result
@@ -341,19 +372,20 @@ def _collect(
     if killed_reason:
         result_path.unlink(missing_ok=True)
         return CandidateResult(status=status, reason=killed_reason, traceback=_tail(stderr))
-    if result_path.exists():
-        size_mb = result_path.stat().st_size / (1024 * 1024)
-        if size_mb > RESULT_LIMIT_MB:
+    if result_path.exists() or result_path.is_symlink():
+        try:
+            raw = read_regular_file(result_path, RESULT_LIMIT_MB)
+        except CheckpointError as e:
             result_path.unlink(missing_ok=True)
             return CandidateResult(
                 status="failed",
-                reason=f"the worker wrote a result.json of {size_mb:.0f} MB (limit "
-                f"{RESULT_LIMIT_MB} MB); return fewer, shorter reward components",
+                reason=f"the worker wrote an unusable result.json ({e}); return fewer, shorter "
+                "reward components",
                 traceback=_tail(stderr),
             )
         try:
-            return CandidateResult.from_dict(read_json(result_path))
-        except (OSError, ValueError, TypeError) as e:
+            return CandidateResult.from_dict(json.loads(raw))
+        except (ValueError, TypeError, AttributeError) as e:
             result_path.unlink(missing_ok=True)
             return CandidateResult(
                 status="failed",

@@ -1,8 +1,9 @@
-"""SB3 callbacks that watch a candidate train: episode statistics and trusted-fitness evaluation.
+"""SB3 callbacks of the untrusted training worker: episode statistics, checkpoints and progress.
 
-Both read what :class:`~rewardgen.rewards.wrappers.RewardProgramWrapper` puts into
-``info["rewardgen"]["episode"]`` at the end of each episode, so training episodes and evaluation
-episodes are scored by the same code.
+The statistics read what :class:`~rewardgen.rewards.wrappers.RewardProgramWrapper` puts into
+``info["rewardgen"]["episode"]`` at the end of each episode. They are *reported by the
+candidate*: they come from the process that runs the reward program, so nothing here is used for
+selection. Fitness is measured by the trusted evaluator from the checkpoints.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from rewardgen.io import atomic_write_json
@@ -65,83 +64,69 @@ class EpisodeStatsCallback(BaseCallback):
         return True
 
 
-class FitnessEvalCallback(BaseCallback):
-    """Score the policy by the trusted fitness every ``eval_freq`` env steps and at the end.
+class CheckpointCallback(BaseCallback):
+    """Save the policy's weights every ``eval_freq`` env steps and at the end of training.
 
-    ``eval_freq`` counts the steps of all training envs together (SB3's ``num_timesteps``). Each
-    evaluation runs ``n_episodes`` deterministic episodes on ``eval_env``, a single env with the
-    same wrapper stack as training; its first reset uses ``seed``, so every evaluation starts
-    from the same initial states and evaluations are comparable across time.
+    This runs in the untrusted training worker, so it measures nothing: the trusted evaluator
+    (:mod:`rewardgen.worker.evaluate`) later loads each checkpoint into a policy it builds
+    itself and scores it on the native env. The checkpoints are plain tensors
+    (:func:`rewardgen.worker.checkpoints.save_weights`), never a pickle.
+
+    ``episodes_at`` records, for each checkpoint, how many training episodes had ended, so the
+    reported component statistics can be bucketed by evaluation point.
 
     Args:
-        eval_env: a RewardProgramWrapper-topped env (not vectorised).
-        eval_freq: env steps between evaluations; 0 evaluates only at the end.
-        n_episodes: episodes per evaluation.
-        seed: seed of each evaluation's first reset.
+        folder: where ``<timesteps>.safetensors`` files go.
+        eval_freq: env steps between checkpoints (all envs together); 0: only at the end.
+        stats: the episode statistics callback whose episode count is recorded.
     """
 
-    def __init__(
-        self, eval_env: gym.Env, eval_freq: int, n_episodes: int, seed: int, verbose: int = 0
-    ) -> None:
+    def __init__(self, folder: str | Path, eval_freq: int, stats: EpisodeStatsCallback,
+                 verbose: int = 0) -> None:
         super().__init__(verbose)
-        if n_episodes < 1:
-            raise ValueError(f"n_episodes must be at least 1, got {n_episodes}")
-        self.eval_env = eval_env
+        self.folder = Path(folder)
         self.eval_freq = max(0, int(eval_freq))
-        self.n_episodes = n_episodes
-        self.seed = seed
-        self.evaluations: list[dict[str, Any]] = []
-        self._next_eval = self.eval_freq
+        self.stats = stats
+        self.saved: list[int] = []
+        self.episodes_at: list[int] = []
+        self._next = self.eval_freq
+
+    def save(self) -> None:
+        from rewardgen.worker.checkpoints import save_weights
+
+        save_weights(self.model.policy, self.folder, self.num_timesteps)
+        self.saved.append(int(self.num_timesteps))
+        self.episodes_at.append(len(self.stats.returns))
 
     def _on_step(self) -> bool:
-        if self.eval_freq and self.num_timesteps >= self._next_eval:
-            self.evaluate()
-            while self._next_eval <= self.num_timesteps:
-                self._next_eval += self.eval_freq
+        if self.eval_freq and self.num_timesteps >= self._next:
+            self.save()
+            while self._next <= self.num_timesteps:
+                self._next += self.eval_freq
         return True
 
     def _on_training_end(self) -> None:
-        if not self.evaluations or self.evaluations[-1]["timesteps"] != self.num_timesteps:
-            self.evaluate()
+        if not self.saved or self.saved[-1] != self.num_timesteps:
+            self.save()
 
-    def _run_episode(self, seed: int | None) -> dict[str, Any]:
-        obs, _ = self.eval_env.reset(seed=seed)
-        while True:
-            action, _ = self.model.predict(obs, deterministic=True)
-            obs, _, terminated, truncated, info = self.eval_env.step(action)
-            if terminated or truncated:
-                episode = _episode_of(info)
-                assert episode is not None, "eval env must be topped by RewardProgramWrapper"
-                return episode
+    def component_stats(self) -> dict[str, list[float]]:
+        """Per component, its mean episode sum over the training episodes of each window.
 
-    def evaluate(self) -> dict[str, Any]:
-        """Run one evaluation now, record it in ``evaluations`` and log it."""
-        episodes = [
-            self._run_episode(self.seed if i == 0 else None) for i in range(self.n_episodes)
-        ]
-        successes = [ep["success"] for ep in episodes]
-        entry: dict[str, Any] = {
-            "timesteps": int(self.num_timesteps),
-            "fitness": float(np.mean([ep["fitness"] for ep in episodes])),
-            "success_rate": None
-            if any(s is None for s in successes)
-            else float(np.mean([bool(s) for s in successes])),
-            "return": float(np.mean([ep["return"] for ep in episodes])),
-            "native_return": float(np.mean([ep["native_return"] for ep in episodes])),
-            "length": float(np.mean([ep["length"] for ep in episodes])),
-            "components": mean_components([ep["components"] for ep in episodes]),
-        }
-        self.evaluations.append(entry)
-        self.logger.record("eval/fitness", entry["fitness"])
-        if entry["success_rate"] is not None:
-            self.logger.record("eval/success_rate", entry["success_rate"])
-        self.logger.record("eval/return", entry["return"])
-        self.logger.record("eval/native_return", entry["native_return"])
-        self.logger.record("eval/length", entry["length"])
-        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
-        self.logger.dump(self.num_timesteps)
-        log.debug("evaluation at %d steps: fitness %.3f", self.num_timesteps, entry["fitness"])
-        return entry
+        Window ``i`` holds the episodes that ended between checkpoint ``i-1`` and ``i``; a window
+        without a finished episode repeats the previous value (0.0 at the start).
+        """
+        episodes = self.stats.components
+        names = sorted({name for ep in episodes for name in ep})
+        out: dict[str, list[float]] = {name: [] for name in names}
+        start = 0
+        for end in self.episodes_at:
+            window = episodes[start:end]
+            means = mean_components(window) if window else None
+            for name in names:
+                previous = out[name][-1] if out[name] else 0.0
+                out[name].append(float(means.get(name, 0.0)) if means is not None else previous)
+            start = end
+        return out
 
 
 class ProgressFileCallback(BaseCallback):

@@ -1,9 +1,12 @@
-"""Train and score one candidate reward: the function an isolated worker runs.
+"""Train one candidate reward: the function the untrusted, sandboxed worker runs.
 
 ``run_candidate`` never raises for anything the candidate did: a program that fails the static
 check or the smoke test is ``rejected``, one that breaks during training is ``failed``, and both
 come back as a :class:`~rewardgen.results.CandidateResult` with a one-line reason and a trimmed
-traceback for the next prompt. It writes only under ``job.out_dir`` (``policy.zip``, ``tb/``).
+traceback for the next prompt. It writes only under ``job.out_dir`` (``checkpoints/``, ``tb/``,
+``progress.json``) and measures nothing: this process runs the reward program, so the fitness,
+the curve and ``policy.zip`` come from the trusted evaluator (:mod:`rewardgen.worker.evaluate`),
+which loads the checkpoints. Training statistics are returned as *reported* by the candidate.
 """
 
 from __future__ import annotations
@@ -18,11 +21,10 @@ import numpy as np
 from rewardgen.errors import ConfigError, RewardCodeError
 from rewardgen.results import PROGRESS_FILE, CandidateJob, CandidateResult
 from rewardgen.rewards.program import load_program, source_sha256
-from rewardgen.screening import TRAJECTORY_FILE, TrajectoryRecorder
 from rewardgen.tasks import TaskSpec, load_task
 from rewardgen.train.callbacks import (
+    CheckpointCallback,
     EpisodeStatsCallback,
-    FitnessEvalCallback,
     ProgressFileCallback,
 )
 from rewardgen.train.sb3 import (
@@ -30,15 +32,16 @@ from rewardgen.train.sb3 import (
     make_env,
     make_vec_env,
     program_traceback,
-    reward_fn_for,
     short_traceback,
 )
-from rewardgen.train.stats import aggregate_fitness, pearson
+from rewardgen.train.stats import pearson
+from rewardgen.worker.checkpoints import CHECKPOINT_DIR
 
 log = logging.getLogger(__name__)
 
 Sample = tuple[Any, np.ndarray, Any]
-EVAL_SEED_OFFSET = 10_000  # evaluation episodes start from states training never reset to
+REPORTED_FIELDS = ["component_stats", "episode_returns", "native_returns", "episode_lengths",
+                   "episode_fitness", "reward_fitness_correlation", "env_steps"]
 
 
 def record_smoke_samples(task: TaskSpec, job: CandidateJob) -> list[Sample]:
@@ -76,6 +79,7 @@ def _rejected(job: CandidateJob, t0: float, reason: str, tb: str = "") -> Candid
         wall_time_s=time.monotonic() - t0,
         reward_sha256=sha,
         seed=job.seed,
+        reported=list(REPORTED_FIELDS),
     )
 
 
@@ -132,13 +136,8 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
         except BaseException:
             venv.close()
             raise
-    eval_env = make_env(task, job, reward_fn_for(task, job))
-    eval_env.action_space.seed(job.seed + EVAL_SEED_OFFSET)
-    recorder = TrajectoryRecorder(eval_env)  # evaluation episodes, for CARD screening
     stats_cb = EpisodeStatsCallback()
-    eval_cb = FitnessEvalCallback(
-        recorder, job.eval_freq, job.eval_episodes, seed=job.seed + EVAL_SEED_OFFSET
-    )
+    checkpoint_cb = CheckpointCallback(out_dir / CHECKPOINT_DIR, job.eval_freq, stats_cb)
     status, reason, tb = "ok", "", ""
     env_steps = 0
 
@@ -147,13 +146,10 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
         model = build_model(job, venv, str(out_dir / "tb") if job.tensorboard else None)
         try:
             progress_cb = ProgressFileCallback(out_dir / PROGRESS_FILE, job.timesteps)
-            callbacks = [stats_cb, eval_cb, progress_cb, *vision_cbs]
+            callbacks = [stats_cb, checkpoint_cb, progress_cb, *vision_cbs]
             model.learn(job.timesteps, callback=callbacks)
         finally:
             env_steps = int(model.num_timesteps)
-        if job.save_policy:
-            model.save(out_dir / "policy.zip")
-        recorder.save(out_dir / TRAJECTORY_FILE)
     except ConfigError:
         raise
     except RewardCodeError as e:
@@ -166,23 +162,13 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
         log.warning("candidate training raised %s: %s", type(e).__name__, e, exc_info=True)
     finally:
         venv.close()
-        eval_env.close()
 
-    # ---------------------------------------------------------------- result
-    evaluations = eval_cb.evaluations
-    fitness, success_rate = aggregate_fitness(evaluations, job.selection, job.last_k)
-    names = sorted({name for ev in evaluations for name in ev["components"]})
-    component_stats = {
-        n: [float(ev["components"].get(n, 0.0)) for ev in evaluations] for n in names
-    }
+    # ---------------------------------------------------------------- reported result
     return CandidateResult(
         status=status,
         reason=reason,
         traceback=tb,
-        fitness=fitness if status == "ok" else None,
-        success_rate=success_rate if status == "ok" else None,
-        evaluations=evaluations,
-        component_stats=component_stats,
+        component_stats=checkpoint_cb.component_stats(),
         episode_returns=stats_cb.returns,
         native_returns=stats_cb.native_returns,
         episode_lengths=stats_cb.lengths,
@@ -192,4 +178,5 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
         wall_time_s=time.monotonic() - t0,
         reward_sha256=sha,
         seed=job.seed,
+        reported=list(REPORTED_FIELDS),
     )

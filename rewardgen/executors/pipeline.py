@@ -1,0 +1,175 @@
+"""One candidate from start to result: untrusted training, then trusted measurement.
+
+The trust boundary of the design in one function (:func:`run_job`). For a training job:
+
+1. the *untrusted* worker (``rewardgen.train.job:run_candidate``, in the bubblewrap sandbox)
+   checks, smoke-tests and trains the reward program with ``cand_XX/train/`` as its only
+   writable folder; it leaves policy weights (``train/checkpoints/*.safetensors``) and a
+   *reported* result (training statistics);
+2. the *trusted* evaluator (``rewardgen.worker.evaluate:evaluate_candidate``, a separate process
+   that never loads reward code) rebuilds the policy from the job, loads the weights, runs the
+   native env and measures fitness, success and the curve; it writes ``policy.zip`` and
+   ``trajectories.npz``, which are moved into ``cand_XX/``;
+3. the merged result takes every measured field from (2) and only the bounded, validated
+   reported statistics from (1); it is written to ``cand_XX/result.json``.
+
+Executors call :func:`run_job` for every job, so the search, the final phase, ``rewardgen-eval``,
+``rewardgen-replay`` and the vision methods share this path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rewardgen.config import SandboxConfig
+from rewardgen.io import atomic_write_json
+from rewardgen.results import TRAIN_DIR, CandidateJob, CandidateResult
+from rewardgen.rewards.program import source_sha256
+from rewardgen.sandbox.worker import DEFAULT_TARGET, run_isolated
+from rewardgen.worker.checkpoints import CHECKPOINT_DIR
+
+log = logging.getLogger(__name__)
+
+EVALUATOR_TARGET = "rewardgen.worker.evaluate:evaluate_candidate"
+EVAL_DIR = "evaluation"  # cand_XX/evaluation/: the trusted evaluator's job, result and log
+TRUSTED_ARTIFACTS = ("policy.zip", "trajectories.npz")
+MAX_REPORTED_EPISODES = 100_000  # training episodes kept per reported list
+MAX_REPORTED_POINTS = 10_000  # points per reported component series
+MAX_COMPONENTS = 64
+MAX_COMPONENT_NAME = 100
+UNTRUSTED_STATUSES = ("ok", "rejected", "failed", "timeout")
+VISION_KINDS = ("clip", "vlm_preference")  # no generated code runs while they train
+
+
+def _floats(values: Any, limit: int) -> list[float]:
+    if not isinstance(values, list):
+        return []
+    out = []
+    for value in values[:limit]:
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if math.isfinite(number):
+            out.append(number)
+    return out
+
+
+def reported_view(raw: CandidateResult, job: CandidateJob) -> CandidateResult:
+    """What the untrusted worker reported, bounded and validated; nothing in it is measured.
+
+    Fitness, success rate and evaluations are dropped whatever they say; lists are cut, numbers
+    must be finite, component names are limited in count and length, the status must be one a
+    training worker may give, and env steps are clipped to the job's budget (plus one rollout of
+    slack) since they only feed the cost columns.
+    """
+    status = raw.status if raw.status in UNTRUSTED_STATUSES else "failed"
+    stats = raw.component_stats if isinstance(raw.component_stats, dict) else {}
+    components = {
+        str(name)[:MAX_COMPONENT_NAME]: _floats(series, MAX_REPORTED_POINTS)
+        for name, series in list(stats.items())[:MAX_COMPONENTS]
+    }
+    corr = raw.reward_fitness_correlation
+    try:
+        corr = float(corr) if corr is not None and -1.0 <= float(corr) <= 1.0 else None
+    except (TypeError, ValueError):
+        corr = None
+    try:
+        steps = max(0, min(int(raw.env_steps), 2 * int(job.timesteps) + 1_000_000))
+    except (TypeError, ValueError, OverflowError):
+        steps = 0
+    return CandidateResult(
+        status=status,
+        reason=str(raw.reason or "")[:1000],
+        traceback=str(raw.traceback or "")[:8000],
+        component_stats=components,
+        episode_returns=_floats(raw.episode_returns, MAX_REPORTED_EPISODES),
+        native_returns=_floats(raw.native_returns, MAX_REPORTED_EPISODES),
+        episode_lengths=[int(x) for x in _floats(raw.episode_lengths, MAX_REPORTED_EPISODES)],
+        episode_fitness=_floats(raw.episode_fitness, MAX_REPORTED_EPISODES),
+        reward_fitness_correlation=corr,
+        env_steps=steps,
+        wall_time_s=(_floats([raw.wall_time_s], 1) or [0.0])[0],
+        reward_sha256=source_sha256(job.reward_source) if job.reward_source else None,
+        seed=job.seed,
+        reported=[
+            "component_stats", "episode_returns", "native_returns", "episode_lengths",
+            "episode_fitness", "reward_fitness_correlation", "env_steps",
+        ],
+    )
+
+
+def merge(measured: CandidateResult, reported: CandidateResult) -> CandidateResult:
+    """The candidate's result: measured fields from the evaluator, statistics as reported."""
+    if not measured.ok:
+        return dataclasses.replace(reported, status="failed", reason=measured.reason,
+                                   traceback=measured.traceback, fitness=None, success_rate=None,
+                                   evaluations=measured.evaluations)
+    return dataclasses.replace(
+        reported,
+        status="ok",
+        fitness=measured.fitness,
+        success_rate=measured.success_rate,
+        evaluations=measured.evaluations,
+        wall_time_s=reported.wall_time_s + measured.wall_time_s,
+    )
+
+
+def train_and_measure(
+    job: CandidateJob,
+    cfg: SandboxConfig,
+    *,
+    gpu: str | None = None,
+    target: str = DEFAULT_TARGET,
+    extra_env: Mapping[str, str] | None = None,
+) -> CandidateResult:
+    """Train ``job`` in the sandbox, measure it in the trusted evaluator, write result.json."""
+    out = Path(job.out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    train_dir = out / TRAIN_DIR
+    for name in ("result.json", *TRUSTED_ARTIFACTS):
+        (out / name).unlink(missing_ok=True)
+    loads_code = job.reward_kind not in VISION_KINDS
+    raw = run_isolated(dataclasses.replace(job, out_dir=str(train_dir)), cfg, gpu=gpu,
+                       target=target, extra_env=extra_env, sandboxed=loads_code)
+    reported = reported_view(raw, job)
+    if reported.status == "ok":
+        eval_job = dataclasses.replace(
+            job, out_dir=str(out / EVAL_DIR), reward_source=None, device="cpu",
+            checkpoint_dir=str(train_dir / CHECKPOINT_DIR),
+        )
+        measured = run_isolated(eval_job, dataclasses.replace(cfg, network=False), gpu=None,
+                                target=EVALUATOR_TARGET, sandboxed=False)
+        for name in TRUSTED_ARTIFACTS:
+            source = out / EVAL_DIR / name
+            if source.is_file():
+                os.replace(source, out / name)
+        result = merge(measured, reported)
+    else:
+        result = reported
+    atomic_write_json(out / "result.json", result.to_dict())
+    return result
+
+
+def run_job(
+    job: CandidateJob,
+    cfg: SandboxConfig,
+    *,
+    gpu: str | None = None,
+    target: str = DEFAULT_TARGET,
+    extra_env: Mapping[str, str] | None = None,
+) -> CandidateResult:
+    """Run one job the way its target needs: training jobs get trusted measurement.
+
+    Other targets (CARD's trajectory scorer, judges, test targets) are single isolated runs;
+    targets that load reward code run sandboxed.
+    """
+    if target == DEFAULT_TARGET:
+        return train_and_measure(job, cfg, gpu=gpu, target=target, extra_env=extra_env)
+    return run_isolated(job, cfg, gpu=gpu, target=target, extra_env=extra_env)
