@@ -35,8 +35,18 @@ def eval_job(cfg: DictConfig, source: str | None, kind: str, out_dir: Path, seed
     )
 
 
+def eval_gpu(device: str) -> str | None:
+    """The GPU an eval training may see: the first visible one, None with ``device=cpu`` or
+    without GPUs. A worker given none hides every GPU, and SB3 would quietly train on the CPU."""
+    from rewardgen.executors.local import visible_gpus
+
+    gpus = visible_gpus(device)
+    return gpus[0] if gpus else None
+
+
 def evaluate_reward_file(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Train ``cfg.reward_file`` (None: native reward) over ``cfg.seeds``; write summary.json."""
+    from rewardgen.executors.local import pinned_device
     from rewardgen.executors.pipeline import run_job
     from rewardgen.sandbox.bwrap import check_backend
 
@@ -56,9 +66,10 @@ def evaluate_reward_file(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         except RewardCodeError as e:
             raise RewardCodeError(f"{path}: {e}") from e
     results = []
+    gpu = eval_gpu(str(cfg.device))
     for seed in cfg.seeds:
         job = eval_job(cfg, source, kind, run_dir / f"seed{seed}", int(seed))
-        result = run_job(job, cfg.sandbox)  # sandboxed training, trusted evaluation
+        result = run_job(pinned_device(job, gpu), cfg.sandbox, gpu=gpu)  # sandboxed training, trusted evaluation
         results.append(result)
     summary = {
         "task": task.name,

@@ -203,6 +203,9 @@ class RunStore:
     def open(cls, root: str | Path) -> RunStore:
         """Open an existing run directory for resume, export or report."""
         store = cls(root)
+        if not store.root.exists():
+            raise RunDirError(f"run directory {store.root} does not exist; give the path of a "
+                              "run (runs/<task>/<date>_<time>_<id> by default)")
         if not store.manifest_path.is_file():
             raise RunDirError(f"{store.root} is not a rewardgen run directory (no manifest.json)")
         store.check_version()

@@ -331,6 +331,9 @@ def find_task_file(name: str) -> Path:
     else:
         found = [d / f"{name}.yaml" for d in task_dirs() if (d / f"{name}.yaml").is_file()]
         path = found[0] if found else tasks_dir() / f"{name}.yaml"
+    if not path.is_file() and (name.endswith((".yaml", ".yml")) or os.sep in name):
+        raise TaskError(f"task file {name} does not exist; give the path of a task YAML file, "
+                        "or a task name (rewardgen-tasks lists them)")
     if not path.is_file():
         valid = task_names()
         close = difflib.get_close_matches(name, valid, n=1)

@@ -31,7 +31,7 @@ from rewardgen.config import SandboxConfig
 from rewardgen.io import atomic_write_json
 from rewardgen.results import TRAIN_DIR, CandidateJob, CandidateResult
 from rewardgen.rewards.program import source_sha256
-from rewardgen.sandbox.worker import DEFAULT_TARGET, run_isolated
+from rewardgen.sandbox.worker import DEFAULT_TARGET, STOPPED, run_isolated
 from rewardgen.worker.checkpoints import CHECKPOINT_DIR
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,8 @@ def train_and_measure(
         result = merge(measured, reported)
     else:
         result = reported
+    if STOPPED in (raw.reason, result.reason):
+        return result  # Ctrl-C: no result.json, so a resumed run trains it again
     atomic_write_json(out / "result.json", result.to_dict())
     return result
 

@@ -234,11 +234,7 @@ class OpenAIProposer:
             response = retrying(self._create, params)
         except openai.APIError as e:
             if _is_transient(e):
-                raise LLMError(
-                    f"LLM server at {self.host} unreachable after {attempts} tries: "
-                    f"{self._describe(e)}; check that it is running and llm.base_url, or raise "
-                    "llm.max_retries / llm.timeout_s"
-                ) from e
+                raise LLMError(self._transient_message(e, attempts)) from e
             raise LLMError(self._fatal_message(e)) from e
         with self._lock:
             self.usage.requests += 1
@@ -318,6 +314,22 @@ class OpenAIProposer:
         if self._secret:
             text = text.replace(self._secret, "***")
         return text[:300]
+
+    def _transient_message(self, e: openai.APIError, attempts: int) -> str:
+        """After the last retry: a server that answered with an error is not "unreachable"."""
+        detail = self._describe(e)
+        status = getattr(e, "status_code", None)
+        where = f"LLM server at {self.host}"
+        if status == 429:
+            return (f"{where} kept refusing with 429 (rate limit or quota) after {attempts} tries: "
+                    f"{detail}; wait, check the account's quota, or lower llm.max_parallel")
+        if status is not None:
+            kind = "a server error" if status >= 500 else "an error"
+            return (f"{where} answered HTTP {status} ({kind}) after {attempts} tries: {detail}; "
+                    f"check the server's logs (model {self.cfg.model!r} loaded? out of memory?), "
+                    "or raise llm.max_retries")
+        return (f"{where} unreachable after {attempts} tries: {detail}; check that it is running "
+                "and llm.base_url, or raise llm.max_retries / llm.timeout_s")
 
     def _fatal_message(self, e: openai.APIError) -> str:
         detail = self._describe(e)

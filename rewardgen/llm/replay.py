@@ -2,7 +2,9 @@
 
 Use any chat window as the language model (``llm=replay llm.replay_dir=DIR``): each generation's
 prompt is written to ``DIR/gen_<GGG>.prompt.md`` and the answers are read from
-``DIR/gen_<GGG>.answer_<KK>.md`` (as many as exist, at least one). When ``DIR`` is a rewardgen
+``DIR/gen_<GGG>.answer_<KK>.md``. With ``llm.replay_wait_s`` it waits until all of them exist, or
+until ``DIR/gen_<GGG>.done`` does (go on with the answers written so far), or the wait ends;
+without it, the answers already there are used (at least one). When ``DIR`` is a rewardgen
 run directory (it has ``manifest.json``), the recorded answers ``DIR/gen_<GGG>/cand_<KK>/response.md``
 are replayed instead, so a run can be repeated without paying for its answers again.
 """
@@ -31,6 +33,10 @@ def prompt_path(replay_dir: Path, generation: int) -> Path:
 
 def answer_path(replay_dir: Path, generation: int, k: int) -> Path:
     return replay_dir / f"gen_{generation:03d}.answer_{k:02d}.md"
+
+
+def done_path(replay_dir: Path, generation: int) -> Path:
+    return replay_dir / f"gen_{generation:03d}.done"
 
 
 def recorded_answer_path(run_dir: Path, generation: int, k: int) -> Path:
@@ -63,7 +69,8 @@ def render_prompt(messages: list[Message], generation: int, n: int, replay_dir: 
     footer = (
         f"<!-- rewardgen replay: paste each answer of the model into its own file, {first}"
         + (f" ... {last}" if n > 1 else "")
-        + f", in {replay_dir} -->"
+        + f", in {replay_dir}; to go on with fewer, create {done_path(replay_dir, generation).name}"
+        + " -->"
     )
     return (
         f"# rewardgen prompt, generation {generation}\n\n" + "\n\n".join(blocks) + f"\n\n{footer}\n"
@@ -75,7 +82,8 @@ class ReplayProposer:
 
     Args:
         replay_dir: the folder of prompt/answer files, or a rewardgen run directory.
-        wait_s: how long to poll for the first answer file before failing (0: fail at once).
+        wait_s: how long to wait for all answer files (or the generation's ``.done`` file)
+            before going on with those there, or failing without any (0: no waiting).
     """
 
     is_llm = True
@@ -107,7 +115,7 @@ class ReplayProposer:
                 render_prompt(messages, generation, n, self.replay_dir),
             )
             paths = [answer_path(self.replay_dir, generation, k) for k in range(n)]
-        found = self._wait_for_any(paths)
+        found = self._wait_for_answers(paths, done_path(self.replay_dir, generation))
         if not found:
             raise LLMError(self._missing_message(generation, paths))
         completions = [
@@ -126,13 +134,20 @@ class ReplayProposer:
             self.usage.add(c)
         return completions
 
-    def _wait_for_any(self, paths: list[Path]) -> list[Path]:
+    def _wait_for_answers(self, paths: list[Path], done: Path) -> list[Path]:
+        """Every answer, or those there when ``done`` appears or the wait ends.
+
+        A person pastes answers one file at a time: taking the first file that appears would
+        start a generation of one candidate.
+        """
         deadline = time.monotonic() + self.wait_s
-        if self.wait_s > 0 and not any(p.is_file() for p in paths):
-            log.warning("%s: waiting up to %.0fs for %s", self.name, self.wait_s, paths[0])
+        if self.wait_s > 0 and not all(p.is_file() for p in paths):
+            log.warning("%s: waiting up to %.0fs for %d answer files (%s ...), or %s",
+                        self.name, self.wait_s, len(paths), paths[0].name, done.name)
         while True:
             found = [p for p in paths if p.is_file()]
-            if found or time.monotonic() >= deadline:
+            finished = len(found) == len(paths) or done.is_file()
+            if finished or time.monotonic() >= deadline:
                 return found
             time.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
 

@@ -63,6 +63,36 @@ def test_waits_for_an_answer_written_later(tmp_path: Path) -> None:
     assert [c.text for c in completions] == ["late answer"]
 
 
+def test_waits_for_every_answer_pasted_one_by_one(tmp_path: Path) -> None:
+    def paste_slowly() -> None:
+        for k in range(3):
+            time.sleep(0.4)
+            answer_path(tmp_path, 0, k).write_text(f"answer {k}")
+
+    writer = threading.Thread(target=paste_slowly)
+    writer.start()
+    completions = ReplayProposer(tmp_path, wait_s=20.0).propose(MESSAGES, 3, _ctx(0))
+    writer.join()
+    assert [c.text for c in completions] == ["answer 0", "answer 1", "answer 2"]
+
+
+def test_done_file_goes_on_with_the_answers_so_far(tmp_path: Path) -> None:
+    answer_path(tmp_path, 1, 0).write_text("only answer")
+
+    def finish_soon() -> None:
+        time.sleep(0.4)
+        (tmp_path / "gen_001.done").write_text("")
+
+    writer = threading.Thread(target=finish_soon)
+    writer.start()
+    start = time.monotonic()
+    completions = ReplayProposer(tmp_path, wait_s=30.0).propose(MESSAGES, 4, _ctx(1))
+    writer.join()
+    assert [c.text for c in completions] == ["only answer"]
+    assert time.monotonic() - start < 10.0  # the done file, not the 30 s wait, ended it
+    assert "create gen_001.done" in (tmp_path / "gen_001.prompt.md").read_text()
+
+
 def test_gives_up_after_the_wait(tmp_path: Path) -> None:
     start = time.monotonic()
     with pytest.raises(LLMError, match="after waiting 0.2s"):

@@ -95,5 +95,5 @@ def test_no_preference_answer_is_none(tmp_path: Path) -> None:
 def test_server_failure_is_llm_error(tmp_path: Path) -> None:
     with FakeOpenAIServer() as server:
         server.script(server_error(500))
-        with pytest.raises(LLMError, match="unreachable after 1 tries"):
+        with pytest.raises(LLMError, match=r"answered HTTP 500 \(a server error\) after 1 tries"):
             labeller(server, tmp_path).label(frame(1), frame(2))
