@@ -37,11 +37,11 @@ from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env  
 from rewardgen.results import CandidateJob  # noqa: E402
 from rewardgen.tasks import load_task  # noqa: E402
 from rewardgen.train.callbacks import (  # noqa: E402
+    CheckpointCallback,
     EpisodeStatsCallback,
-    FitnessEvalCallback,
     ProgressFileCallback,
 )
-from rewardgen.train.sb3 import build_model, make_env, make_vec_env, reward_fn_for  # noqa: E402
+from rewardgen.train.sb3 import build_model, make_vec_env  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +90,9 @@ def measure(task_name: str, steps: int, repeats: int, tmp: Path) -> dict[str, fl
                        rl=_rl_config(task.name, steps), tensorboard=False)
     ours = build_model(job, make_vec_env(task, job, n_envs=1, seed=0), None)
     plain = build_model(job, sb3_make_vec_env(task.make_env, n_envs=1, seed=0), None)
-    eval_env = make_env(task, job, reward_fn_for(task, job))
-
     def our_callbacks() -> list[BaseCallback]:
-        return [EpisodeStatsCallback(), FitnessEvalCallback(eval_env, 0, 1, seed=0),
+        stats = EpisodeStatsCallback()
+        return [stats, CheckpointCallback(tmp / "checkpoints", 0, stats),
                 ProgressFileCallback(tmp / "progress.json", steps)]
 
     rates = interleaved_rates(

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 TRAJECTORY_FILE = "trajectories.npz"
 SCREENING_DIR = "screening"
 INPUT_FILE = "screening_input.json"
+EPISODES_FILE = "episodes.npz"  # the stored episodes a scorer reads, copied into its folder
 OUTPUT_FILE = "screening.json"
 MAX_STORED_EPISODES = 6  # per candidate, evenly over its evaluations
 MAX_SCREEN_TRAJECTORIES = 16  # per screening, evenly over the fitness range
@@ -108,6 +109,22 @@ def _load_episode(path: str, episode: int) -> tuple[list[Any], np.ndarray]:
         state_type(*(_plain(columns[n][t]) for n in names)) for t in range(length)
     ]
     return states, actions
+
+
+def stage_inputs(out_dir: Path, trajectories: Sequence[Trajectory], **extra: Any) -> None:
+    """Copy the episodes a scorer needs into its own folder and write its input file.
+
+    The sandboxed scorer sees only its own folder, so it never reads other candidates' files.
+    """
+    episodes = []
+    for t in trajectories:
+        states, actions = _load_episode(t.path, t.episode)
+        episodes.append({"states": states, "actions": list(actions), "fitness": t.fitness})
+    path = out_dir / EPISODES_FILE
+    save_episodes(episodes, path, max_episodes=len(episodes))
+    refs = [{**dataclasses.asdict(t), "path": str(path), "episode": k}
+            for k, t in enumerate(trajectories)]
+    atomic_write_json(out_dir / INPUT_FILE, {"trajectories": refs, **extra})
 
 
 def _plain(value: np.ndarray) -> Any:
@@ -214,8 +231,7 @@ def screen_candidate(source: str, out_dir: Path, trajectories: Sequence[Trajecto
     from rewardgen.sandbox.worker import run_isolated
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    refs = [dataclasses.asdict(t) for t in trajectories]
-    atomic_write_json(out_dir / INPUT_FILE, {"trajectories": refs})
+    stage_inputs(out_dir, trajectories)
     job = CandidateJob(task=task, out_dir=str(out_dir), reward_source=source, entry=entry)
     quick = dataclasses.replace(sandbox, timeout_s=min(float(sandbox.timeout_s), 120.0))
     result = run_isolated(job, quick, target="rewardgen.screening:score_trajectories")
@@ -323,8 +339,7 @@ def component_series(source: str, trajectory: Trajectory, out_dir: Path, sandbox
     from rewardgen.worker.checkpoints import CheckpointError, read_regular_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / INPUT_FILE, {"trajectories": [dataclasses.asdict(trajectory)],
-                                             "components": True})
+    stage_inputs(out_dir, [trajectory], components=True)
     job = CandidateJob(task=task, out_dir=str(out_dir), reward_source=source, entry=entry)
     quick = dataclasses.replace(sandbox, timeout_s=min(float(sandbox.timeout_s), 120.0))
     result = run_isolated(job, quick, target="rewardgen.screening:score_trajectories")

@@ -154,7 +154,7 @@ def test_kill_9_during_llm_call_writing_and_training_then_resume(tmp_path):
         started = time.time()
         proc = _start(tmp_path, "rewardgen-resume", str(run_dir), "train.timesteps=1000000")
         _wait_for("training", lambda: any(
-            p.stat().st_mtime >= started for p in run_dir.glob("gen_000/cand_*/progress.json")
+            p.stat().st_mtime >= started for p in run_dir.glob("gen_000/cand_*/train/progress.json")
         ), proc)
         rc, err = _run(tmp_path, "rewardgen-resume", str(run_dir))
         assert rc == 1
@@ -234,7 +234,7 @@ def test_llm_down_for_good_stops_cleanly_and_resume_continues(tmp_path):
 
 
 def test_parallel_runs_started_together_get_their_own_directories(tmp_path):
-    args = ["task=inverted_pendulum", "llm=offline", "loop.generations=0", "final.enabled=false"]
+    args = [*BASE, "llm=offline", "loop.generations=1", "loop.samples=1"]
     procs = [_start(tmp_path, "rewardgen", *args) for _ in range(2)]
     for proc in procs:
         rc, err = _finish(proc)

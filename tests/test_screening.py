@@ -9,12 +9,13 @@ import pytest
 from rewardgen.cli import run
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import ConfigError
-from rewardgen.rewards.wrappers import RewardProgramWrapper
 from rewardgen.screening import (
-    TrajectoryRecorder,
+    best_trajectory,
+    component_series,
     preference_accuracy,
     process_feedback,
     read_trajectories,
+    save_episodes,
     screen_candidate,
 )
 from rewardgen.tasks import load_task
@@ -33,17 +34,24 @@ INVERTED = """def compute_reward(state, action, prev_state):
 def _record(tmp_path, episodes: int = 3):
     """Real pendulum episodes of different lengths (so different fitness) into an npz."""
     task = load_task("inverted_pendulum")
-    env = TrajectoryRecorder(RewardProgramWrapper(task.make_env(max_episode_steps=40), task,
-                                                  lambda s, a, p: (1.0, {"alive": 1.0})))
+    env = task.make_env(max_episode_steps=40)
+    stored = []
     for k in range(episodes):
         env.reset(seed=k)
+        builder, tracker = task.state_builder(env), task.fitness_tracker(env)
+        states, actions = [builder.build()], []
+        tracker.reset(states[0])
         done = False
         while not done:
             push = 3.0 if k == 0 else 0.0  # a hard push ends episode 0 early
-            _, _, term, trunc, _ = env.step([push])
+            _, _, term, trunc, info = env.step([push])
+            states.append(builder.build())
+            actions.append([push])
+            tracker.update(states[-1], info)
             done = term or trunc
+        stored.append({"states": states, "actions": actions, "fitness": tracker.value})
     path = tmp_path / "trajectories.npz"
-    assert env.save(path) == episodes
+    assert save_episodes(stored, path) == episodes
     env.close()
     return path
 
@@ -55,12 +63,23 @@ def test_accuracy_counts_agreeing_pairs_and_skips_equal_fitness():
     assert preference_accuracy([1.0, 5.0], [1.0, 1.0])[1] == 0
 
 
-def test_recorder_stores_states_actions_components_and_fitness(tmp_path):
+def test_stored_episodes_and_process_feedback_scored_in_a_sandbox(tmp_path):
     path = _record(tmp_path)
     found = read_trajectories(path, "gen_000/cand_00")
     assert len(found) == 3 and found[0].fitness < found[1].fitness  # pushed episode fails early
-    text = process_feedback(path)
+    best = best_trajectory(path)
+    assert best is not None and best.fitness == max(t.fitness for t in found)
+    program = ("def compute_reward(state, action, prev_state):\n"
+               "    return 1.0, {'alive': 1.0, 'tilt': -abs(state.pole_angle)}\n")
+    series = component_series(program, best, tmp_path / "process", SandboxConfig(timeout_s=60),
+                              "inverted_pendulum")
+    assert set(series) == {"alive", "tilt"} and len(series["alive"]) == len(series["tilt"]) > 1
+    text = process_feedback(best, series)
     assert "per-step reward components" in text and "alive: [1.000" in text
+    broken = component_series("def compute_reward(state, action, prev_state):\n    return 1 / 0, {}\n",
+                              best, tmp_path / "broken", SandboxConfig(timeout_s=60),
+                              "inverted_pendulum")
+    assert broken == {} and process_feedback(best, broken) == ""
 
 
 def test_screening_in_a_worker_passes_a_good_reward_and_rejects_an_inverted_one(tmp_path):

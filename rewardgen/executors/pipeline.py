@@ -121,6 +121,16 @@ def merge(measured: CandidateResult, reported: CandidateResult) -> CandidateResu
     )
 
 
+def as_sandbox_config(cfg: Any) -> SandboxConfig:
+    """A SandboxConfig from a schema instance or a composed ``sandbox`` node."""
+    if isinstance(cfg, SandboxConfig):
+        return cfg
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    return SandboxConfig(**raw)  # type: ignore[arg-type]
+
+
 def train_and_measure(
     job: CandidateJob,
     cfg: SandboxConfig,
@@ -130,6 +140,7 @@ def train_and_measure(
     extra_env: Mapping[str, str] | None = None,
 ) -> CandidateResult:
     """Train ``job`` in the sandbox, measure it in the trusted evaluator, write result.json."""
+    cfg = as_sandbox_config(cfg)
     out = Path(job.out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     train_dir = out / TRAIN_DIR

@@ -126,8 +126,25 @@ def _devices(gpu: str | None) -> list[str]:
     return out
 
 
+def _under_private_tmp(paths: Sequence[str]) -> list[str]:
+    """Read-only binds for the paths the worker needs that the private ``/tmp`` would hide.
+
+    The interpreter, the virtual environment, ``sys.path`` and task folders may live under
+    ``/tmp`` (a clone in a temporary folder, pytest's ``tmp_path``); they are bound back read-only.
+    """
+    wanted = {sys.prefix, sys.exec_prefix, sys.base_prefix, os.path.realpath(sys.executable),
+              *(p for p in sys.path if p), *paths}
+    out: list[str] = []
+    for path in sorted(wanted):
+        real = os.path.realpath(path)
+        if (real == "/tmp" or real.startswith("/tmp/")) and os.path.exists(real):
+            out += ["--ro-bind", real, real]
+    return out
+
+
 def command(argv: Sequence[str], *, writable: Sequence[str], seccomp_fd: int,
-            gpu: str | None = None, network: bool = False) -> list[str]:
+            gpu: str | None = None, network: bool = False,
+            readable: Sequence[str] = ()) -> list[str]:
     """The bwrap command line that runs ``argv`` in the sandbox.
 
     Args:
@@ -137,6 +154,8 @@ def command(argv: Sequence[str], *, writable: Sequence[str], seccomp_fd: int,
         seccomp_fd: an fd from :func:`filter_fd`, passed to the child (``pass_fds``).
         gpu: when set, the GPU device nodes are bound in.
         network: keep the host network (never for reward code; vision labellers only).
+        readable: extra files or folders the worker reads (task files); they are readable
+            anyway, except under the private ``/tmp``, where they are bound back read-only.
     """
     exe = bwrap_path()
     if exe is None:
@@ -145,7 +164,8 @@ def command(argv: Sequence[str], *, writable: Sequence[str], seccomp_fd: int,
     if network:
         cmd.append("--share-net")
     cmd += ["--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--dev", "/dev",
-            "--proc", "/proc", "--tmpfs", "/tmp", *_masks(), *_devices(gpu)]
+            "--proc", "/proc", "--tmpfs", "/tmp", *_under_private_tmp(readable), *_masks(),
+            *_devices(gpu)]
     for folder in writable:
         cmd += ["--bind", folder, folder]
     cmd += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--chdir", "/tmp",

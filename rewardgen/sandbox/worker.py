@@ -185,6 +185,14 @@ def _preexec(cfg: SandboxConfig, gpu: bool, network_report_fd: int | None) -> Ca
     return run
 
 
+def _task_paths(task: str, env: Mapping[str, str]) -> list[str]:
+    """Files and folders a worker reads its task from (a task path, the task search folders)."""
+    paths = [p for p in env.get("REWARDGEN_TASK_DIRS", "").split(os.pathsep) if p]
+    if os.sep in task or task.endswith((".yaml", ".yml")):
+        paths.append(str(Path(task).expanduser().resolve().parent))
+    return [p for p in paths if os.path.exists(p)]
+
+
 def _warn_network(reason: str) -> None:
     global _warned_network
     if not _warned_network:
@@ -270,7 +278,7 @@ def run_isolated(
         seccomp_fd = bwrap.filter_fd()
         env["TMPDIR"] = "/tmp"
         cmd = bwrap.command(cmd, writable=[str(out_dir)], seccomp_fd=seccomp_fd, gpu=gpu,
-                            network=cfg.network)
+                            network=cfg.network, readable=_task_paths(job.task, env))
     start = time.monotonic()
     try:
         proc = subprocess.Popen(

@@ -129,3 +129,62 @@ def exit_3(job: CandidateJob) -> CandidateResult:
 def killed_by_signal(job: CandidateJob) -> CandidateResult:
     os.kill(os.getpid(), 9)
     return CandidateResult(status="ok")
+
+
+def write_outside(job: CandidateJob) -> CandidateResult:
+    """Try to plant files next to the worker's folder and in the code base; report how it went."""
+    import rewardgen
+
+    out = Path(job.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    outcomes = {}
+    targets = {"parent_write": out.parent / "planted.txt",
+               "package_write": Path(rewardgen.__file__).parent / "planted.txt"}
+    for key, path in targets.items():
+        try:
+            path.write_text("forged")
+            outcomes[key] = "written"
+        except OSError as e:
+            outcomes[key] = f"OSError: {e}"
+    (out / "probe.json").write_text(json.dumps(outcomes))
+    return CandidateResult(status="failed", reason="probe only")
+
+
+def probe_sandbox(job: CandidateJob) -> CandidateResult:
+    """Record what the worker can do: ids, namespaces, seccomp, network, the host's processes."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    probe: dict[str, object] = {"uid": os.getuid(), "gid": os.getgid(), "pid": os.getpid()}
+    probe["visible_pids"] = sum(name.isdigit() for name in os.listdir("/proc"))
+    status = Path("/proc/self/status").read_text()
+    probe["seccomp"] = next(line.split()[1] for line in status.splitlines()
+                            if line.startswith("Seccomp:"))
+    probe["unshare"] = (libc.unshare(0x40000000), ctypes.get_errno())
+    fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+    probe["setns"] = (libc.setns(fd, 0), ctypes.get_errno())
+    try:
+        socket.create_connection(("127.0.0.1", int(job.vision["port"])), timeout=2).close()
+        probe["connect"] = "connected"
+    except OSError as e:
+        probe["connect"] = f"OSError: {e.errno}"
+    probe["home"] = os.environ.get("HOME")
+    Path(job.out_dir, "probe.json").write_text(json.dumps(probe))
+    return CandidateResult(status="ok")
+
+
+def sleep_forever_marked(job: CandidateJob) -> CandidateResult:
+    """As sleep_forever, with the job folder in the sleepers' command lines (pids differ inside
+    a pid namespace, so the test finds them by this marker)."""
+    marked = [*SLEEPER, job.out_dir]
+    subprocess.Popen(marked)
+    pid = os.fork()
+    if pid == 0:  # a double fork: the grandchild is re-parented and leaves the session
+        os.setsid()
+        if os.fork() == 0:
+            os.execv(sys.executable, marked)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    Path(job.out_dir, "started").write_text("yes")
+    while True:
+        time.sleep(1)

@@ -22,7 +22,12 @@ T = "tests.sandbox.targets:"
 
 
 def _cfg(**overrides: object) -> SandboxConfig:
-    base: dict[str, object] = {"timeout_s": 20.0, "memory_mb": 1024, "output_limit_kb": 64}
+    """The process backend: these tests read host pids and paths the worker reports.
+
+    The same mechanics under bubblewrap are checked in tests/sandbox/test_bwrap.py.
+    """
+    base: dict[str, object] = {"timeout_s": 20.0, "memory_mb": 1024, "output_limit_kb": 64,
+                               "backend": "process"}
     return SandboxConfig(**{**base, **overrides})  # type: ignore[arg-type]
 
 

@@ -1,4 +1,5 @@
-"""End-to-end tests of rewardgen.train.job.run_candidate with tiny real training."""
+"""End-to-end tests of the training worker (rewardgen.train.job.run_candidate) and of the
+sandboxed-training + trusted-evaluation path, with tiny real training."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import yaml
 from stable_baselines3 import PPO, SAC
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from rewardgen.config import SandboxConfig
 from rewardgen.errors import ConfigError
-from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.executors.pipeline import EVAL_DIR, train_and_measure
+from rewardgen.results import TRAIN_DIR, CandidateJob, CandidateResult
 from rewardgen.rewards.program import source_sha256
 from rewardgen.tasks import load_task
 from rewardgen.train import run_candidate
@@ -52,23 +55,28 @@ def _scalar_tags(tb_dir: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("task", TRAIN_TASKS)
-def test_ppo_program_trains_evaluates_and_saves(tmp_path: Path, task: str) -> None:
+def test_ppo_program_trains_sandboxed_and_is_measured_by_the_evaluator(
+    tmp_path: Path, task: str
+) -> None:
     job = _job(
         tmp_path, task=task, timesteps=300, save_policy=True, tensorboard=True, seed=4, last_k=2
     )
-    result = run_candidate(job)
+    result = train_and_measure(job, SandboxConfig(timeout_s=300))
 
     assert result.status == "ok", result.reason
     assert result.reason == "" and result.traceback == ""
     # 2 envs x 64 steps per rollout: learn(300) stops after 3 rollouts at 384 steps.
     assert result.env_steps == 384
     assert [e["timesteps"] for e in result.evaluations] == [128, 256, 384]
+    assert set(result.evaluations[0]) == {"timesteps", "fitness", "success_rate",
+                                          "native_return", "length"}
     assert result.fitness == pytest.approx(
         (result.evaluations[-1]["fitness"] + result.evaluations[-2]["fitness"]) / 2
     )
+    # Reported by the candidate: training statistics, one component value per checkpoint.
     assert set(result.component_stats) == {"alive", "effort"}
     assert all(len(v) == 3 for v in result.component_stats.values())
-    assert result.component_stats["alive"] == [e["length"] for e in result.evaluations]
+    assert "component_stats" in result.reported and "fitness" not in result.reported
     n = len(result.episode_returns)
     assert n > 0
     assert len(result.native_returns) == len(result.episode_lengths) == n
@@ -78,17 +86,35 @@ def test_ppo_program_trains_evaluates_and_saves(tmp_path: Path, task: str) -> No
     assert CandidateResult.from_dict(result.to_dict()) == result
 
     out = Path(job.out_dir)
-    assert {p.name for p in out.iterdir()} == {"policy.zip", "tb", "progress.json", "trajectories.npz"}
-    assert json.loads((out / "progress.json").read_text())["timesteps"] == result.env_steps
+    assert {p.name for p in out.iterdir()} == {
+        "result.json", "policy.zip", "trajectories.npz", TRAIN_DIR, EVAL_DIR,
+    }  # fmt: skip
+    train = out / TRAIN_DIR
+    assert {p.name for p in train.iterdir()} >= {"checkpoints", "tb", "progress.json"}
+    assert sorted(p.name for p in (train / "checkpoints").iterdir()) == [
+        "000000000128.safetensors", "000000000256.safetensors", "000000000384.safetensors",
+    ]  # fmt: skip
+    assert not (train / "policy.zip").exists()  # the untrusted side leaves no pickle
+    assert json.loads((train / "progress.json").read_text())["timesteps"] == result.env_steps
+    assert CandidateResult.from_dict(json.loads((out / "result.json").read_text())) == result
     policy = PPO.load(out / "policy.zip", device="cpu")
     assert policy.policy.net_arch == [8]
-    tags = _scalar_tags(out / "tb")
+    tags = _scalar_tags(train / "tb")
     expected = {
-        "eval/fitness", "rewardgen/episode_fitness", "rewardgen/episode_return",
+        "rewardgen/episode_fitness", "rewardgen/episode_return",
         "rewardgen/native_return", "rewardgen/component/alive", "rewardgen/component/effort",
     }  # fmt: skip
     assert expected <= tags
-    assert ("eval/success_rate" in tags) == (load_task(task).success_threshold is not None)
+    if load_task(task).success_threshold is not None:
+        assert all(e["success_rate"] is not None for e in result.evaluations)
+
+
+def test_training_worker_measures_nothing(tmp_path: Path) -> None:
+    result = run_candidate(_job(tmp_path, reward_source=HOPPER_PROGRAM, seed=1))
+    assert result.status == "ok"
+    assert result.fitness is None and result.success_rate is None and result.evaluations == []
+    out = Path(tmp_path / "cand")
+    assert {p.name for p in out.iterdir()} == {"checkpoints", "progress.json"}
 
 
 def test_same_seed_same_result(tmp_path: Path) -> None:
@@ -96,8 +122,11 @@ def test_same_seed_same_result(tmp_path: Path) -> None:
     second = run_candidate(_job(tmp_path / "b", reward_source=HOPPER_PROGRAM, seed=1))
     assert first.status == second.status == "ok"
     assert set(first.component_stats) == {"forward", "upright"}
-    assert first.evaluations == second.evaluations
+    assert first.component_stats == second.component_stats
     assert first.episode_returns == second.episode_returns
+    a = (tmp_path / "a" / "cand" / "checkpoints" / "000000000128.safetensors").read_bytes()
+    b = (tmp_path / "b" / "cand" / "checkpoints" / "000000000128.safetensors").read_bytes()
+    assert a == b
 
 
 @pytest.mark.parametrize(("kind", "components"), [("native", set()), ("sparse", {"sparse"})])
@@ -106,7 +135,9 @@ def test_baseline_reward_kinds(tmp_path: Path, kind: str, components: set[str]) 
     assert result.status == "ok", result.reason
     assert set(result.component_stats) == components
     assert result.reward_sha256 is None
-    assert [e["timesteps"] for e in result.evaluations] == [128]
+    assert [p.name for p in (tmp_path / "cand" / "checkpoints").iterdir()] == [
+        "000000000128.safetensors"
+    ]
     if kind == "native":  # the generated return is the native one
         assert result.episode_returns == result.native_returns
 
@@ -120,9 +151,9 @@ def test_sparse_without_task_expression_is_a_config_error(tmp_path: Path) -> Non
         run_candidate(_job(tmp_path, task=str(path), reward_kind="sparse", reward_source=None))
 
 
-def test_sac_trains(tmp_path: Path) -> None:
+def test_sac_trains_and_the_evaluator_saves_its_policy(tmp_path: Path) -> None:
     job = _job(tmp_path, rl=TINY_SAC, timesteps=200, eval_freq=100, save_policy=True)
-    result = run_candidate(job)
+    result = train_and_measure(job, SandboxConfig(timeout_s=300))
     assert result.status == "ok", result.reason
     assert result.env_steps == 200
     assert [e["timesteps"] for e in result.evaluations] == [100, 200]
@@ -142,6 +173,7 @@ def test_program_raising_mid_training_fails(tmp_path: Path, vec_env: str) -> Non
     assert "stable_baselines3" not in result.traceback
     assert result.fitness is None and result.evaluations == []
     assert not (Path(job.out_dir) / "policy.zip").exists()
+    assert not (Path(job.out_dir) / "checkpoints" / "000000000256.safetensors").exists()
 
 
 def test_program_failing_static_check_is_rejected(tmp_path: Path) -> None:

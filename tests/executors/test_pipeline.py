@@ -1,0 +1,125 @@
+"""The trust boundary: a training worker that rewrites anything it can reach cannot move the
+fitness. Real sandboxed workers, real tiny training, a real trusted evaluator process."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+from stable_baselines3 import PPO
+
+import rewardgen
+from rewardgen.config import SandboxConfig
+from rewardgen.executors.pipeline import EVAL_DIR, reported_view, train_and_measure
+from rewardgen.results import TRAIN_DIR, CandidateJob, CandidateResult
+from rewardgen.worker.checkpoints import CHECKPOINT_DIR
+from rewardgen.worker.evaluate import evaluate_candidate
+from tests.train.helpers import HOPPER_PROGRAM, TINY_PPO
+
+HOSTILE = "tests.executors.hostile_targets:"
+
+
+def _job(tmp_path: Path, **kw: Any) -> CandidateJob:
+    base: dict[str, Any] = {
+        "task": "hopper", "out_dir": str(tmp_path / "cand"), "reward_source": HOPPER_PROGRAM,
+        "rl": TINY_PPO, "timesteps": 256, "eval_freq": 128, "eval_episodes": 2,
+        "max_episode_steps": 50, "smoke_states": 8, "save_policy": True, "tensorboard": False,
+        "seed": 3,
+    }  # fmt: skip
+    return CandidateJob(**{**base, **kw})
+
+
+def _independent_measurement(job: CandidateJob, tmp_path: Path) -> CandidateResult:
+    """The trusted evaluator run again, in this process, on the same checkpoints."""
+    checkpoints = Path(job.out_dir) / TRAIN_DIR / CHECKPOINT_DIR
+    again = dataclasses.replace(job, out_dir=str(tmp_path / "again"), reward_source=None,
+                                checkpoint_dir=str(checkpoints), save_policy=False)
+    Path(again.out_dir).mkdir()
+    return evaluate_candidate(again)
+
+
+def test_a_worker_that_forges_everything_cannot_move_the_fitness(tmp_path: Path) -> None:
+    job = _job(tmp_path)
+    result = train_and_measure(job, SandboxConfig(timeout_s=300),
+                               target=HOSTILE + "forge_everything")
+    assert result.status == "ok", result.reason
+    truth = _independent_measurement(job, tmp_path)
+    assert truth.ok and result.fitness == truth.fitness != 4242.0
+    assert result.evaluations == truth.evaluations
+    assert result.success_rate == truth.success_rate
+    on_disk = json.loads((Path(job.out_dir) / "result.json").read_text())
+    assert on_disk["fitness"] == truth.fitness
+    # Reported values are bounded and labelled; the parent computes the program's hash itself.
+    assert len(result.component_stats) == 60
+    assert all(s == [1.0] for s in result.component_stats.values())  # NaN dropped
+    assert result.env_steps <= 2 * job.timesteps + 1_000_000
+    assert result.reward_sha256 != "0" * 64 and "component_stats" in result.reported
+    # The policy.zip export loads is the evaluator's, not the worker's pickle.
+    model = PPO.load(Path(job.out_dir) / "policy.zip", device="cpu")
+    assert model.policy.net_arch == [8]
+    assert pickle.loads((Path(job.out_dir) / TRAIN_DIR / "policy.zip").read_bytes())["forged"]
+    # The evaluator's own job carries no reward code.
+    eval_job = json.loads((Path(job.out_dir) / EVAL_DIR / "job.json").read_text())
+    assert eval_job["reward_source"] is None
+
+
+def test_a_result_file_written_by_the_program_is_only_reported(tmp_path: Path) -> None:
+    job = _job(tmp_path)
+    result = train_and_measure(job, SandboxConfig(timeout_s=300),
+                               target=HOSTILE + "forge_result_file")
+    truth = _independent_measurement(job, tmp_path)
+    assert result.ok and result.fitness == truth.fitness != 4242.0
+    assert len(result.component_stats) == 64  # bounded by the parent, not only the child
+
+
+def test_corrupt_or_linked_checkpoints_fail_the_candidate_with_a_reason(tmp_path: Path) -> None:
+    job = _job(tmp_path)
+    result = train_and_measure(job, SandboxConfig(timeout_s=300),
+                               target=HOSTILE + "corrupt_checkpoints")
+    assert result.status == "failed" and result.fitness is None
+    assert result.reason.startswith("evaluation: ")
+    assert "safetensors" in result.reason or "cannot open" in result.reason
+    assert not (Path(job.out_dir) / "policy.zip").exists()
+
+
+@pytest.mark.timeout(120)
+def test_fifos_in_the_worker_folder_do_not_hang_the_parent(tmp_path: Path) -> None:
+    job = _job(tmp_path)
+    result = train_and_measure(job, SandboxConfig(timeout_s=60), target=HOSTILE + "fifo_result")
+    assert result.status == "failed"
+    assert "not a regular file" in result.reason
+
+
+def test_reported_view_drops_measurements_and_bounds_statistics() -> None:
+    job = CandidateJob(task="hopper", out_dir="x", reward_source="src", timesteps=100, seed=7)
+    raw = CandidateResult(
+        status="ok", fitness=4242.0, success_rate=1.0,
+        evaluations=[{"fitness": 4242.0}], episode_returns=[1.0, float("inf"), "x", 2.0],  # type: ignore[list-item]
+        component_stats={"a" * 500: [1.0, float("nan")]}, reward_fitness_correlation=7.0,
+        env_steps=-5, wall_time_s=float("nan"), seed=99,
+    )  # fmt: skip
+    view = reported_view(raw, job)
+    assert view.fitness is None and view.success_rate is None and view.evaluations == []
+    assert view.episode_returns == [1.0, 2.0]
+    assert view.component_stats == {"a" * 100: [1.0]}
+    assert view.reward_fitness_correlation is None and view.env_steps == 0
+    assert view.wall_time_s == 0.0 and view.seed == 7
+    odd = reported_view(dataclasses.replace(raw, status="screened_out"), job)
+    assert odd.status == "failed"
+
+
+def test_sandboxed_worker_cannot_write_the_trusted_folder(tmp_path: Path) -> None:
+    """The training worker's only writable folder is cand/train: cand/ itself is read-only."""
+    job = _job(tmp_path, timesteps=128)
+    result = train_and_measure(job, SandboxConfig(timeout_s=300),
+                               target="tests.sandbox.targets:write_outside")
+    out = Path(job.out_dir)
+    assert result.status == "failed"
+    probe = json.loads((out / TRAIN_DIR / "probe.json").read_text())
+    assert probe["package_write"].startswith("OSError")  # a read-only root
+    assert not (out / "planted.txt").exists()  # under /tmp the sandbox sees a private tmpfs
+    assert not (Path(rewardgen.__file__).parent / "planted.txt").exists()
