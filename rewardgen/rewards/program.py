@@ -1,14 +1,16 @@
-"""Load a checked reward program into a callable, with restricted builtins.
+"""Load a checked reward program into a callable, with restricted builtins; check its output.
 
-Only call this inside an isolated worker: it executes generated code.
+The program sees ~40 safe builtins and, for ``numpy``, ``numpy.linalg`` and ``math``, the
+allowlisted namespaces of ``sandbox/surface.py``, never the real modules. Only call
+:func:`load_program` inside an isolated worker: it executes generated code.
 """
 
 from __future__ import annotations
 
 import builtins
 import hashlib
+import importlib
 import math
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,13 +18,16 @@ from typing import Any
 import numpy as np
 
 from rewardgen.errors import RewardCodeError
-from rewardgen.sandbox.validate import ALLOWED_MODULES, FORBIDDEN_ATTRIBUTES, check_source
+from rewardgen.sandbox.surface import (
+    NAMESPACES,
+    NUMERIC_KINDS,
+    RewardNamespace,
+    unavailable,
+)
+from rewardgen.sandbox.validate import check_source
 
 MAX_COMPONENTS = 64  # more named components than this is a flood, not a reward decomposition
 MAX_COMPONENT_NAME = 100
-# The only submodules reward code sees; the rest of numpy (ma, lib, testing, ...) holds modules
-# such as builtins and operator one attribute away.
-VIEW_SUBMODULES = ("linalg", "random", "fft", "polynomial", "emath")
 
 _SAFE_BUILTIN_NAMES = (
     "abs", "all", "any", "bool", "dict", "enumerate", "filter", "float", "int", "isinstance",
@@ -30,60 +35,34 @@ _SAFE_BUILTIN_NAMES = (
     "tuple", "zip", "str", "set", "frozenset", "divmod", "slice", "complex", "True", "False",
     "None", "ValueError", "ZeroDivisionError", "ArithmeticError", "Exception", "TypeError",
     "IndexError", "KeyError", "FloatingPointError", "OverflowError",
-)
+)  # fmt: skip
 
 
-def _public_view(module: types.ModuleType, name: str, views: dict[str, types.ModuleType]) -> None:
-    """Add to ``views`` a copy of ``module`` holding only its public, allowed attributes.
+def _restricted_import(
+    name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
+) -> RewardNamespace | None:
+    """``import`` for reward code: the allowlisted namespaces of numpy, numpy.linalg and math.
 
-    Reward code gets these copies instead of the real modules: submodules outside
-    VIEW_SUBMODULES and names the static check forbids are simply absent (layer 1 is a name
-    list; this is what holds if that list misses a path), and an assignment to an attribute,
-    should one get through, changes the copy, never the numpy that the trusted fitness uses.
+    It is also the ``__import__`` that numpy's C code meets when, called from a reward frame for
+    the first time, it imports one of its own modules (``x.sum()`` imports
+    ``numpy._core._methods``). CPython's ``PyImport_Import`` calls it with an empty *list*
+    ``fromlist`` (the ``import`` statement gives None or a tuple) and then takes the module from
+    ``sys.modules``, ignoring what is returned: so that module is imported and None returned.
     """
-    view = types.ModuleType(f"{name} (reward program view)")  # not importable under this name
-    views[name] = view
-    for attr in dir(module):
-        if attr.startswith("_") or attr in FORBIDDEN_ATTRIBUTES:
-            continue
-        try:
-            value = getattr(module, attr)
-        except (AttributeError, ImportError):
-            continue
-        if isinstance(value, types.ModuleType):
-            if name == "numpy" and attr in VIEW_SUBMODULES:
-                _public_view(value, f"numpy.{attr}", views)
-                setattr(view, attr, views[f"numpy.{attr}"])
-            continue
-        setattr(view, attr, value)
-
-
-def _build_views() -> dict[str, types.ModuleType]:
-    import numpy.fft
-    import numpy.linalg
-    import numpy.polynomial
-    import numpy.random  # noqa: F401 - loaded so the views can copy them
-
-    views: dict[str, types.ModuleType] = {}
-    _public_view(np, "numpy", views)
-    _public_view(math, "math", views)
-    return views
-
-
-MODULE_VIEWS = _build_views()
-
-
-def _restricted_import(name: str, globals: Any = None, locals: Any = None,
-                       fromlist: Any = (), level: int = 0) -> Any:
-    if level or name.split(".")[0] not in ALLOWED_MODULES:
-        raise ImportError(f"import of {name!r} is not allowed in reward code")
-    if name not in MODULE_VIEWS:
+    if type(fromlist) is list and not fromlist and not level and name.startswith("numpy."):
+        importlib.import_module(name)
+        return None
+    if level or name not in NAMESPACES:
         raise ImportError(
-            f"import of {name!r} is not available in reward code; use numpy, "
-            f"{', '.join('numpy.' + s for s in VIEW_SUBMODULES)} or math"
+            f"import of {name!r} is not available in reward code; use {', '.join(NAMESPACES)}"
         )
+    module = NAMESPACES[name]
+    for attr in fromlist or ():
+        if attr.startswith("_") or attr not in vars(module):
+            # the namespace's own message, not Python's "cannot import name"
+            raise ImportError(unavailable(module, attr))
     # `import numpy.linalg` binds the top package; `from numpy.linalg import x` needs the module
-    return MODULE_VIEWS[name if fromlist else name.split(".")[0]]
+    return module if fromlist else NAMESPACES[name.split(".")[0]]
 
 
 SAFE_BUILTINS: dict[str, Any] = {n: getattr(builtins, n) for n in _SAFE_BUILTIN_NAMES}
@@ -116,10 +95,14 @@ class RewardProgram:
 def load_program(source: str, entry: str = "compute_reward") -> RewardProgram:
     """Check ``source`` statically and load its entry function with restricted builtins."""
     tree = check_source(source, entry)
-    numpy_view, math_view = MODULE_VIEWS["numpy"], MODULE_VIEWS["math"]
-    namespace: dict[str, Any] = {"__builtins__": SAFE_BUILTINS, "np": numpy_view,
-                                 "numpy": numpy_view, "math": math_view,
-                                 "__name__": "reward_program"}
+    numpy_view, math_view = NAMESPACES["numpy"], NAMESPACES["math"]
+    namespace: dict[str, Any] = {
+        "__builtins__": SAFE_BUILTINS,
+        "np": numpy_view,
+        "numpy": numpy_view,
+        "math": math_view,
+        "__name__": "reward_program",
+    }
     try:
         exec(compile(tree, "<reward program>", "exec"), namespace)
     except Exception as e:  # noqa: BLE001 - any failure of generated code is a result
@@ -166,6 +149,12 @@ def _short(value: Any, limit: int = 60) -> str:
 
 
 def _finite(value: Any, what: str) -> float:
+    if isinstance(value, (np.ndarray, np.generic)):
+        kind = value.dtype.kind
+        if kind not in NUMERIC_KINDS and kind != "c":
+            raise RewardCodeError(
+                f"{what} has dtype {value.dtype}; return a number (bool, int or float)"
+            )
     if isinstance(value, (complex, np.complexfloating)):
         raise RewardCodeError(f"{what} is complex ({value!r}); return a real float")
     if isinstance(value, (str, bytes)):
@@ -174,6 +163,8 @@ def _finite(value: Any, what: str) -> float:
         if value.size != 1:
             raise RewardCodeError(f"{what} is an array of shape {value.shape}; return a scalar")
         value = value.reshape(())[()]
+        if isinstance(value, np.complexfloating):
+            raise RewardCodeError(f"{what} is complex ({value!r}); return a real float")
     try:
         out = float(value)
     except (TypeError, ValueError) as e:

@@ -22,6 +22,7 @@ import numpy as np
 
 from rewardgen.errors import RewardCodeError, SandboxError
 from rewardgen.rewards.program import check_reward_output
+from rewardgen.sandbox.surface import NUMERIC_KINDS
 
 PROGRAM_FILENAME = "<reward program>"
 
@@ -71,6 +72,8 @@ def _call_with_budget(call: Callable[[], Any], budget_s: float) -> tuple[Any, bo
 def _check_progress(out: Any) -> None:
     if isinstance(out, (bool, str, bytes, complex, np.complexfloating)):
         raise RewardCodeError(f"progress must return a float in [0, 1], got {type(out).__name__}")
+    if isinstance(out, (np.ndarray, np.generic)) and out.dtype.kind not in NUMERIC_KINDS:
+        raise RewardCodeError(f"progress must return a float in [0, 1], got dtype {out.dtype}")
     try:
         value = float(out)
     except (TypeError, ValueError) as e:

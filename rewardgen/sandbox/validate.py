@@ -1,9 +1,12 @@
 """Layer 1 of isolation: a static policy over the reward program's AST.
 
-Only ``numpy`` and ``math`` (and their public submodules) may be imported; no dunder names or
+Only ``numpy``, ``numpy.linalg`` and ``math`` may be imported, and only the names their reward
+program surface allows (``sandbox/surface.py``) may be used from them; no dunder names or
 attributes; none of the builtins that reach the interpreter, the file system or the frame stack;
-no statements that catch exceptions, define classes or match on attributes. This is defence in
-depth: the program also runs with restricted builtins, inside a limited worker process.
+no array attributes that expose raw memory (``view``, ``data``, ``base``, ``tobytes``, ...); no
+``dtype=``/``astype`` argument that is not numeric; no statements that catch exceptions, define
+classes or match on attributes. This is defence in depth: the program also runs with restricted
+builtins and the allowlisted surface, inside a limited worker process.
 
 Type hints are welcome (LLMs write them) but never needed at run time, so they are checked like
 any other code and then removed from the returned tree, together with ``typing`` and
@@ -16,10 +19,18 @@ import ast
 import string
 
 from rewardgen.errors import RewardCodeError
+from rewardgen.sandbox.surface import (
+    NAMESPACES,
+    NUMERIC_DTYPE_NAMES,
+    allowed_names,
+    is_numeric_dtype_string,
+    unavailable_message,
+)
 
 ALLOWED_MODULES = frozenset({"numpy", "math"})
 # fmt: off
-HINT_MODULES = frozenset({"typing", "__future__"})  # allowed, then stripped (never imported)
+# allowed, then stripped (never imported): hints are never evaluated
+HINT_MODULES = frozenset({"typing", "__future__", "numpy.typing"})
 MAX_SOURCE_CHARS = 50_000
 ENTRY_ARITY = {"compute_reward": 3, "progress": 1}
 FORBIDDEN_NAMES = frozenset(
@@ -51,8 +62,20 @@ FORBIDDEN_ATTRIBUTES = frozenset(
         "signal", "threading", "shutil", "pathlib", "tempfile", "io", "gc", "types",
         # Cython function and closure internals (func_globals is above)
         "func_code", "func_closure", "func_defaults", "func_dict", "cell_contents",
+        # array attributes that expose or reinterpret raw memory (an object field laid over
+        # bytes forges pointers) or serialise arrays
+        "view", "data", "base", "tobytes", "tostring", "dumps", "getfield", "setfield",
     }
 )
+# the labels reward code knows the surface namespaces by, and the names bound without import
+SURFACE_LABELS = {"numpy": "np", "numpy.linalg": "np.linalg", "math": "math"}
+PREBOUND = {"np": "numpy", "numpy": "numpy", "math": "math"}
+# array methods with a dtype parameter -> its position (x.sum(axis, dtype)); numpy's functions
+# of the same names are checked at run time by the surface
+DTYPE_METHODS = {
+    "astype": 0, "sum": 1, "mean": 1, "prod": 1, "cumsum": 1, "cumprod": 1, "std": 1, "var": 1,
+    "trace": 3,
+}
 MAX_AST_DEPTH = 100  # nesting deeper than this is never needed and overflows recursive visitors
 FORBIDDEN_NODES: tuple[type[ast.AST], ...] = tuple(
     node
@@ -96,6 +119,7 @@ def _check_import(node: ast.Import | ast.ImportFrom) -> None:
         for alias in aliases:
             if not _module_allowed(alias.name):
                 raise _reject(node, f"import of {alias.name!r} is not allowed (only numpy, math)")
+            _check_surface_module(node, alias.name)
         return
     if node.level or not node.module or not _module_allowed(node.module):
         raise _reject(node, f"import from {node.module!r} is not allowed (only numpy, math)")
@@ -104,6 +128,23 @@ def _check_import(node: ast.Import | ast.ImportFrom) -> None:
             raise _reject(node, f"'from {node.module} import *' is not allowed; name what you use")
         if alias.name.startswith("_") or alias.name in FORBIDDEN_ATTRIBUTES:
             raise _reject(node, f"import of {node.module}.{alias.name} is not allowed")
+    _check_surface_module(node, node.module)
+    for alias in aliases:
+        _check_surface_name(node, node.module, alias.name)
+
+
+def _check_surface_module(node: ast.AST, module: str) -> None:
+    if module not in NAMESPACES:
+        raise _reject(
+            node,
+            f"import of {module!r} is not available in reward code; use {', '.join(NAMESPACES)}",
+        )
+
+
+def _check_surface_name(node: ast.AST, module: str, name: str) -> None:
+    allowed = allowed_names(module)
+    if name not in allowed:
+        raise _reject(node, unavailable_message(SURFACE_LABELS[module], name, sorted(allowed)))
 
 
 def _check_format_call(node: ast.Attribute) -> None:
@@ -204,6 +245,103 @@ def _check_top_level(tree: ast.Module, entry: str) -> None:
         )
 
 
+def _module_aliases(tree: ast.Module) -> dict[str, str]:
+    """Local name -> surface namespace ("numpy", "numpy.linalg", "math") bound by imports."""
+    aliases = dict(PREBOUND)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                top = alias.name.split(".")[0]
+                if alias.asname:
+                    aliases[alias.asname] = alias.name
+                else:
+                    aliases[top] = top
+        elif isinstance(node, ast.ImportFrom) and node.module in NAMESPACES:
+            for alias in node.names:
+                target = f"{node.module}.{alias.name}"
+                if target in NAMESPACES:  # from numpy import linalg
+                    aliases[alias.asname or alias.name] = target
+    return aliases
+
+
+def _namespace_of(node: ast.AST, aliases: dict[str, str]) -> str | None:
+    """The surface namespace ``node`` evaluates to (``np``, ``np.linalg``), if it is one."""
+    if isinstance(node, ast.Name):
+        return aliases.get(node.id)
+    if isinstance(node, ast.Attribute):
+        parent = _namespace_of(node.value, aliases)
+        if parent is not None and f"{parent}.{node.attr}" in NAMESPACES:
+            return f"{parent}.{node.attr}"
+    return None
+
+
+def _is_numeric_dtype(node: ast.AST) -> bool:
+    """``float``, ``np.float32``, ``x.dtype``, ``"f8"``, ``None``: a dtype numpy keeps numeric."""
+    if isinstance(node, ast.Constant):
+        return node.value is None or (
+            isinstance(node.value, str) and is_numeric_dtype_string(node.value)
+        )
+    if isinstance(node, ast.Name):
+        return node.id in NUMERIC_DTYPE_NAMES
+    if isinstance(node, ast.Attribute):
+        return node.attr in NUMERIC_DTYPE_NAMES or node.attr == "dtype"
+    return False
+
+
+def _check_dtypes(node: ast.Call, aliases: dict[str, str]) -> None:
+    for keyword in node.keywords:
+        if keyword.arg == "dtype" and not _is_numeric_dtype(keyword.value):
+            raise _reject(
+                node,
+                f"dtype={ast.unparse(keyword.value)[:40]} is not a numeric dtype; use float, int, "
+                "bool or np.float32/np.int64/... (arrays of objects, strings or bytes are not "
+                "allowed)",
+            )
+    func = node.func
+    if not isinstance(func, ast.Attribute) or func.attr not in DTYPE_METHODS:
+        return
+    if _namespace_of(func.value, aliases) is not None:
+        return  # np.sum(a, axis, dtype): the surface checks what it builds
+    if any(isinstance(a, ast.Starred) for a in node.args) or any(
+        k.arg is None for k in node.keywords
+    ):
+        raise _reject(node, f"pass the arguments of .{func.attr}() directly, without * or **")
+    position = DTYPE_METHODS[func.attr]
+    if len(node.args) > position and not _is_numeric_dtype(node.args[position]):
+        raise _reject(
+            node,
+            f".{func.attr}(): {ast.unparse(node.args[position])[:40]} is not a numeric dtype; "
+            "use float, int, bool or np.float32/np.int64/...",
+        )
+
+
+def _check_surface(tree: ast.Module) -> None:
+    """Names from numpy/math on the allowlist, numeric dtypes, no rebinding of np or float.
+
+    Runs on the tree without hints (annotations are never evaluated, so ``np.typing`` may
+    appear there). An alias that escapes this (``m = np; m.random``) meets the same allowlist
+    at run time; this check gives the reason before a worker starts.
+    """
+    aliases = _module_aliases(tree)
+    protected = NUMERIC_DTYPE_NAMES | aliases.keys()
+    for node in ast.walk(tree):
+        bound: str | None = None
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound = node.id
+        elif isinstance(node, ast.arg):
+            bound = node.arg
+        elif isinstance(node, ast.FunctionDef):
+            bound = node.name
+        if bound is not None and bound in protected:
+            raise _reject(node, f"name {bound!r} may not be rebound in reward code; pick another")
+        if isinstance(node, ast.Attribute):
+            namespace = _namespace_of(node.value, aliases)
+            if namespace is not None:
+                _check_surface_name(node, namespace, node.attr)
+        elif isinstance(node, ast.Call):
+            _check_dtypes(node, aliases)
+
+
 class _StripHints(ast.NodeTransformer):
     """Remove annotations and typing/__future__ imports, so no hint is evaluated or imported."""
 
@@ -251,7 +389,9 @@ def check_source(source: str, entry: str = "compute_reward") -> ast.Module:
         _check_top_level(tree, entry)
         for node in ast.walk(tree):
             _check_node(node, entry)
-        return ast.fix_missing_locations(_StripHints().visit(tree))
+        stripped = _StripHints().visit(tree)
+        _check_surface(stripped)
+        return ast.fix_missing_locations(stripped)
     except RecursionError as e:  # belt and braces: _check_depth should make this unreachable
         raise RewardCodeError(
             "the reward program is nested too deeply to check; split long expressions"

@@ -141,6 +141,11 @@ def test_numeric_types_are_converted(out: Any, expected: float) -> None:
         (1.0, "must return \\(total, components\\)"),
         ([1.0, {}], "must return \\(total, components\\)"),
         ((1j, {}), "complex"),
+        ((np.array(["1e300"]), {}), r"total reward has dtype <U5; return a number"),
+        ((np.array([b"1"]), {}), r"total reward has dtype \|S1"),
+        ((np.array([1.0], dtype=object), {}), r"total reward has dtype object"),
+        ((1.0, {"a": np.zeros(1, dtype=[("p", "f8")])}), r"component 'a' has dtype \[\('p'"),
+        ((1.0, {"a": np.zeros(1, dtype="V8")}), r"component 'a' has dtype \|V8"),
     ],
 )
 def test_bad_output_raises_reward_code_error(out: Any, match: str) -> None:

@@ -6,6 +6,7 @@ import signal
 import threading
 from typing import Any
 
+import numpy as np
 import pytest
 
 from rewardgen.errors import RewardCodeError, SandboxError
@@ -97,6 +98,11 @@ def test_good_progress_passes(samples: list[Sample]) -> None:
             "def compute_reward(state, action, prev_state):\n    return 'high', {}\n",
             r"total reward is str, not a number",
         ),
+        (
+            "def compute_reward(state, action, prev_state):\n    return np.array(['1e300']), {}\n",
+            r"^smoke test: raised RewardCodeError: np\.array produced an array of dtype <U5; .* "
+            r"at line 5 on recorded state 0$",
+        ),
     ],
 )
 def test_bad_outputs_are_rejected(samples: list[Sample], body: str, message: str) -> None:
@@ -151,6 +157,18 @@ def test_progress_out_of_range(samples: list[Sample]) -> None:
         RewardCodeError, match=r"progress is 2.0, outside \[0, 1\] on recorded state 0"
     ):
         smoke_test(fn, samples, call_timeout_s=1.0, entry="progress")
+
+
+def test_progress_of_a_non_numeric_dtype_is_rejected(samples: list[Sample]) -> None:
+    # float(np.array(["0.5"])) is 0.5: the dtype, not float(), has to refuse it
+    def progress(state: Any) -> Any:
+        return np.array(["0.5"])
+
+    with pytest.raises(
+        RewardCodeError,
+        match=r"^smoke test: progress must return a float in \[0, 1\], got dtype <U3 on recorded",
+    ):
+        smoke_test(progress, samples, call_timeout_s=1.0, entry="progress")
 
 
 def test_slow_call_outside_the_main_thread_is_measured(samples: list[Sample]) -> None:

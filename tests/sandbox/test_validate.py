@@ -166,3 +166,96 @@ def test_forbidden_constructs_are_named(source: str, message: str) -> None:
 def test_rejection_names_the_line() -> None:
     with pytest.raises(RewardCodeError, match=r"^line 4: name 'open' is not allowed"):
         check_source(_prog("import math\n\n\nX = open"))
+
+
+def _body(line: str) -> str:
+    return (
+        "import numpy as np\n\n"
+        "def compute_reward(state, action, prev_state):\n"
+        f"    {line}\n"
+        "    return 0.0, {}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        _body("x = action.astype(np.float32) + action.astype('float32') + action.astype(float)"),
+        _body("x = action.astype(action.dtype) + action.astype(dtype=np.int64)"),
+        _body("x = np.zeros(3, dtype=np.float64) + np.ones(3, dtype=None) + np.full(3, 1, 'f8')"),
+        _body("axis = 0\n    x = np.sum(action, axis) + np.mean(action, 0) + action.sum(0, float)"),
+        _body("x = np.linalg.norm(action) + np.maximum.reduce(action) + np.ndarray"),
+        _body("x = np.pi + np.e + np.inf * 0 + math.tau"),
+        "import numpy as np\nimport numpy.linalg as la\nfrom numpy import linalg, float32\n"
+        "from numpy.typing import NDArray\nimport numpy.typing as npt\n\n"
+        "def compute_reward(state, action: NDArray[np.float64], prev_state: npt.ArrayLike):\n"
+        "    x: np.typing.NDArray = la.norm(action) + linalg.det(np.eye(2)) + float32(1)\n"
+        "    return float(x), {}\n",
+    ],
+)
+def test_numeric_dtypes_and_the_surface_pass(source: str) -> None:
+    load_program(source)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("x = np.random.seed(0)", r"np\.random is not available to reward programs: a reward must"),
+        ("x = np.test()", r"np\.test is not available to reward programs: it is numpy's pytest"),
+        ("x = np.linalg.test()", r"np\.linalg\.test is not available to reward programs"),
+        ("x = numpy.frombuffer", r"attribute 'frombuffer' is not allowed"),
+        ("x = np.ma", r"np\.ma is not available to reward programs"),
+        ("x = np.strings", r"np\.strings is not available to reward programs"),
+        ("x = np.char", r"np\.char is not available to reward programs"),
+        ("x = np.empty(3)", r"np\.empty is not available .*uninitialised memory"),
+        ("x = np.dtype('O')", r"np\.dtype is not available .*dtype name instead"),
+        ("x = np.vectorize(abs)", r"np\.vectorize is not available"),
+        ("x = math.fsum if np.sun else 0", r"np\.sun is not available.*did you mean np\.sum"),
+        ("x = action.view(np.uint8)", r"attribute 'view' is not allowed"),
+        ("x = action.data", r"attribute 'data' is not allowed"),
+        ("x = action.base", r"attribute 'base' is not allowed"),
+        ("x = action.tobytes()", r"attribute 'tobytes' is not allowed"),
+        ("x = action.dumps()", r"attribute 'dumps' is not allowed"),
+        ("x = action.getfield(np.float32)", r"attribute 'getfield' is not allowed"),
+        ("x = action.setfield(0, np.float32)", r"attribute 'setfield' is not allowed"),
+        ("x = action.astype('O')", r"\.astype\(\): 'O' is not a numeric dtype"),
+        ("x = action.astype(str)", r"\.astype\(\): str is not a numeric dtype"),
+        ("x = action.astype(complex)", r"\.astype\(\): complex is not a numeric dtype"),
+        ("d = 'U8'\n    x = action.astype(d)", r"\.astype\(\): d is not a numeric dtype"),
+        ("x = action.astype(dtype='S8')", r"dtype='S8' is not a numeric dtype"),
+        ("x = action.cumsum(0, 'O')", r"\.cumsum\(\): 'O' is not a numeric dtype"),
+        ("x = action.trace(0, 0, 1, str)", r"\.trace\(\): str is not a numeric dtype"),
+        (
+            "x = action.astype(**{'dtype': 'O'})",
+            r"pass the arguments of \.astype\(\) directly, without \* or \*\*",
+        ),
+        ("x = action.sum(*[0, 'O'])", r".*\.sum\(\) directly, without \* or \*\*"),
+        ("x = np.zeros(1, dtype=[('p', 'O')])", r"dtype=\[\('p', 'O'\)\] is not a numeric dtype"),
+        ("x = np.array(['1'], dtype='U1')", r"dtype='U1' is not a numeric dtype"),
+        ("x = np.array([1], dtype=complex)", r"dtype=complex is not a numeric dtype"),
+        ("int = str", r"name 'int' may not be rebound in reward code"),
+        ("np = action", r"name 'np' may not be rebound in reward code"),
+        ("x = [0 for float32 in range(2)]", r"name 'float32' may not be rebound"),
+        ("x = lambda float: float", r"name 'float' may not be rebound"),
+    ],
+)
+def test_surface_rules_are_named(line: str, message: str) -> None:
+    with pytest.raises(RewardCodeError, match=r"^line \d+: " + message):
+        check_source(_body(line))
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (_prog("from numpy import test"), r"np\.test is not available to reward programs"),
+        (_prog("from numpy.linalg import test"), r"np\.linalg\.test is not available"),
+        (_prog("import numpy.random"), r"import of 'numpy\.random' is not available in reward"),
+        (_prog("from numpy.random import seed"), r"import of 'numpy\.random' is not available"),
+        (_prog("import numpy.ma as ma"), r"import of 'numpy\.ma' is not available in reward"),
+        (_prog("from numpy import strings"), r"np\.strings is not available"),
+        (_prog("from math import fooo"), r"math\.fooo is not available"),
+    ],
+)
+def test_imports_outside_the_surface_are_named(source: str, message: str) -> None:
+    with pytest.raises(RewardCodeError, match=r"^line 1: " + message):
+        check_source(source)

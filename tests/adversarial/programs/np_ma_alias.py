@@ -1,5 +1,5 @@
 # expect: rejected
-# reason: has no attribute 'ma'
+# reason: np.ma is not available to reward programs
 # attack: reach numpy.ma through an alias of np at run time
 import numpy as np
 

@@ -1,0 +1,10 @@
+# expect: rejected
+# reason: smoke test: raised AttributeError: np.random is not available to reward programs
+# attack: reach the global RNG setters through an alias, past the static check
+import numpy as np
+
+
+def compute_reward(state, action, prev_state):
+    module = np
+    module.random.seed(1234)
+    return 0.0, {}

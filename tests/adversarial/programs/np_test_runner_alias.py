@@ -1,0 +1,13 @@
+# expect: rejected
+# reason: AttributeError: np.test is not available to reward programs
+# attack: reach np.test through an alias at load time, past the static check
+import numpy as np
+
+CANARY_DIR = "/tmp/rewardgen-pwned-canary"
+NP = np
+RUNNER = NP.test
+
+
+def compute_reward(state, action, prev_state):
+    RUNNER("full", extra_argv=["--basetemp", CANARY_DIR])
+    return 0.0, {}
