@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import secrets
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from rewardgen.config import RewardGenConfig, register_configs
+from rewardgen.config import EvalConfig, RewardGenConfig, register_configs
+from rewardgen.config_check import check_command_line, validate
+from rewardgen.config_keys import key_error
 from rewardgen.errors import ConfigError, LLMError, RewardGenError, RunDirError
 from rewardgen.resources import resource_dir
 
@@ -44,6 +49,45 @@ def _fail(error: BaseException) -> None:
     sys.exit(1)
 
 
+def _check_command_line(config_name: str, schema: type, prog: str) -> None:
+    """Compose and validate the command line before Hydra makes the run directory."""
+    try:
+        check_command_line(sys.argv[1:], CONF_DIR, config_name, schema)
+    except RewardGenError as e:
+        print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        sys.exit(1)
+
+
+@contextlib.contextmanager
+def stop_on_ctrl_c(prog: str) -> Iterator[None]:
+    """The first Ctrl-C kills every running worker's process tree (``sandbox.worker.STOP``) and
+    raises KeyboardInterrupt here, so the run writes summary.json and ends within seconds; a
+    second Ctrl-C exits at once (a resume cleans up whatever that left)."""
+    from rewardgen.sandbox.worker import STOP, request_stop
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if STOP.is_set():
+            os.write(2, f"\n{prog}: second Ctrl-C: exiting at once\n".encode())
+            os._exit(130)
+        request_stop()
+        raise KeyboardInterrupt
+
+    STOP.clear()
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stopped(prog: str, run_dir: Path | None) -> None:
+    """The one line after a Ctrl-C; exit status 130 (128 + SIGINT), as shells expect."""
+    where = (f"; finished work is kept in {run_dir}: continue with `rewardgen-resume {run_dir}`"
+             if run_dir is not None else "")
+    print(f"\n{prog}: stopped by the user{where}", file=sys.stderr)
+    sys.exit(130)
+
+
 def run(cfg: DictConfig, run_dir: Path, interactive: bool = True, *,
         resume_overrides: list[str] | None = None) -> dict[str, Any]:
     """Run the loop in ``run_dir`` and return the summary (the pure function behind ``rewardgen``).
@@ -61,10 +105,14 @@ def run(cfg: DictConfig, run_dir: Path, interactive: bool = True, *,
     Raises:
         RunDirError: the directory is in use, foreign, or from another format version.
         LLMError: the LLM stayed unreachable; summary.json was written first (``stopped``).
+        ConfigError: a value that cannot work (:func:`rewardgen.config_check.validate`).
+        KeyboardInterrupt: Ctrl-C; summary.json was written first (``stopped``).
     """
     from rewardgen.store import RunLock, RunStore
     from rewardgen.tasks import use_task_dirs
 
+    for warning in validate(cfg):
+        log.warning(warning)
     use_task_dirs(cfg.get("task_dirs"))  # before anything loads the task, here or in workers
     if cfg.method.name in ("clip", "vlm_preference"):  # no code to evolve: one vision training
         from rewardgen.vision_run import run_vision
@@ -92,6 +140,8 @@ def run(cfg: DictConfig, run_dir: Path, interactive: bool = True, *,
         ui = RunUI(enabled=interactive)
         outcome = Loop(cfg, store, ui).run()
         summary = finish_run(outcome, ui, cfg.report)
+    if outcome.interrupted:
+        raise KeyboardInterrupt
     if outcome.error is not None:
         raise LLMError(
             f"{outcome.error}; the run directory is kept: resume with "
@@ -107,14 +157,26 @@ def _redact(override: str) -> str:
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def _rewardgen_app(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        run(cfg, Path(HydraConfig.get().runtime.output_dir))
+        with stop_on_ctrl_c("rewardgen"):
+            summary = run(cfg, run_dir)
+    except KeyboardInterrupt:
+        _stopped("rewardgen", run_dir)
     except RewardGenError as e:
         _fail(e)
+    if _all_failed(summary):
+        sys.exit(1)  # the reasons were printed with the candidates
+
+
+def _all_failed(summary: dict[str, Any]) -> bool:
+    """No candidate trained: scripts and sweeps must see it in the exit status."""
+    return bool(summary.get("candidates")) and not summary.get("best")
 
 
 def main() -> None:
     """``rewardgen``: the evolutionary reward search (Hydra command line)."""
+    _check_command_line("config", RewardGenConfig, "rewardgen")
     _rewardgen_app()
 
 
@@ -145,12 +207,19 @@ def resume_config(run_dir: Path, overrides: list[str]) -> DictConfig:
     config_path = run_dir / ".hydra" / "config.yaml"
     if not config_path.is_file():
         raise RunDirError(f"{config_path} is missing; cannot resume without the run's config")
-    cfg = OmegaConf.merge(OmegaConf.structured(RewardGenConfig), OmegaConf.load(config_path))
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(RewardGenConfig), OmegaConf.load(config_path))
+    except OmegaConfBaseException as e:
+        raise RunDirError(f"{config_path} does not fit this rewardgen's config: "
+                          f"{str(e).splitlines()[0]}; start a new run") from e
     for item in overrides:
-        key, eq, _ = item.partition("=")
+        key, eq, value = item.partition("=")
         if not eq or not key.strip():
             raise ConfigError(f"resume override {item!r} is not key=value (e.g. "
                               "llm.base_url=http://127.0.0.1:8000/v1)")
+        unknown = key_error(key.strip(), RewardGenConfig, value)
+        if unknown is not None:
+            raise ConfigError(f"resume override: {unknown}")
         try:
             cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([item]))
         except OmegaConfBaseException as e:
@@ -173,13 +242,20 @@ def resume_main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="config overrides for this resume, e.g. llm.base_url=URL")
     args = parser.parse_args(argv)
+    root: Path | None = None
     try:
         store = RunStore.open(args.run_dir)
+        root = store.root
         cfg = resume_config(store.root, args.overrides)
         _log_to(store.root / "rewardgen.log")
-        run(cfg, store.root, resume_overrides=list(args.overrides))
+        with stop_on_ctrl_c("rewardgen-resume"):
+            summary = run(cfg, store.root, resume_overrides=list(args.overrides))
+    except KeyboardInterrupt:
+        _stopped("rewardgen-resume", root)
     except RewardGenError as e:
         _fail(e)
+    if _all_failed(summary):
+        sys.exit(1)
 
 
 def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -187,20 +263,31 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     from rewardgen.evaluate import evaluate_reward_file
     from rewardgen.tasks import use_task_dirs
 
+    for warning in validate(cfg):
+        log.warning(warning)
     use_task_dirs(cfg.get("task_dirs"))
     return evaluate_reward_file(cfg, run_dir)
 
 
 @hydra.main(config_path=CONF_DIR, config_name="eval", version_base="1.3")
 def _eval_app(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        evaluate(cfg, Path(HydraConfig.get().runtime.output_dir))
+        with stop_on_ctrl_c("rewardgen-eval"):
+            summary = evaluate(cfg, run_dir)
+    except KeyboardInterrupt:
+        _stopped("rewardgen-eval", None)
     except RewardGenError as e:
         _fail(e)
+    bad = [r for r in summary["results"] if r["status"] != "ok"]
+    if bad:  # a rejected or failed reward is an error for scripts, not a score
+        _fail(RewardGenError(f"{len(bad)} of {len(summary['results'])} trainings did not finish "
+                             f"({bad[0]['status']}: {bad[0]['reason']}); see {run_dir}"))
 
 
 def eval_main() -> None:
     """``rewardgen-eval task=... reward_file=...``."""
+    _check_command_line("eval", EvalConfig, "rewardgen-eval")
     _eval_app()
 
 
@@ -234,10 +321,36 @@ def tasks_markdown(names: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
+def tasks_table(tasks: list[Any], width: int) -> Any:
+    """The task list for a terminal ``width`` columns wide: names are never shortened (they are
+    what one types); fitness is said in words with its unit (the expression is in
+    ``rewardgen-tasks NAME``); below 120 columns the env id and description make room."""
+    from rich.markup import escape as markup_safe
+    from rich.table import Table
+
+    wide = width >= 120
+    table = Table(title=markup_safe(f"rewardgen tasks ({resource_dir('envs')})"),
+                  caption="rewardgen-tasks NAME shows a task's goal, fitness and State view")
+    table.add_column("task", no_wrap=True, min_width=max(len(t.name) for t in tasks))
+    if wide:
+        table.add_column("env", overflow="fold", max_width=34)
+    table.add_column("fitness", overflow="fold", ratio=1)
+    table.add_column("success at", no_wrap=True)
+    if wide:
+        table.add_column("description", overflow="fold", ratio=2)
+    for t in tasks:
+        fitness = f"{t.fitness.doc or t.fitness.aggregate + ' of ' + t.fitness.expr}"
+        fitness += f" [{t.fitness.unit}]" if t.fitness.unit else ""
+        threshold = "-" if t.success_threshold is None else f"{t.success_threshold:g}"
+        cells = [t.name, t.env_id, fitness, threshold, t.description[:160]] if wide else \
+            [t.name, fitness, threshold]
+        table.add_row(*(markup_safe(cell) for cell in cells))
+    return table
+
+
 def tasks_main(argv: list[str] | None = None) -> None:
     """``rewardgen-tasks``: list the tasks with their fitness and description."""
     from rich.console import Console
-    from rich.table import Table
 
     from rewardgen.tasks import load_task, task_names
 
@@ -257,11 +370,14 @@ def tasks_main(argv: list[str] | None = None) -> None:
             task = load_task(args.name)
             console.print(f"[bold]{task.name}[/] ({task.env_id})\n{task.description}\n")
             console.print(f"fitness: {task.fitness.aggregate} of {task.fitness.expr} [{task.fitness.unit}] - {task.fitness.doc}")
-            console.print(TaskPromptInfo.from_task(task).state_source, markup=False, highlight=False)
+            # soft_wrap: code is never wrapped at the terminal's (or a pipe's 80) columns
+            console.print(TaskPromptInfo.from_task(task).state_source, markup=False,
+                          highlight=False, soft_wrap=True)
             return
-        rows = []
+        rows, tasks = [], []
         for name in task_names():
             task = load_task(name)
+            tasks.append(task)
             fitness = f"{task.fitness.aggregate}({task.fitness.expr}) {task.fitness.unit}".strip()
             threshold = "-" if task.success_threshold is None else f"{task.success_threshold:g}"
             rows.append((name, task.env_id, fitness, threshold, task.description))
@@ -269,12 +385,6 @@ def tasks_main(argv: list[str] | None = None) -> None:
             for row in rows:
                 print("\t".join(row))
             return
-        table = Table(title=f"rewardgen tasks ({resource_dir('envs')})")
-        for col in ("task", "env", "fitness", "success at"):
-            table.add_column(col, no_wrap=True)
-        table.add_column("description", overflow="fold", ratio=1)
-        for row in rows:
-            table.add_row(*row[:4], row[4][:160])
-        console.print(table)
+        console.print(tasks_table(tasks, console.width))
     except RewardGenError as e:
         _fail(e)

@@ -39,6 +39,7 @@ class LoopOutcome:
     usage: dict[str, Any] = field(default_factory=dict)
     stopped: str | None = None  # why the search ended early (the LLM is down), None if complete
     error: LLMError | None = None  # the error behind ``stopped``, for the CLI to report
+    interrupted: bool = False  # stopped by the user (Ctrl-C): summary.json, then exit at once
 
 
 def candidate_job(cfg: DictConfig, out_dir: str, source: str | None, kind: str = "program",
@@ -199,30 +200,51 @@ class Loop:
         label = self.proposer.name if self.proposer.is_llm else f"[bold yellow]{self.proposer.name}[/]"
         self.ui.say(f"rewardgen: task [bold]{self.task.name}[/] · method {self.method.name} · proposer {label}")
         best: CandidateRecord | None = None
-        for generation in range(int(self.cfg.loop.generations)):
-            try:
-                records = self.run_generation(generation, outcome.history)
-            except LLMError as e:  # after the client's own retries: down for good
-                outcome.stopped, outcome.error = f"generation {generation}: {e}", e
-                log.info("stopping before generation %d: %s", generation, e)  # the CLI says it
-                self.store.event("run_stopped", generation=generation, reason=str(e))
-                break
-            outcome.history.append(records)
-            new_best = best_record(outcome.history)
-            if new_best is not None and (best is None or new_best.label != best.label):
-                best = new_best
-                self.store.save_best(best)
-            self.ui.show(self.ui.generation_table(records))
-            if not any(r.result.ok for r in records):
-                log.warning("generation %d: no candidate trained successfully", generation)
-        outcome.best = best
-        outcome.usage = self.proposer.usage.to_dict()
-        if outcome.stopped is not None:
-            return outcome  # the final phase waits for a resumed, complete search
-        self.store.event("search_done", best=best.label if best else None,
-                         fitness=best.result.fitness if best else None, usage=outcome.usage)
-        if best is not None and self.cfg.final.enabled:
-            from rewardgen.final import run_final
+        phase = "generation 0"
+        try:
+            for generation in range(int(self.cfg.loop.generations)):
+                phase = f"generation {generation}"
+                try:
+                    records = self.run_generation(generation, outcome.history)
+                except LLMError as e:  # after the client's own retries: down for good
+                    outcome.stopped, outcome.error = f"generation {generation}: {e}", e
+                    log.info("stopping before generation %d: %s", generation, e)  # the CLI says it
+                    self.store.event("run_stopped", generation=generation, reason=str(e))
+                    break
+                outcome.history.append(records)
+                new_best = best_record(outcome.history)
+                if new_best is not None and (best is None or new_best.label != best.label):
+                    best = new_best
+                    self.store.save_best(best)
+                self.ui.show(self.ui.generation_table(records))
+                if not any(r.result.ok for r in records):
+                    log.warning("generation %d: no candidate trained successfully", generation)
+            outcome.best = best
+            outcome.usage = self.proposer.usage.to_dict()
+            if outcome.stopped is not None:
+                return outcome  # the final phase waits for a resumed, complete search
+            self.store.event("search_done", best=best.label if best else None,
+                             fitness=best.result.fitness if best else None, usage=outcome.usage)
+            if best is not None and self.cfg.final.enabled:
+                from rewardgen.final import run_final
 
-            outcome.final = run_final(self.cfg, self.store, self.task, best, self.executor, self.ui)
+                phase = "the final phase"
+                outcome.final = run_final(self.cfg, self.store, self.task, best, self.executor,
+                                          self.ui)
+        except KeyboardInterrupt:  # Ctrl-C: the workers are being killed (sandbox.worker.STOP)
+            self._interrupted(outcome, best, phase)
         return outcome
+
+    def _interrupted(self, outcome: LoopOutcome, best: CandidateRecord | None, phase: str) -> None:
+        """Keep what finished (the interrupted generation's finished candidates count in the
+        summary); interrupted trainings left no result.json, so a resume trains them again."""
+        generation = len(outcome.history)
+        if phase.startswith("generation") and self.store.gen_dir(generation).is_dir():
+            done = [self.store.read_record(generation, int(c.name[5:]))
+                    for c in sorted(self.store.gen_dir(generation).glob("cand_[0-9][0-9]"))]
+            if any(r is not None for r in done):
+                outcome.history.append([r for r in done if r is not None])
+        outcome.best, outcome.interrupted = best, True
+        outcome.stopped = f"stopped by the user (Ctrl-C) in {phase}"
+        outcome.usage = self.proposer.usage.to_dict()
+        self.store.event("run_stopped", reason=outcome.stopped)

@@ -75,9 +75,15 @@ def fitness_curve(per_generation: Sequence[Sequence[float | None]], path: str | 
     return _save(fig, path)
 
 
+MAX_COMPONENT_PANELS = 12  # more components than this: the largest (by magnitude) are drawn
+
+
 def component_curves(curves: Mapping[str, Sequence[tuple[float, float]]], path: str | Path, *,
                      title: str = "Reward components during training") -> Path:
-    """Each reward component's mean episode sum against env steps (from TensorBoard logs).
+    """One small panel per reward component: its mean episode sum against env steps.
+
+    Each panel has its own y axis, so a term a thousand times smaller than the dominant one is
+    still readable (on one shared axis it is a flat line at zero).
 
     Args:
         curves: component name -> (env step, value) points.
@@ -86,17 +92,28 @@ def component_curves(curves: Mapping[str, Sequence[tuple[float, float]]], path: 
     """
     if not curves:
         raise ConfigError(f"component_curves needs at least one component for {path}")
-    fig = Figure(figsize=_SIZE)
-    ax = fig.add_subplot()
-    for name, points in sorted(curves.items()):
-        steps = [p[0] for p in points]
-        values = [p[1] for p in points]
-        ax.plot(steps, values, marker="." if len(points) < 20 else None, lw=1.5, label=name)
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("mean episode sum")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best", ncols=2 if len(curves) > 4 else 1)
+    names = sorted(curves, key=lambda k: -max((abs(v) for _, v in curves[k]), default=0.0))
+    shown = sorted(names[:MAX_COMPONENT_PANELS])
+    cols = min(3, len(shown))
+    rows = math.ceil(len(shown) / cols)
+    fig = Figure(figsize=(max(_SIZE[0], 2.4 * cols), 0.6 + 1.7 * rows))
+    axes = list(fig.subplots(rows, cols, squeeze=False, sharex=True).flat)
+    for ax, name in zip(axes, shown, strict=False):
+        points = curves[name]
+        ax.plot([p[0] for p in points], [p[1] for p in points], color=BEST_COLOR, lw=1.5,
+                marker="." if len(points) < 20 else None)
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for i, ax in enumerate(axes):
+        if i >= len(shown):
+            ax.axis("off")
+        elif i + cols >= len(shown):  # the lowest panel of its column
+            ax.tick_params(labelbottom=True)
+            ax.set_xlabel("env steps", fontsize=7)
+    hidden = len(names) - len(shown)
+    fig.suptitle(title + (f" ({hidden} smaller components not shown)" if hidden else "")
+                 + "\nmean episode sum of each component, own y axis per panel", fontsize=9)
     return _save(fig, path)
 
 

@@ -36,7 +36,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from rewardgen.errors import ConfigError, RewardCodeError, RewardGenError
-from rewardgen.evaluate import eval_job
+from rewardgen.evaluate import eval_gpu, eval_job
 from rewardgen.io import atomic_write_json, atomic_write_text
 from rewardgen.results import CandidateJob, CandidateResult
 from rewardgen.sandbox.contract import CleanFormatter, clean_text, markup_safe
@@ -137,6 +137,7 @@ def replay(cfg: DictConfig, folder: str | Path, out_dir: str | Path,
     Raises:
         ConfigError: no programs, or an unknown baseline or task.
     """
+    from rewardgen.executors.local import pinned_device
     from rewardgen.executors.pipeline import run_job
     from rewardgen.sandbox.bwrap import check_backend
     from rewardgen.tasks import load_task, use_task_dirs
@@ -156,6 +157,7 @@ def replay(cfg: DictConfig, folder: str | Path, out_dir: str | Path,
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in cfg.seeds]
+    gpu = eval_gpu(str(cfg.device))
     rows = []
     for program in programs:
         results = []
@@ -168,7 +170,8 @@ def replay(cfg: DictConfig, folder: str | Path, out_dir: str | Path,
                 except RewardCodeError as e:
                     rejected = CandidateResult(status="rejected", reason=str(e), seed=seed,
                                                reward_sha256=program.sha256)
-            result = rejected or run_job(_job(cfg, program, job_dir, seed), cfg.sandbox)
+            result = rejected or run_job(pinned_device(_job(cfg, program, job_dir, seed), gpu),
+                                         cfg.sandbox, gpu=gpu)
             job_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_json(job_dir / "result.json", result.to_dict())
             log.info("replay %s seed %d: %s %s", program.label, seed, result.status,
@@ -241,8 +244,18 @@ def compose_eval(overrides: list[str]) -> DictConfig:
                           f"{str(e).splitlines()[0]}") from e
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """``rewardgen-replay REWARD_DIR [key=value ...] [--baselines native sparse] [--out DIR]``."""
+def main(argv: list[str] | None = None) -> None:
+    """``rewardgen-replay``: exit status 0 after a replay (the console script would print a
+    returned value and exit 1), 1 on an error, 130 on Ctrl-C."""
+    replay_main(argv)
+
+
+def replay_main(argv: list[str] | None = None) -> dict[str, Any]:
+    """``rewardgen-replay REWARD_DIR [key=value ...] [--baselines native sparse] [--out DIR]``;
+    returns the content of replay.json."""
+    from rewardgen.cli import stop_on_ctrl_c
+    from rewardgen.config_check import validate
+
     parser = argparse.ArgumentParser(prog="rewardgen-replay", description=__doc__.splitlines()[0])
     parser.add_argument("reward_dir", help="run directory, exported package or folder of *.py")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
@@ -258,9 +271,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
     try:
         cfg = compose_eval(list(args.overrides))
+        for warning in validate(cfg):
+            log.warning(warning)
         out = args.out or Path("runs/replay") / str(cfg.task) / dt.datetime.now().strftime(
             "%Y-%m-%d_%H-%M-%S")
-        summary = replay(cfg, args.reward_dir, out, tuple(args.baselines))
+        with stop_on_ctrl_c("rewardgen-replay"):
+            summary = replay(cfg, args.reward_dir, out, tuple(args.baselines))
+    except KeyboardInterrupt:
+        print("\nrewardgen-replay: stopped by the user", file=sys.stderr)
+        sys.exit(130)
     except RewardGenError as e:
         print(f"rewardgen-replay: error: {' '.join(clean_text(str(e)).split())}", file=sys.stderr)
         sys.exit(1)

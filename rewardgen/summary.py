@@ -47,7 +47,10 @@ def finish_run(outcome: LoopOutcome, ui: RunUI, report: ReportConfig | None = No
     where things are."""
     summary = build_summary(outcome)
     outcome.store.write_summary(summary)
+    if outcome.interrupted:  # Ctrl-C: no report, no tables; the CLI prints how to resume
+        return summary
     report = report or ReportConfig()
+    page = None
     if report.enabled:
         from rewardgen.report import report_at_end
 
@@ -67,6 +70,30 @@ def finish_run(outcome: LoopOutcome, ui: RunUI, report: ReportConfig | None = No
     if summary["best"]:
         ui.say(f"best reward: {summary['best']['reward_file']}  (fitness {summary['best']['fitness']:.3f}, "
                f"{summary['best']['candidate']})")
-    else:
+    elif outcome.history:
         ui.say("[bold red]no candidate trained successfully[/]; see the reasons in the table above")
+    else:
+        ui.say("[bold red]no candidate was trained[/]")
+    for line in next_steps(outcome, page is not None):
+        ui.say(line, soft_wrap=True)
     return summary
+
+
+def next_steps(outcome: LoopOutcome, has_report: bool) -> list[str]:
+    """What to run next, as commands to paste (rich markup, paths escaped)."""
+    from rich.markup import escape as markup_safe
+
+    root = markup_safe(str(outcome.store.root))
+    if outcome.stopped is not None:
+        return [f"next: continue the search with [bold]rewardgen-resume {root}[/]"]
+    lines = ["next:", f"  open {root}/report.html" if has_report else
+             f"  rewardgen-report {root}      (report.html with plots and videos)"]
+    if outcome.best is not None:
+        manifest = outcome.store.manifest
+        task = markup_safe(str(manifest.get("task", "TASK")))
+        seed = int(manifest.get("seed", 0))
+        fresh = ",".join(str(seed + k) for k in (1, 2, 3))  # not the seed it won with
+        lines += [f"  rewardgen-export {root} --out exported/      (the best reward as a package)",
+                  f"  rewardgen-eval task={task} reward_file={root}/best/reward.py "
+                  f"seeds=\\[{fresh}]      (retrain it on other seeds)"]
+    return lines

@@ -34,10 +34,11 @@ class RunUI:
         self._task_id: Any = None
         self._stop_watch: threading.Event | None = None
 
-    def say(self, text: str) -> None:
+    def say(self, text: str, *, soft_wrap: bool = False) -> None:
+        """Print one status line (``soft_wrap``: never break it, e.g. a command to paste)."""
         log.info(text)
         if self.enabled:
-            self.console.print(text)
+            self.console.print(text, soft_wrap=soft_wrap)
 
     def start_generation(self, generation: int, total: int, n_candidates: int,
                          title: str | None = None) -> None:

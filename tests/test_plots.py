@@ -45,6 +45,17 @@ def test_component_curves_and_bars(tmp_path):
     assert normalise({"generated": 1.0}) is None
 
 
+def test_component_curves_show_a_small_term_beside_a_dominant_one(tmp_path):
+    # "big" is flat at 1000, "small" rises to 0.03: on one shared axis "small" is a flat line at 0
+    curves = {"big": [(i * 100, 1000.0) for i in range(30)],
+              "small": [(i * 100, 0.001 * i) for i in range(30)]}
+    image = iio.imread(component_curves(curves, tmp_path / "c.png"))[..., :3].astype(int)
+    rgb = np.array([int(BEST_COLOR[i:i + 2], 16) for i in (1, 3, 5)])
+    right = np.abs(image[:, image.shape[1] // 2:] - rgb).sum(axis=-1) < 30  # the "small" panel
+    rows = np.flatnonzero(right.any(axis=1))  # pixel rows the line passes through
+    assert rows.size > 0.2 * image.shape[0]  # it rises visibly (a flat line covers a few rows)
+
+
 def test_refusals(tmp_path):
     with pytest.raises(ConfigError, match="at least one generation"):
         fitness_curve([], tmp_path / "x.png")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rewardgen.errors import ConfigError
-from rewardgen.replay_eval import compose_eval, find_programs, main, replay
+from rewardgen.replay_eval import compose_eval, find_programs, replay, replay_main
 
 GOOD = """import numpy as np
 
@@ -68,7 +68,7 @@ def test_replay_trains_each_program_in_a_worker_and_writes_the_table(tmp_path, c
     (rewards / "__init__.py").write_text("")
     out = tmp_path / "out"
 
-    summary = main([str(rewards), *TINY, "--baselines", "native", "--out", str(out)])
+    summary = replay_main([str(rewards), *TINY, "--baselines", "native", "--out", str(out)])
 
     rows = {r["label"]: r for r in summary["rows"]}
     assert list(rows) == ["centered.py", "forbidden.py", "upright.py", "[native]"]
@@ -78,8 +78,10 @@ def test_replay_trains_each_program_in_a_worker_and_writes_the_table(tmp_path, c
         result = json.loads((out / label.strip("[]") / "seed0" / "result.json").read_text())
         assert row["fitness_mean"] == pytest.approx(result["fitness"])
         assert result["env_steps"] == row["env_steps"] == 128
-        # Trained in an isolated worker: its job file and log are in the seed's folder.
-        assert (out / label.strip("[]") / "seed0" / "job.json").is_file()
+        # Trained in the sandbox, measured by the trusted evaluator: both leave their job files.
+        seed_dir = out / label.strip("[]") / "seed0"
+        assert (seed_dir / "train" / "job.json").is_file()
+        assert (seed_dir / "evaluation" / "job.json").is_file()
     bad = rows["forbidden.py"]
     assert bad["statuses"] == ["rejected"] and bad["fitness_mean"] is None
     assert "os" in bad["reasons"][0]
@@ -89,3 +91,16 @@ def test_replay_trains_each_program_in_a_worker_and_writes_the_table(tmp_path, c
     assert json.loads((out / "replay.json").read_text())["rows"] == summary["rows"]
     assert "replay on inverted_pendulum" in capsys.readouterr().err
     assert Path(summary["files"]["csv"]) == out / "replay.csv"
+
+
+def test_console_script_exits_0_without_printing_the_summary(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "forbidden.py").write_text(FORBIDDEN)  # rejected without training: quick
+    out = subprocess.run([str(Path(sys.executable).parent / "rewardgen-replay"), str(tmp_path),
+                          *TINY, "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "'rows'" not in out.stderr and "{'task'" not in out.stderr  # no dict dumped
+    assert "replay on inverted_pendulum" in out.stderr and out.stdout == ""

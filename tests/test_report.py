@@ -205,3 +205,28 @@ def test_cli_and_failures(report_run, tmp_path, capsys):
     with pytest.raises(RunDirError, match="not a rewardgen run directory"):
         write_report(tmp_path)
     assert report_at_end(tmp_path) is None  # logged, not raised
+
+
+@needs_chromium
+def test_diffs_wrap_open_and_fitness_has_units(report_run, browser, tmp_path):
+    """A 300-character line in a program: its diff wraps instead of scrolling sideways, every
+    diff is open without a click, and fitness values carry the task's unit."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(report_run, run_dir)
+    long_line = "    bonus = " + " + ".join(f"0.001 * state.pole_angle ** {k}" for k in range(12))
+    for cand in sorted(run_dir.glob("gen_001/cand_*")):
+        source = (cand / "reward.py").read_text()
+        (cand / "reward.py").write_text(source.replace("\n", f"\n{long_line}\n", 1))
+    html = write_report(run_dir, videos=False).read_text()
+    assert "fitness [s]</th>" in html  # inverted_pendulum: seconds upright
+    session = browser.open((run_dir / "report.html").as_uri())
+    assert browser.errors() == []
+    diffs = browser.evaluate(session, "Array.from(document.querySelectorAll('.diff pre')).map("
+                                      "p => [p.scrollWidth, p.clientWidth, p.getClientRects().length,"
+                                      " p.innerText.length])")
+    assert len(diffs) == 2  # gen_001's two candidates
+    for scroll_width, width, shown, chars in diffs:
+        assert shown > 0  # rendered: its <details> is open
+        assert chars > 300 and scroll_width <= width + 1  # wrapped, no sideways scrolling
+    page_width = browser.evaluate(session, "[document.documentElement.scrollWidth, innerWidth]")
+    assert page_width[0] <= page_width[1]

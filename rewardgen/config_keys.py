@@ -1,0 +1,129 @@
+"""Which keys the config has: a mistyped key gets the closest real one, never Hydra's ``+key``.
+
+Hydra answers ``loop.sample=4`` with "To append to your config use +loop.sample=4"; that runs
+with the default ``loop.samples`` and leaves a run directory that cannot be resumed. Here every
+key is checked against the dataclass schemas of ``config.py`` (a mapping such as
+``rl.hyperparams`` takes any key below it) and the error names the key meant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Iterable
+from typing import Any
+
+from omegaconf import DictConfig
+
+from rewardgen.errors import ConfigError
+
+
+def _unwrap(tp: Any) -> Any:
+    """``X | None`` -> ``X``."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0] if len(args) == 1 else Any
+    return tp
+
+
+def schema_keys(schema: type) -> dict[str, str]:
+    """Every dotted key of a dataclass schema -> ``open`` (a mapping: anything may go below it),
+    ``list`` or ``leaf``."""
+    out: dict[str, str] = {}
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            key, tp = prefix + f.name, _unwrap(hints[f.name])
+            if dataclasses.is_dataclass(tp):
+                out[key] = "node"
+                walk(tp, key + ".")  # type: ignore[arg-type]
+            elif tp is Any or typing.get_origin(tp) is dict or tp is dict:
+                out[key] = "open"
+            elif typing.get_origin(tp) is list:
+                out[key] = "list"
+            else:
+                out[key] = "leaf"
+
+    walk(schema, "")
+    return out
+
+
+def key_error(key: str, schema: type, value: str | None = None) -> str | None:
+    """None when ``key`` is a key of ``schema`` (or lies under an open mapping), else the error
+    line: the closest real key, written as an override to paste."""
+    keys = schema_keys(schema)
+    parts = key.split(".")
+    for i in range(1, len(parts) + 1):
+        head = ".".join(parts[:i])
+        kind = keys.get(head)
+        if kind == "open" or (kind == "list" and i < len(parts) and parts[i].isdigit()
+                              and i + 1 == len(parts)):
+            return None
+        if kind is None:
+            break
+    else:
+        return None
+    close = difflib.get_close_matches(key, [k for k, v in keys.items() if v != "node"], n=1,
+                                      cutoff=0.6)
+    if close:
+        fix = f"{close[0]}={value}" if value is not None else close[0]
+        return f"{key} is not a config key; did you mean {fix}?"
+    parent = ".".join(parts[:-1])
+    siblings = sorted(k.rpartition(".")[2] for k in keys
+                      if k.rpartition(".")[0] == parent and keys[k] != "node")
+    where = f"keys of {parent}: {', '.join(siblings)}" if parent in keys else \
+        "`rewardgen --cfg job` prints every key"
+    return f"{key} is not a config key ({where})"
+
+
+def unknown_keys(cfg: DictConfig, schema: type) -> list[str]:
+    """Dotted keys of ``cfg`` that its schema does not have (added with ``+key=value``)."""
+    keys = schema_keys(schema)
+    found = []
+
+    def walk(node: Any, prefix: str) -> None:
+        for name in node.keys() if isinstance(node, DictConfig) else ():
+            key = prefix + str(name)
+            kind = keys.get(key)
+            if kind is None:
+                found.append(key)
+            elif kind == "node":
+                walk(node._get_node(name), key + ".")
+
+    walk(cfg, "")
+    return found
+
+
+def check_override_keys(overrides: Iterable[str], schema: type, groups: Iterable[str]) -> None:
+    """Refuse ``key=value`` overrides (plain or ``+``) of keys the schema does not have.
+
+    Hydra would say ``To append to your config use +loop.sample=4``; that runs with the default
+    value and the run cannot be resumed. Config groups (``llm=openai``), ``hydra.*`` and
+    deletions are left to Hydra.
+
+    Raises:
+        ConfigError: naming the closest real key.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException as e:
+        raise ConfigError(f"{' '.join(str(e).split())}; write overrides as key=value, e.g. "
+                          "loop.samples=4") from e
+    groups = set(groups)
+    for override in parsed:
+        key = override.key_or_group
+        if override.is_delete() or key in groups or "/" in key or key.split(".")[0] == "hydra":
+            continue
+        value = None if override.is_sweep_override() else override.get_value_element_as_str()
+        error = key_error(key, schema, value)
+        if error is not None:
+            raise ConfigError(error)
+
+
+__all__ = ["check_override_keys", "key_error", "schema_keys", "unknown_keys"]
