@@ -13,6 +13,7 @@ from pathlib import Path
 from rewardgen.config import FeedbackConfig
 from rewardgen.errors import ConfigError
 from rewardgen.prompts import render
+from rewardgen.sandbox.contract import clean_text
 from rewardgen.store import CandidateRecord
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ def reward_reflection(record: CandidateRecord, fitness_doc: str, eval_freq: int)
     """Eureka's policy feedback for one trained candidate."""
     result = record.result
     evaluations = result.evaluations
-    lines = [_series_line(name, values) for name, values in result.component_stats.items()]
+    lines = [_series_line(clean_text(name, keep_newlines=False), values)
+             for name, values in result.component_stats.items()]
     lines.append(_series_line("task_score", [e.get("fitness") for e in evaluations]))
     if any(e.get("success_rate") is not None for e in evaluations):
         lines.append(_series_line("success_rate", [e.get("success_rate") for e in evaluations]))
@@ -51,9 +53,13 @@ def reward_reflection(record: CandidateRecord, fitness_doc: str, eval_freq: int)
 
 
 def failure_line(record: CandidateRecord) -> str:
-    """One candidate's status and reason, with the tail of its traceback when there is one."""
-    text = f"- {record.label}: {record.result.status}: {record.result.reason or 'no reason given'}"
-    tb = record.result.traceback.strip()
+    """One candidate's status and reason, with the tail of its traceback when there is one.
+
+    Both are the candidate's own words: kept, but without control characters or escapes.
+    """
+    reason = clean_text(record.result.reason, keep_newlines=False) or "no reason given"
+    text = f"- {record.label}: {record.result.status}: {reason}"
+    tb = clean_text(record.result.traceback).strip()
     if tb:
         tail = tb.splitlines()[-_TRACEBACK_LINES:]
         text += "\n  " + "\n  ".join(tail)

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from rewardgen.executors import Executor
 from rewardgen.io import atomic_write_json, read_json
 from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.sandbox.contract import clean_text
 from rewardgen.store import CandidateRecord, RunStore
 from rewardgen.tasks import TaskSpec
 from rewardgen.ui import RunUI
@@ -37,7 +38,8 @@ def _summarise(results: list[CandidateResult]) -> dict[str, Any]:
         "fitness_per_seed": {str(r.seed): r.fitness for r in ok},
         "success_mean": statistics.fmean(succ) if succ else None,
         "n_ok": len(ok),
-        "failures": [f"seed {r.seed}: {r.status}: {r.reason}" for r in results if not r.ok],
+        "failures": [f"seed {r.seed}: {r.status}: {clean_text(r.reason, keep_newlines=False)}"
+                     for r in results if not r.ok],
     }
 
 

@@ -28,6 +28,7 @@ from pygments.lexers import DiffLexer, PythonLexer
 from rewardgen import __version__, plots
 from rewardgen.errors import RewardGenError
 from rewardgen.io import atomic_write_text, read_json
+from rewardgen.sandbox.contract import CleanFormatter, clean_text
 from rewardgen.store import CandidateRecord, RunStore
 from rewardgen.tasks import TaskSpec, load_task
 
@@ -109,7 +110,8 @@ def tensorboard_components(cand_dir: Path) -> dict[str, list[tuple[float, float]
         for tag in acc.Tags().get("scalars", []):
             if tag.startswith(COMPONENT_TAG):
                 points = [(float(e.step), float(e.value)) for e in acc.Scalars(tag)]
-                curves.setdefault(tag[len(COMPONENT_TAG):], []).extend(points)
+                name = clean_text(tag[len(COMPONENT_TAG):], keep_newlines=False)
+                curves.setdefault(name, []).extend(points)
     return curves
 
 
@@ -133,7 +135,7 @@ def _tokens(store: RunStore, generation: int) -> dict[str, int]:
 
 
 def _code_html(source: str | None) -> str:
-    return highlight(source, PythonLexer(), _FORMATTER) if source else ""
+    return highlight(clean_text(source), PythonLexer(), _FORMATTER) if source else ""
 
 
 def _diff_html(parent: CandidateRecord | None, record: CandidateRecord) -> str:
@@ -142,7 +144,7 @@ def _diff_html(parent: CandidateRecord | None, record: CandidateRecord) -> str:
     diff = "\n".join(difflib.unified_diff(parent.source.splitlines(), record.source.splitlines(),
                                           fromfile=parent.label, tofile=record.label,
                                           lineterm=""))
-    return highlight(diff or "(identical to its parent)", DiffLexer(), _FORMATTER)
+    return highlight(clean_text(diff) or "(identical to its parent)", DiffLexer(), _FORMATTER)
 
 
 def _best_trained(records: list[CandidateRecord]) -> CandidateRecord | None:
@@ -222,7 +224,8 @@ def make_plots(data: ReportData, store: RunStore) -> None:
                 steps = [e.get("timesteps", i) for i, e in
                          enumerate(row.record.result.evaluations)]
                 curves = {k: list(zip(steps, v, strict=False)) for k, v in stats.items()}
-            if curves:
+            if curves:  # "$...$" in a component name would be parsed as mathtext
+                curves = {k.replace("$", r"\$"): v for k, v in curves.items()}
                 path = plots.component_curves(curves, out / f"components_{row.anchor}.png",
                                               title=f"{row.label}: reward components")
                 row.components_png = _plot(path, root, "components").data_uri
@@ -320,10 +323,12 @@ def main(argv: list[str] | None = None) -> None:
         try:
             main_sweep(args.sweep)
         except RewardGenError as e:
-            print(f"rewardgen-report: error: {e}", file=sys.stderr)
+            print(f"rewardgen-report: error: {clean_text(str(e))}", file=sys.stderr)
             sys.exit(1)
         return
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(CleanFormatter("%(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("tensorboard").setLevel(logging.WARNING)
     try:
         path = write_report(args.run_dir, videos=not args.no_videos, video_steps=args.video_steps)

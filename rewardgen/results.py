@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from rewardgen.sandbox.contract import clean_text
+
 STATUSES = ("ok", "rejected", "failed", "timeout", "screened_out")
 PROGRESS_FILE = "progress.json"  # written by the worker while training, read by the progress display
 
@@ -97,5 +99,23 @@ class CandidateResult:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> CandidateResult:
+        """A worker's (or a saved) result, with the text its reward program controls cleaned."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in names})
+        kwargs = {k: v for k, v in raw.items() if k in names}
+        for key in ("reason", "traceback"):
+            if isinstance(kwargs.get(key), str):
+                kwargs[key] = clean_text(kwargs[key], keep_newlines=key == "traceback")
+        if isinstance(kwargs.get("component_stats"), dict):
+            kwargs["component_stats"] = _clean_keys(kwargs["component_stats"])
+        if isinstance(kwargs.get("evaluations"), list):
+            kwargs["evaluations"] = [
+                {**e, "components": _clean_keys(e["components"])}
+                if isinstance(e, dict) and isinstance(e.get("components"), dict) else e
+                for e in kwargs["evaluations"]
+            ]
+        return cls(**kwargs)
+
+
+def _clean_keys(named: dict[Any, Any]) -> dict[str, Any]:
+    """Component names are reward-controlled: one clean line each."""
+    return {clean_text(str(k), keep_newlines=False): v for k, v in named.items()}

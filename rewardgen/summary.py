@@ -6,6 +6,7 @@ from typing import Any
 
 from rewardgen.config import ReportConfig
 from rewardgen.loop import LoopOutcome
+from rewardgen.sandbox.contract import markup_safe
 from rewardgen.ui import RunUI
 
 
@@ -56,7 +57,7 @@ def finish_run(outcome: LoopOutcome, ui: RunUI, report: ReportConfig | None = No
 
         page = report_at_end(outcome.store.root, videos=report.videos, video_steps=report.video_steps)
         if page is not None:
-            ui.say(f"report: {page}")
+            ui.say(f"report: {markup_safe(str(page))}")
     if outcome.stopped is None:
         outcome.store.event("run_finished", best=(summary["best"] or {}).get("candidate"))
     else:
@@ -66,10 +67,11 @@ def finish_run(outcome: LoopOutcome, ui: RunUI, report: ReportConfig | None = No
         hns = outcome.final.get("human_normalised_score")
         if hns is not None:
             ui.say(f"human-normalised score: {hns:.3f}  ((generated - sparse) / |native - sparse|)")
-    ui.say(f"run directory: {outcome.store.root}")
+    ui.say(f"run directory: {markup_safe(str(outcome.store.root))}")
     if summary["best"]:
-        ui.say(f"best reward: {summary['best']['reward_file']}  (fitness {summary['best']['fitness']:.3f}, "
-               f"{summary['best']['candidate']})")
+        best = summary["best"]
+        ui.say(markup_safe(f"best reward: {best['reward_file']}  (fitness {best['fitness']:.3f}, "
+                           f"{best['candidate']})"))
     elif outcome.history:
         ui.say("[bold red]no candidate trained successfully[/]; see the reasons in the table above")
     else:

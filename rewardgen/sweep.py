@@ -27,6 +27,7 @@ import yaml
 
 from rewardgen.errors import RunDirError
 from rewardgen.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from rewardgen.sandbox.contract import markup_safe
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +279,7 @@ def plot_groups(groups: list[SweepGroup], sweep_name: str) -> bytes:
 def _table(groups: list[SweepGroup], title: str) -> Any:
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table(title=markup_safe(title))
     table.add_column("group", no_wrap=True)
     table.add_column("runs (finished)", justify="right")
     for m in METRICS:
@@ -290,7 +291,7 @@ def _table(groups: list[SweepGroup], title: str) -> Any:
         beats = "-" if g.beats_human is None else "yes" if g.beats_human else "no"
         costs = ["-" if g.mean[m] is None else f"{g.mean[m]:,.{4 if m == 'llm_cost_usd' else 0}f}"
                  for m in COSTS]
-        table.add_row(g.name, f"{len(g.seeds)} ({g.finished})",
+        table.add_row(markup_safe(g.name), f"{len(g.seeds)} ({g.finished})",
                       *(_cell(g.mean[m], g.std[m]) for m in METRICS), beats, *costs)
     return table
 
@@ -342,6 +343,6 @@ def main_sweep(sweep_dir: str | Path, *, show: bool = True) -> dict[str, Any]:
                           f"LLM tokens {suite['total_llm_tokens']:,.0f}, cost "
                           f"${suite['total_llm_cost_usd']:.4f}, env steps "
                           f"{suite['total_env_steps']:,.0f}")
-        console.print(f"table: {files['csv']}\nplot: {files['plot']}")
+        console.print(markup_safe(f"table: {files['csv']}\nplot: {files['plot']}"))
     return summary
 

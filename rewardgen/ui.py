@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.errors import MarkupError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from rewardgen.io import read_json
 from rewardgen.results import PROGRESS_FILE
+from rewardgen.sandbox.contract import clean_text, markup_safe
 from rewardgen.store import CandidateRecord
 
 log = logging.getLogger(__name__)
@@ -35,8 +38,16 @@ class RunUI:
         self._stop_watch: threading.Event | None = None
 
     def say(self, text: str, *, soft_wrap: bool = False) -> None:
-        """Print one status line (``soft_wrap``: never break it, e.g. a command to paste)."""
-        log.info(text)
+        """Print one status line: ``text`` is rich markup, so what a candidate, the LLM or a path
+        put into it must come through :func:`markup_safe`. The log gets the plain text.
+        ``soft_wrap``: never break the line (a command to paste)."""
+        text = clean_text(text)
+        try:
+            plain = Text.from_markup(text).plain
+        except MarkupError:  # a caller forgot to escape: show it literally rather than die
+            text = markup_safe(text)
+            plain = Text.from_markup(text).plain
+        log.info(plain)
         if self.enabled:
             self.console.print(text, soft_wrap=soft_wrap)
 
@@ -83,11 +94,13 @@ class RunUI:
         label = label or record.label
         if result.ok and result.fitness is not None and (self.best is None or result.fitness > self.best):
             self.best = result.fitness
-        status = result.status if result.ok else f"{result.status}: {result.reason[:90]}"
+        reason = clean_text(result.reason, keep_newlines=False)
+        status = result.status if result.ok else f"{result.status}: {reason[:90]}"
         log.info("%s %s fitness=%s", label, status, _fit(result.fitness))
         if self._progress is not None:
             self._progress.update(self._task_id, advance=1, note=f"best fitness {_fit(self.best)}")
-            self._progress.console.print(f"  {label}  fitness {_fit(result.fitness):>9}  {status}")
+            line = f"  {label}  fitness {_fit(result.fitness):>9}  {status}"
+            self._progress.console.print(markup_safe(line, keep_newlines=False))
 
     def end_generation(self) -> None:
         if self._stop_watch is not None:
@@ -104,7 +117,8 @@ class RunUI:
         for r in records:
             res = r.result
             table.add_row(r.label, res.status, _fit(res.fitness), _fit(res.success_rate),
-                          str(res.env_steps), f"{res.wall_time_s:.0f}", res.reason[:60])
+                          str(res.env_steps), f"{res.wall_time_s:.0f}",
+                          markup_safe(res.reason, keep_newlines=False, max_chars=60))
         return table
 
     def final_table(self, final: dict[str, Any]) -> Table:

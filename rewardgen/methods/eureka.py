@@ -14,6 +14,7 @@ from rewardgen.config import MethodConfig
 from rewardgen.feedback import failure_summary, reward_reflection
 from rewardgen.methods.base import ParsedAnswer, TaskPromptInfo
 from rewardgen.prompts import render
+from rewardgen.sandbox.contract import clean_text
 from rewardgen.store import CandidateRecord
 from rewardgen.tasks import TaskSpec
 
@@ -22,6 +23,12 @@ def best_record(history: Sequence[Sequence[CandidateRecord]]) -> CandidateRecord
     """The trained candidate with the highest trusted fitness over all generations."""
     trained = [r for gen in history for r in gen if r.result.ok and r.result.fitness is not None]
     return max(trained, key=lambda r: r.result.fitness or 0.0, default=None)
+
+
+def _clean(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Candidates' reasons, tracebacks and the LLM's own answers go back into the prompt as text:
+    their content stays, control characters and escape sequences do not."""
+    return [{**m, "content": clean_text(m["content"])} for m in messages]
 
 
 class EurekaMethod:
@@ -59,16 +66,16 @@ class EurekaMethod:
         system = {"role": "system", "content": render(self.prompt_dir, "system")}
         best = best_record(history)
         if best is None:
-            return [system, {"role": "user", "content": self._task_prompt(failures)}]
+            return _clean([system, {"role": "user", "content": self._task_prompt(failures)}])
         reflection = reward_reflection(best, self.task.fitness.doc or "higher is better", eval_freq)
         feedback = render(self.prompt_dir, "feedback", reflection=reflection,
                           failures=failures, human=(human or "")[: limit // 2])
-        return [
+        return _clean([
             system,
             {"role": "user", "content": self._task_prompt("")},
             {"role": "assistant", "content": best.response or f"```python\n{best.source}\n```"},
             {"role": "user", "content": feedback},
-        ]
+        ])
 
     def parse(self, text: str) -> ParsedAnswer:
         from rewardgen.llm.extract import extract_code

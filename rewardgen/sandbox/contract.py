@@ -1,0 +1,93 @@
+"""The sandbox contract: what may cross from untrusted code to the operator's eyes.
+
+Every string a reward program (or an LLM) controls — failure reasons, tracebacks, component
+names, answers — is data. Before rich, the report, a log file or the next prompt sees it, it goes
+through :func:`clean_text` (no terminal control: escape sequences, control characters, bidi
+overrides, lone surrogates) and, where rich parses markup, :func:`markup_safe`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# ESC-introduced sequences: CSI (ESC [ ... final byte), OSC/DCS/SOS/PM/APC strings (up to BEL
+# or ST; an unterminated one to the end of its line), two-character escapes (ESC 7, ESC c, ...).
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b[\]PX^_][^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]"
+    # the same with C1 introducers (CSI 0x9b, OSC 0x9d, DCS 0x90, SOS 0x98, PM 0x9e, APC 0x9f)
+    r"|\x9b[0-?]*[ -/]*[@-~]"
+    r"|[\x9d\x90\x98\x9e\x9f][^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"
+)
+_LINE_BREAKS = re.compile(r"\r\n|[\n\u2028\u2029]")
+# C0 (but \t, \n), DEL and C1 controls; bidi embeddings/overrides (U+202A-U+202E) and isolates
+# (U+2066-U+2069), which make text (or code) read differently from what it is.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def clean_text(s: str, *, keep_newlines: bool = True) -> str:
+    """``s`` without anything a terminal, a log reader or a bidi renderer would act on.
+
+    Removes ANSI/OSC escape sequences whole (a window title, an OSC 52 clipboard write, an
+    erase-line), then every remaining C0/C1 control character, and bidi override/isolate
+    characters; replaces lone surrogates (which cannot be written as UTF-8) with U+FFFD. Printable
+    text, including non-ASCII letters, stays as it is.
+
+    Args:
+        s: untrusted text (a non-str is turned into one first).
+        keep_newlines: keep ``\\n`` and ``\\t`` (tracebacks, prompts); when False they become a
+            space, for one-line fields (reasons, component names, table cells).
+
+    Examples:
+        >>> clean_text("ok\\x1b]0;pwned\\x07 done\\x1b[2K")
+        'ok done'
+        >>> clean_text("a\\u202eb\\x07c\\ud800")
+        'abc\\ufffd'
+        >>> clean_text("line 1\\r\\nline 2\\tend")
+        'line 1\\nline 2\\tend'
+        >>> clean_text("line 1\\nline 2\\tend", keep_newlines=False)
+        'line 1 line 2 end'
+    """
+    if not isinstance(s, str):
+        s = str(s)
+    s = _ESCAPE_SEQUENCE.sub("", s)
+    s = _LINE_BREAKS.sub("\n" if keep_newlines else " ", s)
+    if not keep_newlines:
+        s = s.replace("\t", " ")
+    s = _INVISIBLE.sub("", s)
+    return _SURROGATE.sub("\ufffd", s)
+
+
+def markup_safe(s: str, *, keep_newlines: bool = True, max_chars: int | None = None) -> str:
+    """:func:`clean_text`, then rich's markup escaped: for an f-string that rich will print.
+
+    Args:
+        s: untrusted text.
+        keep_newlines: as for :func:`clean_text`.
+        max_chars: cut the cleaned text to this length before escaping (a table cell), so
+            neither an escape sequence nor a markup escape is cut in half.
+
+    Examples:
+        >>> markup_safe("[/x] [bold red]boom\\x1b[2K")
+        '\\\\[/x] \\\\[bold red]boom'
+        >>> markup_safe("\\x1b]0;t\\x07[b]" + "x" * 10, max_chars=5)
+        '\\\\[b]xx'
+    """
+    from rich.markup import escape  # imported here: workers load this module without rich
+
+    return escape(clean_text(s, keep_newlines=keep_newlines)[:max_chars])
+
+
+class CleanFormatter(logging.Formatter):
+    """A ``logging.Formatter`` whose lines pass :func:`clean_text` (log files, stderr).
+
+    Log records carry reasons and exception messages from candidates; this keeps escape
+    sequences out of ``cli.log`` and the terminal whatever a call site formats into them. Used by
+    ``conf/hydra/job_logging/rewardgen.yaml`` and the non-Hydra entry points.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        return clean_text(super().format(record))
