@@ -9,6 +9,7 @@ import os
 import secrets
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,6 @@ from rewardgen.config_check import check_command_line, validate
 from rewardgen.config_keys import key_error
 from rewardgen.errors import ConfigError, LLMError, RewardGenError, RunDirError
 from rewardgen.resources import resource_dir
-from rewardgen.sandbox.contract import CleanFormatter, clean_text, markup_safe
 
 log = logging.getLogger("rewardgen")
 CONF_DIR = str(resource_dir("conf"))
@@ -46,7 +46,7 @@ OmegaConf.register_new_resolver("rewardgen.unique", _unique_suffix, use_cache=Tr
 
 def _fail(error: BaseException) -> None:
     """One clear line on stderr, exit status 1; finished work stays in the run directory."""
-    print(f"rewardgen: error: {' '.join(clean_text(str(error)).split())}", file=sys.stderr)
+    print(f"rewardgen: error: {' '.join(str(error).split())}", file=sys.stderr)
     sys.exit(1)
 
 
@@ -55,7 +55,7 @@ def _check_command_line(config_name: str, schema: type, prog: str) -> None:
     try:
         check_command_line(sys.argv[1:], CONF_DIR, config_name, schema)
     except RewardGenError as e:
-        print(f"{prog}: error: {' '.join(clean_text(str(e)).split())}", file=sys.stderr)
+        print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
         sys.exit(1)
 
 
@@ -74,6 +74,9 @@ def stop_on_ctrl_c(prog: str) -> Iterator[None]:
         raise KeyboardInterrupt
 
     STOP.clear()
+    if threading.current_thread() is not threading.main_thread():  # a launcher's thread: only
+        yield  # the main thread may set handlers; Python's KeyboardInterrupt stays in charge
+        return
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         yield
@@ -185,10 +188,10 @@ def _log_to(path: Path) -> None:
     """Outside Hydra: the same logging as a Hydra run (file: INFO, terminal: warnings)."""
     fmt = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
     file_handler = logging.FileHandler(path)
-    file_handler.setFormatter(CleanFormatter(fmt))
+    file_handler.setFormatter(logging.Formatter(fmt))
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING)
-    console.setFormatter(CleanFormatter("%(levelname)s: %(message)s"))
+    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[file_handler, console], force=True)
 
 
@@ -369,10 +372,8 @@ def tasks_main(argv: list[str] | None = None) -> None:
             from rewardgen.methods.base import TaskPromptInfo
 
             task = load_task(args.name)
-            about = markup_safe(f"({task.env_id})\n{task.description}")
-            console.print(f"[bold]{markup_safe(task.name)}[/] {about}\n")
-            console.print(markup_safe(f"fitness: {task.fitness.aggregate} of {task.fitness.expr} "
-                                      f"[{task.fitness.unit}] - {task.fitness.doc}"))
+            console.print(f"[bold]{task.name}[/] ({task.env_id})\n{task.description}\n")
+            console.print(f"fitness: {task.fitness.aggregate} of {task.fitness.expr} [{task.fitness.unit}] - {task.fitness.doc}")
             # soft_wrap: code is never wrapped at the terminal's (or a pipe's 80) columns
             console.print(TaskPromptInfo.from_task(task).state_source, markup=False,
                           highlight=False, soft_wrap=True)

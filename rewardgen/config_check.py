@@ -24,10 +24,11 @@ from rewardgen.errors import ConfigError
 
 # Enumerations owned by modules that import torch (slow to load in the CLI process); the test
 # suite checks them against rewardgen.train.stats.SELECTIONS, rewardgen.train.sb3.VEC_ENVS /
-# ALGORITHMS and rewardgen.rewards.preference.REWARD_MODELS.
+# ALGORITHMS, rewardgen.rewards.preference.REWARD_MODELS and SB3's policy aliases.
 SELECTIONS = ("final", "last_k", "max")
 ALGOS = ("ppo", "sac")
 VEC_ENVS = ("dummy", "subproc")
+POLICIES = ("MlpPolicy", "CnnPolicy", "MultiInputPolicy")  # SB3's policy_aliases of PPO and SAC
 REWARD_MODELS = ("cnn", "mlp")
 CLIP_MODES = ("step", "deferred")
 BASELINES = ("native", "sparse")
@@ -101,6 +102,7 @@ def _check_rl(rl: Any) -> None:
     _one_of("rl.algo", str(rl.algo).lower(), ALGOS)
     _at_least("rl.n_envs", rl.n_envs, 1)
     _one_of("rl.vec_env", rl.vec_env, VEC_ENVS)
+    _one_of("rl.policy", rl.policy, POLICIES)
 
 
 def _check_train(train: Any, prefix: str = "train") -> None:

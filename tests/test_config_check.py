@@ -34,6 +34,7 @@ def _check(*argv: str, name: str = "config") -> None:
     (["final.n_seeds=0"], r"final.n_seeds=0 must be at least 1"),
     (["rl.algo=td3"], r"rl.algo='td3' is not one of ppo, sac"),
     (["rl.n_envs=0"], r"rl.n_envs=0 must be at least 1"),
+    (["rl.policy=MLPPolicy"], r"rl.policy='MLPPolicy' is not one of .*did you mean rl.policy=MlpPolicy"),
     (["executor.name=slurm"], r"executor.name='slurm' is not one of local, ray"),
     (["executor.workers=0"], r"executor.workers=0 must be at least 1"),
     (["llm.provider=anthropic"], r"llm.provider='anthropic' is not one of auto, openai"),
@@ -100,6 +101,8 @@ def test_sac_budget_below_learning_starts_is_a_warning():
 
 
 def test_enumerations_match_the_modules_that_own_them():
+    from stable_baselines3 import PPO, SAC
+
     from rewardgen import config_check
     from rewardgen.rewards.preference import REWARD_MODELS
     from rewardgen.train.sb3 import ALGORITHMS, VEC_ENVS
@@ -109,6 +112,8 @@ def test_enumerations_match_the_modules_that_own_them():
     assert config_check.VEC_ENVS == VEC_ENVS
     assert set(config_check.ALGOS) == set(ALGORITHMS)
     assert config_check.REWARD_MODELS == REWARD_MODELS
+    for algo in (PPO, SAC):
+        assert set(config_check.POLICIES) == set(algo.policy_aliases)
 
 
 def test_resume_override_of_no_key_suggests_the_real_one(tmp_path):
