@@ -333,6 +333,6 @@ def main(argv: list[str] | None = None) -> None:
     try:
         path = write_report(args.run_dir, videos=not args.no_videos, video_steps=args.video_steps)
     except RewardGenError as e:
-        print(f"rewardgen-report: error: {e}", file=sys.stderr)
+        print(f"rewardgen-report: error: {clean_text(str(e))}", file=sys.stderr)
         sys.exit(1)
     print(path)
