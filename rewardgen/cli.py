@@ -24,6 +24,7 @@ from rewardgen.config_check import check_command_line, validate
 from rewardgen.config_keys import key_error
 from rewardgen.errors import ConfigError, LLMError, RewardGenError, RunDirError
 from rewardgen.resources import resource_dir
+from rewardgen.sandbox.contract import CleanFormatter, clean_text, markup_safe
 
 log = logging.getLogger("rewardgen")
 CONF_DIR = str(resource_dir("conf"))
@@ -46,7 +47,7 @@ OmegaConf.register_new_resolver("rewardgen.unique", _unique_suffix, use_cache=Tr
 
 def _fail(error: BaseException) -> None:
     """One clear line on stderr, exit status 1; finished work stays in the run directory."""
-    print(f"rewardgen: error: {' '.join(str(error).split())}", file=sys.stderr)
+    print(f"rewardgen: error: {' '.join(clean_text(str(error)).split())}", file=sys.stderr)
     sys.exit(1)
 
 
@@ -55,7 +56,7 @@ def _check_command_line(config_name: str, schema: type, prog: str) -> None:
     try:
         check_command_line(sys.argv[1:], CONF_DIR, config_name, schema)
     except RewardGenError as e:
-        print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"{prog}: error: {' '.join(clean_text(str(e)).split())}", file=sys.stderr)
         sys.exit(1)
 
 
@@ -188,10 +189,10 @@ def _log_to(path: Path) -> None:
     """Outside Hydra: the same logging as a Hydra run (file: INFO, terminal: warnings)."""
     fmt = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
     file_handler = logging.FileHandler(path)
-    file_handler.setFormatter(logging.Formatter(fmt))
+    file_handler.setFormatter(CleanFormatter(fmt))
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING)
-    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    console.setFormatter(CleanFormatter("%(levelname)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[file_handler, console], force=True)
 
 
@@ -329,7 +330,6 @@ def tasks_table(tasks: list[Any], width: int) -> Any:
     """The task list for a terminal ``width`` columns wide: names are never shortened (they are
     what one types); fitness is said in words with its unit (the expression is in
     ``rewardgen-tasks NAME``); below 120 columns the env id and description make room."""
-    from rich.markup import escape as markup_safe
     from rich.table import Table
 
     wide = width >= 120
@@ -372,8 +372,10 @@ def tasks_main(argv: list[str] | None = None) -> None:
             from rewardgen.methods.base import TaskPromptInfo
 
             task = load_task(args.name)
-            console.print(f"[bold]{task.name}[/] ({task.env_id})\n{task.description}\n")
-            console.print(f"fitness: {task.fitness.aggregate} of {task.fitness.expr} [{task.fitness.unit}] - {task.fitness.doc}")
+            about = markup_safe(f"({task.env_id})\n{task.description}")
+            console.print(f"[bold]{markup_safe(task.name)}[/] {about}\n")
+            console.print(markup_safe(f"fitness: {task.fitness.aggregate} of {task.fitness.expr} "
+                                      f"[{task.fitness.unit}] - {task.fitness.doc}"))
             # soft_wrap: code is never wrapped at the terminal's (or a pipe's 80) columns
             console.print(TaskPromptInfo.from_task(task).state_source, markup=False,
                           highlight=False, soft_wrap=True)
