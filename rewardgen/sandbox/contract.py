@@ -85,7 +85,7 @@ class CleanFormatter(logging.Formatter):
     """A ``logging.Formatter`` whose lines pass :func:`clean_text` (log files, stderr).
 
     Log records carry reasons and exception messages from candidates; this keeps escape
-    sequences out of ``cli.log`` and the terminal whatever a call site formats into them. Used by
+    sequences out of ``rewardgen.log`` and the terminal whatever a call site formats into them. Used by
     ``conf/hydra/job_logging/rewardgen.yaml`` and the non-Hydra entry points.
     """
 
