@@ -143,11 +143,16 @@ class LoopConfig:
 
 @dataclass
 class FinalConfig:
-    """"Short search, long final": retrain the best reward with its own budget and seeds."""
+    """"Short search, long final": retrain the best reward with its own budget and seeds.
+
+    The generated, native and sparse rewards all train on the same final seeds, none of which the
+    search trained with (reusing the winning seed would repeat the winning training).
+    """
 
     enabled: bool = True
     timesteps: int = 300_000
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    seeds: list[int] | None = None  # None: n_seeds fresh seeds seed+1000*k; a search seed is refused
+    n_seeds: int = 3
     baselines: list[str] = field(default_factory=lambda: ["native", "sparse"])
 
 

@@ -1,5 +1,11 @@
 """"Short search, long final": retrain the best reward over several seeds with its own budget,
-and the native (human-designed) and sparse rewards with the same budget, for comparison."""
+and the native (human-designed) and sparse rewards with the same budget and the same seeds.
+
+The final seeds are fresh: none of them trained anything during the search. Retraining the winner
+on the seed it won with would repeat that very training (the same fitness to the last digit),
+a winner's-curse bias the baselines, trained afresh, would not share. Statistics over the seeds
+(IQM, bootstrap intervals, probability of improvement) come from :mod:`rewardgen.stats_summary`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from rewardgen import stats_summary
+from rewardgen.errors import ConfigError
 from rewardgen.executors import Executor
 from rewardgen.io import atomic_write_json, read_json
 from rewardgen.results import CandidateJob, CandidateResult
@@ -20,27 +28,107 @@ from rewardgen.ui import RunUI
 
 log = logging.getLogger(__name__)
 
+# Derived final seeds are seed + 1000, seed + 2000, ...: never the search's seed, and for the
+# seeds of a sweep (seed=0,1,2,... below 1000) never another run's final seeds either.
+FINAL_SEED_STRIDE = 1000
 
-def human_normalised(method: float | None, human: float | None, sparse: float | None) -> float | None:
-    """(method - sparse) / |human - sparse|, Eureka's human-normalised score."""
-    if method is None or human is None or sparse is None or human == sparse:
-        return None
-    return (method - sparse) / abs(human - sparse)
+
+def search_seeds(cfg: DictConfig) -> list[int]:
+    """The training seeds the search used: every candidate trains with ``seed``.
+
+    (Judge rollouts reset their env with ``seed + k`` and the proposer samples with
+    ``seed + generation``; neither trains a policy, so neither is a training seed.)
+    """
+    return [int(cfg.seed)]
+
+
+def final_seeds(cfg: DictConfig) -> list[int]:
+    """The seeds of the final phase, the same for the generated, native and sparse rewards.
+
+    ``final.seeds`` when given (it must not repeat a seed nor use one of the search's); else
+    ``final.n_seeds`` fresh seeds ``seed + 1000 * k`` for k = 1..n_seeds. ``rewardgen``
+    calls it before anything is spent (:func:`rewardgen.config_check.validate`), so a bad list
+    fails in one line, not after the search was paid for.
+
+    Raises:
+        ConfigError: an explicit list overlaps the search's seeds, repeats a seed or is empty,
+            or ``final.n_seeds`` is below 1.
+    """
+    used = search_seeds(cfg)
+    explicit = cfg.final.get("seeds")
+    if explicit is None:
+        n = int(cfg.final.get("n_seeds", 3))
+        if n < 1:
+            raise ConfigError(f"final.n_seeds={n} must be at least 1 (or final.enabled=false)")
+        return [used[0] + FINAL_SEED_STRIDE * k for k in range(1, n + 1)]
+    seeds = [int(s) for s in explicit]
+    if not seeds:
+        raise ConfigError("final.seeds=[] names no seed; give seeds, or final.seeds=null for "
+                          "final.n_seeds fresh ones")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"final.seeds={seeds} repeats a seed; each seed is one training")
+    overlap = sorted(set(seeds) & set(used))
+    if overlap:
+        raise ConfigError(
+            f"final.seeds={seeds} reuses the search's training seed {overlap[0]} (seed={cfg.seed}), "
+            f"so the final phase would repeat the training that won the search; use other seeds, "
+            f"or final.seeds=null for {cfg.final.get('n_seeds', 3)} fresh ones")
+    return seeds
 
 
 def _summarise(results: list[CandidateResult]) -> dict[str, Any]:
     ok = [r for r in results if r.ok and r.fitness is not None]
+    ok.sort(key=lambda r: -1 if r.seed is None else r.seed)
     fits = [float(r.fitness) for r in ok if r.fitness is not None]
     succ = [r.success_rate for r in ok if r.success_rate is not None]
+    iqm = stats_summary.iqm_interval(fits)
     return {
         "fitness_mean": statistics.fmean(fits) if fits else None,
         "fitness_std": statistics.pstdev(fits) if len(fits) > 1 else 0.0 if fits else None,
+        "fitness_iqm": iqm["iqm"],
+        "fitness_iqm_ci": iqm["ci"],
+        "fitness_iqm_ci_reason": iqm["ci_reason"],
         "fitness_per_seed": {str(r.seed): r.fitness for r in ok},
         "success_mean": statistics.fmean(succ) if succ else None,
         "n_ok": len(ok),
         "failures": [f"seed {r.seed}: {r.status}: {clean_text(r.reason, keep_newlines=False)}"
                      for r in results if not r.ok],
     }
+
+
+def final_summary(best: str, timesteps: int, seeds: list[int], used: list[int],
+                  results: dict[str, list[CandidateResult]]) -> dict[str, Any]:
+    """The content of final/summary.json (also the run summary's ``final``).
+
+    Args:
+        best: the retrained candidate's label.
+        timesteps: the budget of each final training.
+        seeds: the final seeds; ``used``: the search's training seeds (disjoint from ``seeds``).
+        results: variant (``generated``, ``native``, ``sparse``) -> its trainings' results.
+    """
+    summary: dict[str, Any] = {
+        "best": best, "timesteps": timesteps, "seeds": seeds, "search_seeds": used,
+        "variants": {name: _summarise(rs) for name, rs in results.items()},
+        "statistics": stats_summary.describe(),
+    }
+    summary.update(_compare(summary["variants"]))
+    return summary
+
+
+def _compare(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The human-normalised score (or why it is undefined) and P(generated > native)."""
+    gen, native, sparse = (variants.get(k) or {} for k in ("generated", "native", "sparse"))
+    score, reason = stats_summary.human_normalised(
+        gen.get("fitness_mean"), native.get("fitness_mean"), sparse.get("fitness_mean"),
+        native_std=float(native.get("fitness_std") or 0.0),
+        sparse_std=float(sparse.get("fitness_std") or 0.0))
+    out: dict[str, Any] = {"human_normalised_score": score, "human_normalised_reason": reason}
+    if native:
+        out["probability_of_improvement"] = {"generated_over_native": (
+            stats_summary.probability_of_improvement(
+                [float(v) for v in (gen.get("fitness_per_seed") or {}).values() if v is not None],
+                [float(v) for v in native["fitness_per_seed"].values() if v is not None]))}
+    return out
 
 
 def run_final(cfg: DictConfig, store: RunStore, task: TaskSpec, best: CandidateRecord,
@@ -54,7 +142,7 @@ def run_final(cfg: DictConfig, store: RunStore, task: TaskSpec, best: CandidateR
         variants["native"] = (None, "native")
     if "sparse" in baselines and task.sparse_reward:
         variants["sparse"] = (None, "sparse")
-    seeds = [int(s) for s in cfg.final.seeds]
+    seeds = final_seeds(cfg)
     pending: list[tuple[str, CandidateJob]] = []
     results: dict[str, list[CandidateResult]] = {name: [] for name in variants}
     logged = {(e.get("variant"), e.get("seed")) for e in store.events() if e["event"] == "final_done"}
@@ -72,7 +160,8 @@ def run_final(cfg: DictConfig, store: RunStore, task: TaskSpec, best: CandidateR
             job = candidate_job(cfg, str(out), source, kind, timesteps=int(cfg.final.timesteps), seed=seed)
             pending.append((name, job))
     ui.say(f"final: retraining {best.label} and baselines {', '.join(n for n in variants if n != 'generated')} "
-           f"over seeds {seeds} for {int(cfg.final.timesteps)} steps each ({len(pending)} trainings to go)")
+           f"over fresh seeds {seeds} (the search trained with seed {int(cfg.seed)}) for "
+           f"{int(cfg.final.timesteps)} steps each ({len(pending)} trainings to go)")
     ui.start_generation(0, 1, len(pending), title="final")
     ui.watch_steps([Path(job.out_dir) for _, job in pending], sum(job.timesteps for _, job in pending))
 
@@ -87,18 +176,8 @@ def run_final(cfg: DictConfig, store: RunStore, task: TaskSpec, best: CandidateR
         executor.run([job for _, job in pending], on_done)
     finally:
         ui.end_generation()
-    summary: dict[str, Any] = {
-        "best": best.label,
-        "timesteps": int(cfg.final.timesteps),
-        "seeds": seeds,
-        "variants": {name: _summarise(rs) for name, rs in results.items()},
-    }
-    v = summary["variants"]
-    summary["human_normalised_score"] = human_normalised(
-        v["generated"]["fitness_mean"],
-        v.get("native", {}).get("fitness_mean"),
-        v.get("sparse", {}).get("fitness_mean"),
-    )
+    summary = final_summary(best.label, int(cfg.final.timesteps), seeds, search_seeds(cfg), results)
     atomic_write_json(store.final_dir / "summary.json", summary)
-    store.event("final_summary", **{k: summary[k] for k in ("best", "human_normalised_score")})
+    store.event("final_summary", **{k: summary[k] for k in ("best", "human_normalised_score",
+                                                           "human_normalised_reason")})
     return summary

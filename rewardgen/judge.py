@@ -193,7 +193,8 @@ class Judge:
             gpu = None
             if job.device.startswith("cuda"):
                 gpu = job.device.partition(":")[2] or os.environ.get("CUDA_VISIBLE_DEVICES", "0")
-            return run_isolated(job, sandbox, gpu=gpu, target=JUDGE_TARGET)
+            # trusted: renders the evaluator's policy.zip, never loads reward code
+            return run_isolated(job, sandbox, gpu=gpu, target=JUDGE_TARGET, sandboxed=False)
 
         workers = max(1, min(len(jobs), int(self.cfg.executor.workers or os.cpu_count() or 1)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rewardgen-judge") as pool:

@@ -171,3 +171,49 @@ def normalise(means: Mapping[str, float | None]) -> dict[str, float] | None:
     if native is None or sparse is None or native == sparse:
         return None
     return {k: (v - sparse) / abs(native - sparse) for k, v in means.items() if v is not None}
+
+
+Bar = tuple[float | None, float | None, Sequence[float]]  # mean (None: no bar), std, points
+
+
+def sweep_panels(panels: Sequence[tuple[str, Mapping[str, Bar]]], scores: Mapping[str, Bar],
+                 title: str) -> bytes:
+    """PNG bytes of a sweep: one panel per group (title, label -> bar), then one of the scores.
+
+    Tasks measure fitness in their own units, so each group gets its own axis; the
+    human-normalised score is comparable across tasks and shares the last panel ("n/a" where
+    no run of a group has a defined score).
+    """
+    import io
+
+    n = len(panels) + 1
+    cols = min(4, n)
+    rows = (n + cols - 1) // cols
+    fig = Figure(figsize=(3.6 * cols, 3.0 * rows))
+    flat = list(fig.subplots(rows, cols, squeeze=False).flat)
+    for ax, (name, bars) in zip(flat, panels, strict=False):
+        for x, (mean, std, points) in enumerate(bars.values()):
+            if mean is None:
+                continue
+            ax.bar(x, mean, yerr=std or 0.0, color=f"C{x}", alpha=0.6, capsize=3)
+            ax.scatter([x] * len(points), points, color="k", s=8, zorder=3)
+        ax.set_xticks(range(len(bars)), list(bars), rotation=30, ha="right", fontsize=7)
+        ax.set_title(name, fontsize=8)
+        ax.set_ylabel("fitness", fontsize=8)
+    ax = flat[len(panels)]
+    for x, (mean, std, points) in enumerate(scores.values()):
+        if mean is None:  # no final retraining, or the score is undefined in every run
+            ax.text(x, 0.5, "n/a", ha="center", fontsize=8, color="gray")
+            continue
+        ax.bar(x, mean, yerr=std or 0.0, color="C4", alpha=0.6, capsize=3)
+        ax.scatter([x] * len(points), points, color="k", s=8, zorder=3)
+    ax.axhline(1.0, color="gray", lw=0.8, ls="--")  # the native reward's level
+    ax.set_xticks(range(len(scores)), list(scores), rotation=30, ha="right", fontsize=7)
+    ax.set_title("human-normalised score\n(generated - sparse) / |native - sparse|", fontsize=8)
+    for extra in flat[n:]:
+        extra.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()

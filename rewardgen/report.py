@@ -233,7 +233,9 @@ def make_plots(data: ReportData, store: RunStore) -> None:
         variants = data.final.get("variants", {})
         means = {k: v.get("fitness_mean") for k, v in variants.items()}
         stds = {k: float(v.get("fitness_std") or 0.0) for k, v in variants.items()}
-        scores = plots.normalise(means)
+        # Only where the score is defined (native and sparse apart by more than their spread).
+        defined = data.final.get("human_normalised_score") is not None
+        scores = plots.normalise(means) if defined else None
         if scores is not None:
             scale = abs(float(means["native"] or 0.0) - float(means["sparse"] or 0.0))
             path = plots.human_normalised_scores(
@@ -255,6 +257,12 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _interval(point: Any, ci: Any = None, reason: Any = None) -> str:
+    from rewardgen.stats_summary import format_interval
+
+    return format_interval(point, ci, reason)
+
+
 def render(data: ReportData) -> str:
     """The HTML page (pure: no file access besides the packaged template)."""
     env = jinja2.Environment(loader=jinja2.PackageLoader("rewardgen", "templates"),
@@ -262,6 +270,7 @@ def render(data: ReportData) -> str:
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
     env.filters["fmt"] = _fmt
+    env.filters["interval"] = _interval
     template = env.get_template("report.html.j2")
     return template.render(d=data, pygments_css=_FORMATTER.get_style_defs(".hl"),
                            version=__version__, made=time.strftime("%Y-%m-%d %H:%M:%S"))

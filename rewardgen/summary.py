@@ -39,6 +39,9 @@ def build_summary(outcome: LoopOutcome) -> dict[str, Any]:
         "train_wall_time_s": sum(r.result.wall_time_s for r in records),
         "llm_usage": outcome.usage,
         "final": outcome.final,
+        # Training seeds: the search's, and the final phase's fresh ones (never the same).
+        "seeds": {"search": [outcome.store.manifest.get("seed")],
+                  "final": (outcome.final or {}).get("seeds")},
         "stopped": outcome.stopped,
     }
 
@@ -63,10 +66,13 @@ def finish_run(outcome: LoopOutcome, ui: RunUI, report: ReportConfig | None = No
     else:
         ui.say("[bold red]search stopped early[/]: summary.json holds the best so far")
     if outcome.final is not None:
+        from rich.markup import escape
+
+        from rewardgen.stats_summary import comparison_lines
+
         ui.show(ui.final_table(outcome.final))
-        hns = outcome.final.get("human_normalised_score")
-        if hns is not None:
-            ui.say(f"human-normalised score: {hns:.3f}  ((generated - sparse) / |native - sparse|)")
+        for line in comparison_lines(outcome.final):
+            ui.say(escape(line))
     ui.say(f"run directory: {markup_safe(str(outcome.store.root))}")
     if summary["best"]:
         best = summary["best"]

@@ -6,6 +6,13 @@ mean and spread over seeds of: the best fitness of the search, the final retrain
 reward, the native (human) and sparse baselines, and Eureka's human-normalised score. The seed is
 what a sweep repeats to measure spread, so it is never a grouping key.
 
+The table reports the final comparison as RL papers now do (:mod:`rewardgen.stats_summary`): per
+group the interquartile mean of the generated, native and sparse rewards with 95% bootstrap
+intervals, and P(generated > native). These pool every final training of the group (each run's
+fresh final seeds, over the group's runs), so the search's spread from run to run is in them.
+The human-normalised score of a run is undefined (and left out of the mean, with its reason)
+where its native and sparse rewards are within their spread over seeds.
+
 Outputs, next to the runs: ``sweep_summary.json`` (every run and every group),
 ``sweep_summary.csv`` (one row per group) and ``sweep_report.png``. With a final phase (the Eureka
 suite, conf/experiment/eureka_suite.yaml) the table also says per task whether the generated
@@ -25,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from rewardgen import stats_summary
 from rewardgen.errors import RunDirError
 from rewardgen.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from rewardgen.sandbox.contract import markup_safe
@@ -45,6 +53,7 @@ COSTS = ("llm_tokens", "llm_cost_usd", "env_steps", "wall_time_s")
 COST_LABELS = {"llm_tokens": "LLM tokens", "llm_cost_usd": "LLM cost $",
                "env_steps": "env steps", "wall_time_s": "wall time s"}
 IGNORED_OVERRIDES = ("seed", "task", "hydra.")
+VARIANTS = ("generated", "native", "sparse")
 
 
 @dataclass
@@ -61,6 +70,10 @@ class SweepRun:
     native_fitness: float | None = None
     sparse_fitness: float | None = None
     human_normalised: float | None = None
+    human_normalised_reason: str | None = None  # why the score is undefined (None: defined)
+    final_per_seed: dict[str, list[float]] = field(default_factory=dict)  # variant -> fitnesses
+    final_seeds: list[int] = field(default_factory=list)
+    final_timesteps: int | None = None
     llm_tokens: float | None = None
     llm_cost_usd: float | None = None
     env_steps: float | None = None  # search + final phase
@@ -86,6 +99,13 @@ class SweepGroup:
     # Eureka's "success over human": the mean final fitness of the generated reward above the
     # native reward's (None without a final phase or native baseline).
     beats_human: bool | None = None
+    # Over every final training of the group: variant -> IQM with its 95% bootstrap interval,
+    # and P(generated > native); the budget and seeds they rest on.
+    final_iqm: dict[str, dict[str, Any]] = field(default_factory=dict)
+    p_improvement: dict[str, Any] | None = None
+    final_timesteps: list[int] = field(default_factory=list)
+    final_seeds: list[int] = field(default_factory=list)
+    human_normalised_undefined: list[str] = field(default_factory=list)  # "run: reason"
 
 
 def _overrides(run_dir: Path) -> dict[str, str]:
@@ -127,11 +147,28 @@ def read_run(run_dir: Path) -> SweepRun:
         run.final_fitness = _number((variants.get("generated") or {}).get("fitness_mean"))
         run.native_fitness = _number((variants.get("native") or {}).get("fitness_mean"))
         run.sparse_fitness = _number((variants.get("sparse") or {}).get("fitness_mean"))
-        run.human_normalised = _number(final.get("human_normalised_score"))
+        run.final_per_seed = {k: _per_seed(variants[k]) for k in VARIANTS if variants.get(k)}
+        run.final_seeds = [int(s) for s in final.get("seeds") or []]
+        run.final_timesteps = int(final["timesteps"]) if final.get("timesteps") else None
+        # One rule for old and new summaries alike (see stats_summary.human_normalised).
+        native, sparse = variants.get("native") or {}, variants.get("sparse") or {}
+        run.human_normalised, run.human_normalised_reason = stats_summary.human_normalised(
+            run.final_fitness, run.native_fitness, run.sparse_fitness,
+            native_std=_number(native.get("fitness_std")) or 0.0,
+            sparse_std=_number(sparse.get("fitness_std")) or 0.0)
         final_steps = sum(int(read_json(p).get("env_steps") or 0)
                           for p in (run_dir / "final").glob("*/result.json"))
         run.env_steps = (run.env_steps or 0.0) + final_steps if run.finished else run.env_steps
     return run
+
+
+def _per_seed(variant: dict[str, Any]) -> list[float]:
+    """A variant's fitness on each final seed (older summaries: its mean, as one value)."""
+    per_seed = variant.get("fitness_per_seed")
+    if isinstance(per_seed, dict):
+        return [v for x in per_seed.values() if (v := _number(x)) is not None]
+    mean = _number(variant.get("fitness_mean"))
+    return [] if mean is None else [mean]
 
 
 def _wall_time(run_dir: Path) -> float | None:
@@ -177,6 +214,7 @@ def group_runs(runs: list[SweepRun]) -> list[SweepGroup]:
                   for m in (*METRICS, *COSTS)}
         mean = {m: statistics.fmean(v) if v else None for m, v in values.items()}
         final, native = mean["final_fitness"], mean["native_fitness"]
+        pooled = {k: [v for r in members for v in r.final_per_seed.get(k, [])] for k in VARIANTS}
         groups.append(SweepGroup(
             name=name,
             task=members[0].task,
@@ -186,6 +224,15 @@ def group_runs(runs: list[SweepRun]) -> list[SweepGroup]:
             std={m: statistics.pstdev(v) if v else None for m, v in values.items()},
             values=values,
             beats_human=None if final is None or native is None else final > native,
+            final_iqm={k: stats_summary.iqm_interval(v) for k, v in pooled.items() if v},
+            p_improvement=(stats_summary.probability_of_improvement(pooled["generated"],
+                                                                    pooled["native"])
+                           if pooled["generated"] and pooled["native"] else None),
+            final_timesteps=sorted({r.final_timesteps for r in members if r.final_timesteps}),
+            final_seeds=sorted({s for r in members for s in r.final_seeds}),
+            human_normalised_undefined=[f"{Path(r.run_dir).name}: {r.human_normalised_reason}"
+                                        for r in members if r.final_per_seed
+                                        and r.human_normalised_reason is not None],
         ))
     return groups
 
@@ -218,81 +265,87 @@ def groups_csv(groups: list[SweepGroup]) -> str:
     writer = csv.writer(buffer)
     writer.writerow(["group", "task", "runs", "finished", *(f"{m}_{s}" for m in METRICS
                                                             for s in ("mean", "std", "n")),
-                     "beats_human", *(f"{m}_mean" for m in COSTS)])
+                     "beats_human", *(f"{m}_mean" for m in COSTS),
+                     *(f"{v}_{s}" for v in VARIANTS for s in ("iqm", "iqm_ci_low", "iqm_ci_high")),
+                     "p_generated_over_native", "p_ci_low", "p_ci_high",
+                     "human_normalised_undefined", "final_timesteps", "final_seeds"])
     for g in groups:
         row: list[Any] = [g.name, g.task, len(g.seeds), g.finished]
         for m in METRICS:
             row += [g.mean[m], g.std[m], len(g.values[m])]
         row += [g.beats_human, *(g.mean[m] for m in COSTS)]
+        for v in VARIANTS:
+            stat = g.final_iqm.get(v) or {}
+            row += [stat.get("iqm"), *(stat.get("ci") or [None, None])]
+        poi = g.p_improvement or {}
+        row += [poi.get("value"), *(poi.get("ci") or [None, None])]
+        row += [len(g.human_normalised_undefined), " ".join(map(str, g.final_timesteps)),
+                " ".join(map(str, g.final_seeds))]
         writer.writerow(row)
     return buffer.getvalue()
 
 
 def plot_groups(groups: list[SweepGroup], sweep_name: str) -> bytes:
-    """PNG: one panel per group (fitness of search, final and baselines), one for the score.
+    """PNG: one panel per group (fitness of search, final and baselines), one for the score."""
+    from rewardgen.plots import sweep_panels
 
-    Tasks measure fitness in their own units, so each group gets its own axis; the
-    human-normalised score is comparable across tasks and shares one panel.
-    """
-    import matplotlib
+    panels = [(f"{g.name}\n({len(g.seeds)} seeds)",
+               {LABELS[m]: (g.mean[m], g.std[m], g.values[m]) for m in METRICS[:4]})
+              for g in groups]
+    m = "human_normalised"
+    scores = {g.name: (g.mean[m], g.std[m], g.values[m]) for g in groups}
+    return sweep_panels(panels, scores, f"sweep {sweep_name}")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    panels = len(groups) + 1
-    cols = min(4, panels)
-    rows = (panels + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows), squeeze=False)
-    flat = list(axes.flat)
-    fitness = METRICS[:4]
-    for ax, g in zip(flat, groups, strict=False):
-        for x, m in enumerate(fitness):
-            if g.mean[m] is None:
-                continue
-            ax.bar(x, g.mean[m], yerr=g.std[m], color=f"C{x}", alpha=0.6, capsize=3)
-            ax.scatter([x] * len(g.values[m]), g.values[m], color="k", s=8, zorder=3)
-        ax.set_xticks(range(len(fitness)), [LABELS[m] for m in fitness], rotation=30, ha="right",
-                      fontsize=7)
-        ax.set_title(f"{g.name}\n({len(g.seeds)} seeds)", fontsize=8)
-        ax.set_ylabel("fitness", fontsize=8)
-    ax = flat[len(groups)]
-    for x, g in enumerate(groups):
-        m = "human_normalised"
-        if g.mean[m] is None:  # no final retraining, or native == sparse
-            ax.text(x, 0.5, "n/a", ha="center", fontsize=8, color="gray")
-            continue
-        ax.bar(x, g.mean[m], yerr=g.std[m], color="C4", alpha=0.6, capsize=3)
-        ax.scatter([x] * len(g.values[m]), g.values[m], color="k", s=8, zorder=3)
-    ax.axhline(1.0, color="gray", lw=0.8, ls="--")  # the native reward's level
-    ax.set_xticks(range(len(groups)), [g.name for g in groups], rotation=30, ha="right", fontsize=7)
-    ax.set_title("human-normalised score\n(generated - sparse) / |native - sparse|", fontsize=8)
-    for extra in flat[panels:]:
-        extra.axis("off")
-    fig.suptitle(f"sweep {sweep_name}", fontsize=10)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
+def _budget(g: SweepGroup) -> str:
+    """The final phase's budget and seeds beside its numbers, e.g. ``128 steps, seeds 1000 2000``."""
+    if not g.final_seeds:
+        return "-"
+    steps = " / ".join(f"{t:,}" for t in g.final_timesteps) or "?"
+    shown = " ".join(map(str, g.final_seeds[:6]))
+    more = f" (+{len(g.final_seeds) - 6})" if len(g.final_seeds) > 6 else ""
+    return f"{steps} steps, seeds {shown}{more}"
+
+
+def _human_normalised_cell(g: SweepGroup) -> str:
+    undefined = len(g.human_normalised_undefined)
+    if g.mean["human_normalised"] is None:
+        return "undefined" if undefined else "-"
+    cell = _cell(g.mean["human_normalised"], g.std["human_normalised"])
+    return f"{cell} ({undefined} undefined)" if undefined else cell
 
 
 def _table(groups: list[SweepGroup], title: str) -> Any:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=markup_safe(title))
     table.add_column("group", no_wrap=True)
     table.add_column("runs (finished)", justify="right")
-    for m in METRICS:
-        table.add_column(LABELS[m], justify="right")
+    table.add_column(LABELS["search_fitness"], justify="right")
+    for v in VARIANTS:
+        table.add_column(f"{v} IQM [95% CI]", justify="right")
+    table.add_column("P(generated > native) [95% CI]", justify="right")
+    table.add_column(LABELS["human_normalised"], justify="right")
     table.add_column("beats human", justify="center")
+    table.add_column("final budget", justify="left")
     for m in COSTS:
         table.add_column(COST_LABELS[m] + " (mean)", justify="right")
     for g in groups:
         beats = "-" if g.beats_human is None else "yes" if g.beats_human else "no"
         costs = ["-" if g.mean[m] is None else f"{g.mean[m]:,.{4 if m == 'llm_cost_usd' else 0}f}"
                  for m in COSTS]
+        iqms = [stats_summary.format_interval((g.final_iqm.get(v) or {}).get("iqm"),
+                                              (g.final_iqm.get(v) or {}).get("ci"),
+                                              (g.final_iqm.get(v) or {}).get("ci_reason"))
+                for v in VARIANTS]
+        poi = g.p_improvement or {}
+        p_cell = stats_summary.format_interval(poi.get("value"), poi.get("ci"),
+                                               poi.get("ci_reason"), digits=2)
         table.add_row(markup_safe(g.name), f"{len(g.seeds)} ({g.finished})",
-                      *(_cell(g.mean[m], g.std[m]) for m in METRICS), beats, *costs)
+                      _cell(g.mean["search_fitness"], g.std["search_fitness"]),
+                      *(escape(c) for c in (*iqms, p_cell)), _human_normalised_cell(g), beats,
+                      escape(_budget(g)), *costs)
     return table
 
 
@@ -322,6 +375,7 @@ def main_sweep(sweep_dir: str | Path, *, show: bool = True) -> dict[str, Any]:
         "runs": [{**asdict(r), "group": r.group} for r in runs],
         "groups": [asdict(g) for g in groups],
         "suite": suite_totals(groups),
+        "statistics": stats_summary.describe(),
         "files": files,
     }
     atomic_write_text(files["csv"], groups_csv(groups))
@@ -336,6 +390,13 @@ def main_sweep(sweep_dir: str | Path, *, show: bool = True) -> dict[str, Any]:
 
         console = Console(stderr=True)
         console.print(_table(groups, f"sweep {root} ({len(runs)} runs)"))
+        console.print(f"IQM [CI], P(generated > native): {stats_summary.METHOD}; they pool every "
+                      f"final training of a group (its runs x their final seeds).",
+                      markup=False, highlight=False)
+        for g in groups:
+            for line in g.human_normalised_undefined:
+                console.print(f"human-normalised score undefined for {line}", markup=False,
+                              highlight=False)
         suite = summary["suite"]
         if suite["fraction_beats_human"] is not None:
             console.print(f"generated beats human on {suite['tasks_beating_human']}/"

@@ -122,12 +122,22 @@ class RunUI:
         return table
 
     def final_table(self, final: dict[str, Any]) -> Table:
-        table = Table(title="final retraining (mean ± std over seeds)")
-        for col in ("reward", "fitness", "success", "seeds"):
+        """Per reward: IQM [95% bootstrap CI] and mean ± std of the fitness over the final seeds."""
+        from rich.markup import escape
+
+        from rewardgen.stats_summary import format_interval
+
+        seeds = final.get("seeds") or []
+        table = Table(title=f"final retraining: {int(final.get('timesteps') or 0):,} steps, "
+                            f"seeds {seeds} (search seed {final.get('search_seeds', '?')})")
+        for col in ("reward", "fitness IQM [95% CI]", "mean ± std", "success", "ok seeds"):
             table.add_column(col)
         for name, row in final["variants"].items():
             fitness = "-" if row["fitness_mean"] is None else f"{row['fitness_mean']:.3f} ± {row['fitness_std']:.3f}"
-            table.add_row(name, fitness, _fit(row.get("success_mean")), str(row["n_ok"]))
+            iqm = format_interval(row.get("fitness_iqm"), row.get("fitness_iqm_ci"),
+                                  row.get("fitness_iqm_ci_reason"))
+            table.add_row(name, escape(iqm), fitness, _fit(row.get("success_mean")),
+                          f"{row['n_ok']}/{len(seeds)}")
         return table
 
     def show(self, renderable: Any) -> None:

@@ -39,9 +39,24 @@ def test_offline_run_end_to_end(offline_run):
     final = json.loads((run_dir / "final" / "summary.json").read_text())
     assert set(final["variants"]) == {"generated", "native", "sparse"} or set(final["variants"]) == {"generated", "native"}
     assert final["variants"]["native"]["n_ok"] == 1
+    # Fresh final seeds (seed + 1000), the same for every reward; never the search's seed 0.
+    assert final["seeds"] == [1000] and final["search_seeds"] == [0]
+    assert sorted(p.name for p in (run_dir / "final").iterdir() if p.is_dir()) == sorted(
+        f"{name}_seed1000" for name in final["variants"])
+    assert summary["seeds"] == {"search": [0], "final": [1000]}
+    for v in final["variants"].values():  # one seed: an IQM, but no interval, and why
+        assert v["fitness_iqm"] == v["fitness_mean"] and v["fitness_iqm_ci"] is None
+        assert "1 seed" in v["fitness_iqm_ci_reason"]
+    poi = final["probability_of_improvement"]["generated_over_native"]
+    assert poi["value"] in (0.0, 0.5, 1.0) and poi["ci"] is None
+    assert (final["human_normalised_score"] is None) != (final["human_normalised_reason"] is None)
+    assert summary["final"] == final
     events = [e["event"] for e in RunStore.open(run_dir).events()]
     assert events[0] == "run_started" and "search_done" in events and "final_summary" in events
-    assert "<table" in (run_dir / "report.html").read_text()  # the report is made at the end
+    html = (run_dir / "report.html").read_text()
+    assert "<table" in html  # the report is made at the end
+    assert "fitness IQM [95% CI]" in html and "P(generated &gt; native)" in html
+    assert "fresh seeds 1000" in html and "no CI: 1 seed" in html
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["llm_provider"] == "offline"
     assert "offline" in summary["llm_usage"].get("proposer", "offline")

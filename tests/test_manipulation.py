@@ -22,8 +22,8 @@ from rewardgen.fitness import FitnessSpec, FitnessTracker
 from rewardgen.results import CandidateJob
 from rewardgen.state import StateBuilder, StateField
 from rewardgen.tasks import TASK_DIRS_ENV, load_task, task_names, tasks_dir, use_task_dirs
-from rewardgen.train import run_candidate
 from tests.helpers import tiny_config
+from tests.train.helpers import train_and_evaluate_inline
 
 FAMILIES = ("metaworld_", "fetch_", "shadow_", "adroit_")
 MANIPULATION = [n for n in task_names() if n.startswith(FAMILIES)]
@@ -236,7 +236,7 @@ def _train(tmp_path: Path, name: str, **kw: Any) -> Any:
         "max_episode_steps": 16, "smoke_states": 4, "save_policy": False, "tensorboard": False,
         **kw,
     })
-    return run_candidate(job)
+    return train_and_evaluate_inline(job)
 
 
 @pytest.mark.slow

@@ -13,7 +13,6 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from rewardgen.config import register_configs
-from rewardgen.final import human_normalised
 from rewardgen.resources import resource_dir
 from rewardgen.sweep import COSTS, METRICS
 
@@ -83,8 +82,13 @@ def test_suite_table_matches_each_runs_summaries(suite: Path):
         assert float(row["final_fitness_mean"]) == pytest.approx(gen)
         assert float(row["native_fitness_mean"]) == pytest.approx(nat)
         assert float(row["sparse_fitness_mean"]) == pytest.approx(sp)
-        hns = human_normalised(gen, nat, sp)
+        hns = final["human_normalised_score"]  # None with a reason when native ≈ sparse
+        assert (hns is None) == (final["human_normalised_reason"] is not None)
         assert (row["human_normalised_mean"] == "") == (hns is None)
+        assert row["human_normalised_undefined"] == ("0" if hns is not None else "1")
+        seed = json.loads((run_dir / "manifest.json").read_text())["seed"]
+        assert final["seeds"] == [seed + 1000] and row["final_seeds"] == str(seed + 1000)
+        assert float(row["generated_iqm"]) == pytest.approx(v["generated"]["fitness_iqm"])
         if hns is not None:
             assert float(row["human_normalised_mean"]) == pytest.approx(hns)
         assert row["beats_human"] == str(gen > nat)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -90,6 +91,13 @@ def test_basic_launcher_run_with_final_and_the_sweep_report(tmp_path):
     assert (sweep / "sweep_report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = list(csv.DictReader((sweep / "sweep_summary.csv").open()))
     assert [r["group"] for r in rows] == ["inverted_pendulum"] and rows[0]["runs"] == "1"
+    # seed=3: the final phase trained every reward on the fresh seed 1003, never on 3.
+    [run] = [p for p in sweep.iterdir() if (p / "manifest.json").is_file()]
+    assert sorted(p.name for p in (run / "final").iterdir() if p.is_dir()) == [
+        "generated_seed1003", "native_seed1003", "sparse_seed1003"]
+    assert group["final_seeds"] == [1003] and group["final_timesteps"] == [128]
+    assert set(group["final_iqm"]) == {"generated", "native", "sparse"}
+    assert rows[0]["final_seeds"] == "1003" and rows[0]["final_timesteps"] == "128"
 
 
 def test_submitit_local_runs_one_job(tmp_path):
@@ -102,7 +110,8 @@ def test_submitit_local_runs_one_job(tmp_path):
 
 # ---------------------------------------------------------------- aggregation
 def _fake_run(root: Path, name: str, task: str, seed: int, *, best: float | None,
-              final: tuple[float, float, float] | None, overrides: tuple[str, ...] = ()) -> None:
+              final: tuple[float, float, float] | None, overrides: tuple[str, ...] = (),
+              per_seed: dict[str, list[float]] | None = None) -> None:
     """A run directory as `rewardgen` leaves it (only the files the sweep report reads)."""
     run = root / name
     (run / ".hydra").mkdir(parents=True)
@@ -118,6 +127,15 @@ def _fake_run(root: Path, name: str, task: str, seed: int, *, best: float | None
             "variants": {"generated": {"fitness_mean": generated},
                          "native": {"fitness_mean": native}, "sparse": {"fitness_mean": sparse}},
             "human_normalised_score": (generated - sparse) / abs(native - sparse),
+        }))
+    if per_seed is not None:  # as rewardgen writes it: per-seed values, mean and std of each
+        seeds = [seed + 1000 * k for k in range(1, len(per_seed["generated"]) + 1)]
+        (run / "final").mkdir()
+        (run / "final" / "summary.json").write_text(json.dumps({
+            "timesteps": 300_000, "seeds": seeds, "search_seeds": [seed],
+            "variants": {k: {"fitness_mean": statistics.fmean(v), "fitness_std": statistics.pstdev(v),
+                             "fitness_per_seed": {str(s): f for s, f in zip(seeds, v, strict=True)}}
+                         for k, v in per_seed.items()},
         }))
 
 
@@ -147,6 +165,49 @@ def test_groups_by_task_and_swept_knobs_with_mean_and_spread_over_seeds(tmp_path
     summary = main_sweep(tmp_path, show=False)
     assert len(summary["runs"]) == 6
     assert Path(summary["files"]["plot"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sweep_table_reports_iqm_intervals_and_probability_of_improvement(tmp_path, capsys,
+                                                                         monkeypatch):
+    # hopper: two runs x three fresh final seeds, pooled per group.
+    _fake_run(tmp_path, "0_hopper_seed0", "hopper", 0, best=1.0, final=None,
+              per_seed={"generated": [1.0, 2.0, 3.0], "native": [2.0, 2.0, 2.0],
+                        "sparse": [0.0, 0.0, 0.0]})
+    _fake_run(tmp_path, "1_hopper_seed1", "hopper", 1, best=1.0, final=None,
+              per_seed={"generated": [4.0, 5.0, 100.0], "native": [2.0, 2.0, 2.0],
+                        "sparse": [0.0, 0.0, 0.0]})
+    # walker: native 0.04 ± 0.08 and sparse 0.12 ± 0.17, the issue's exploding case.
+    _fake_run(tmp_path, "2_walker2d_seed0", "walker2d", 0, best=1.0, final=None,
+              per_seed={"generated": [0.5, 0.7], "native": [-0.04, 0.12],
+                        "sparse": [-0.05, 0.29]})
+    monkeypatch.setenv("COLUMNS", "400")
+    summary = main_sweep(tmp_path)
+    groups = {g["name"]: g for g in summary["groups"]}
+    hopper, walker = groups["hopper"], groups["walker2d"]
+    # Pooled generated [1, 2, 3, 4, 5, 100]: one trimmed at each end -> mean(2, 3, 4, 5) = 3.5.
+    assert hopper["final_iqm"]["generated"]["iqm"] == pytest.approx(3.5)
+    low, high = hopper["final_iqm"]["generated"]["ci"]
+    assert 1.0 <= low <= 3.5 <= high <= 100.0
+    assert hopper["final_iqm"]["native"] == {"iqm": 2.0, "ci": [2.0, 2.0], "ci_reason": None,
+                                             "n": 6}
+    # P(generated > native): 1 loses to 2 (0), 2 ties six times (3), 3, 4, 5, 100 win (24): 27/36.
+    assert hopper["p_improvement"]["value"] == pytest.approx(0.75)
+    assert hopper["final_seeds"] == [1000, 1001, 2000, 2001, 3000, 3001]
+    # Per-run human-normalised scores: (2 - 0) / 2 = 1 and (109 / 3) / 2.
+    assert hopper["values"]["human_normalised"] == pytest.approx([1.0, 109 / 6])
+    assert walker["mean"]["human_normalised"] is None
+    [why] = walker["human_normalised_undefined"]
+    assert why.startswith("2_walker2d_seed0: native and sparse are within their spread")
+    rows = {r["group"]: r for r in csv.DictReader((tmp_path / "sweep_summary.csv").open())}
+    assert float(rows["hopper"]["generated_iqm"]) == pytest.approx(3.5)
+    assert float(rows["hopper"]["p_generated_over_native"]) == pytest.approx(0.75)
+    assert rows["walker2d"]["human_normalised_mean"] == ""
+    assert rows["walker2d"]["human_normalised_undefined"] == "1"
+    assert "bootstrap" in summary["statistics"]["method"]
+    table = capsys.readouterr().err
+    assert "generated IQM [95% CI]" in table and "P(generated > native)" in table
+    assert "3.5 [" in table and "0.75 [" in table and "300,000 steps, seeds 1000 1001" in table
+    assert "undefined" in table and "human-normalised score undefined for 2_walker2d_seed0" in table
 
 
 def test_not_a_sweep_is_a_clear_error(tmp_path):

@@ -8,7 +8,7 @@ Each ``programs/*.py`` starts with a header::
     # task: <task name>            (optional; default inverted_pendulum)
 
 A program goes through what the loop does with an answer: the static check in this process
-(``check_source``), then, when it passes, the isolated worker (``run_isolated`` with
+(``check_source``), then, when it passes, the isolated worker (``run_job``: the bubblewrap sandbox, then trusted evaluation, with
 ``run_candidate``) with a tiny training budget. Used by test_corpus.py and summarise.py.
 """
 
@@ -24,9 +24,9 @@ from pathlib import Path
 
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import RewardCodeError
+from rewardgen.executors.pipeline import run_job
 from rewardgen.results import CandidateJob, CandidateResult
 from rewardgen.sandbox.validate import check_source
-from rewardgen.sandbox.worker import run_isolated
 
 PROGRAM_DIR = Path(__file__).parent / "programs"
 DEFAULT_TASK = "inverted_pendulum"
@@ -147,7 +147,7 @@ def layer_of(result: CandidateResult) -> str:
 
 def run_worker(program: Program, out_dir: Path) -> Outcome:
     start = time.monotonic()
-    result = run_isolated(job_for(program, out_dir), SANDBOX)
+    result = run_job(job_for(program, out_dir), SANDBOX)  # bwrap training + trusted evaluation
     wall = time.monotonic() - start
     return Outcome(program, result.status, result.reason, layer_of(result), result, wall, out_dir)
 

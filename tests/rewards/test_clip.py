@@ -22,6 +22,7 @@ from rewardgen.rewards.clip import (
     unit,
 )
 from rewardgen.tasks import load_task
+from tests.train.helpers import train_and_evaluate_inline
 
 open_clip = pytest.importorskip("open_clip")
 
@@ -185,7 +186,6 @@ def test_running_norm_matches_numpy() -> None:
 @pytest.mark.parametrize(("algo", "mode"), [("ppo", "step"), ("ppo", "deferred"),
                                             ("sac", "deferred")])
 def test_clip_reward_trains_through_sb3(tmp_path: Path, algo: str, mode: str) -> None:
-    from rewardgen.train.job import run_candidate
 
     hyper = {"policy_kwargs": {"net_arch": [8]}}
     if algo == "ppo":
@@ -200,7 +200,7 @@ def test_clip_reward_trains_through_sb3(tmp_path: Path, algo: str, mode: str) ->
         vision={"render": {"width": 40, "height": 32, "frame_skip": 2},
                 "clip": tiny_clip_config(tmp_path, mode=mode)},
     )
-    result = run_candidate(job)
+    result = train_and_evaluate_inline(job)
     assert result.status == "ok", result.reason + result.traceback
     assert result.env_steps >= 64
     assert result.fitness is not None

@@ -13,6 +13,7 @@ from rewardgen.results import CandidateJob
 from rewardgen.rewards.preference import PreferenceCallback, PreferenceRewardModel
 from rewardgen.tasks import load_task
 from tests.fakes.openai_server import FakeOpenAIServer, preference_answerer
+from tests.train.helpers import train_and_evaluate_inline
 
 
 def bt_labels(ra: np.ndarray, rb: np.ndarray) -> np.ndarray:
@@ -123,10 +124,9 @@ def pole_left(first: np.ndarray, second: np.ndarray) -> int | None:
 
 
 def test_vlm_preference_trains_end_to_end(tmp_path: Path) -> None:
-    from rewardgen.train.job import run_candidate
 
     with FakeOpenAIServer(answerer=preference_answerer(pole_left)) as server:
-        result = run_candidate(_job(tmp_path, server, "ppo", "cnn"))
+        result = train_and_evaluate_inline(_job(tmp_path, server, "ppo", "cnn"))
         assert result.status == "ok", result.reason + result.traceback
         assert result.env_steps >= 96 and result.fitness is not None
         assert 0 < len(server.chat_requests) <= 2 * 8  # two stages per pair, within the budget

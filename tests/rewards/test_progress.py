@@ -18,6 +18,7 @@ from rewardgen.rewards.progress import (
 from rewardgen.tasks import load_task
 from rewardgen.train.job import run_candidate
 from tests.helpers import tiny_config
+from tests.train.helpers import train_and_evaluate_inline
 
 
 def _sparse(state, action, prev_state):
@@ -105,7 +106,7 @@ def _job(tmp_path, source: str) -> CandidateJob:
 def test_worker_trains_on_named_progress_terms(tmp_path):
     job = _job(tmp_path, PROGRESS_CODE)
     assert job.reward_kind == "progress" and job.reward_options["bins"] == 5
-    result = run_candidate(job)
+    result = train_and_evaluate_inline(job)
     assert result.status == "ok", result.reason
     assert {"bonus", "sparse", "progress/upright", "progress/centred"} <= set(result.component_stats)
     assert result.fitness is not None

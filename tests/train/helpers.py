@@ -62,3 +62,29 @@ TINY_SAC: dict[str, Any] = {
 }
 
 TRAIN_TASKS = [t for t in ("hopper", "inverted_pendulum") if t in task_names()]
+
+
+def train_and_evaluate_inline(job: Any) -> Any:
+    """The training worker's target, then the trusted evaluator, both in this process.
+
+    The fast path for tests about training itself; the real two-process, sandboxed path is
+    tested in tests/executors/test_pipeline.py and tests/train/test_job.py.
+    """
+    import dataclasses
+    from pathlib import Path
+
+    from rewardgen.executors.pipeline import merge, reported_view
+    from rewardgen.train.job import run_candidate
+    from rewardgen.worker.checkpoints import CHECKPOINT_DIR
+    from rewardgen.worker.evaluate import evaluate_candidate
+
+    raw = run_candidate(job)
+    reported = reported_view(raw, job)
+    if not reported.ok:
+        return reported
+    out = Path(job.out_dir) / "evaluation"
+    out.mkdir(parents=True, exist_ok=True)
+    measured = evaluate_candidate(dataclasses.replace(
+        job, out_dir=str(out), reward_source=None, device="cpu",
+        checkpoint_dir=str(Path(job.out_dir) / CHECKPOINT_DIR)))
+    return merge(measured, reported)
