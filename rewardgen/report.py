@@ -28,6 +28,7 @@ from pygments.lexers import DiffLexer, PythonLexer
 from rewardgen import __version__, plots
 from rewardgen.errors import RewardGenError
 from rewardgen.io import atomic_write_text, read_json
+from rewardgen.results import TRAIN_DIR
 from rewardgen.sandbox.contract import CleanFormatter, clean_text
 from rewardgen.store import CandidateRecord, RunStore
 from rewardgen.tasks import TaskSpec, load_task
@@ -100,11 +101,14 @@ def read_generations(store: RunStore) -> list[list[CandidateRecord]]:
 
 
 def tensorboard_components(cand_dir: Path) -> dict[str, list[tuple[float, float]]]:
-    """``rewardgen/component/<name>`` scalars from a candidate's TensorBoard logs."""
+    """``rewardgen/component/<name>`` scalars from a candidate's TensorBoard logs.
+
+    The logs are written by the training worker, so these curves are reported by the candidate.
+    """
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     curves: dict[str, list[tuple[float, float]]] = {}
-    for run in sorted(p for p in (cand_dir / "tb").glob("*") if p.is_dir()):
+    for run in sorted(p for p in (cand_dir / TRAIN_DIR / "tb").glob("*") if p.is_dir()):
         acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
         acc.Reload()
         for tag in acc.Tags().get("scalars", []):

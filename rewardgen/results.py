@@ -8,6 +8,7 @@ from typing import Any
 from rewardgen.sandbox.contract import clean_text
 
 STATUSES = ("ok", "rejected", "failed", "timeout", "screened_out")
+TRAIN_DIR = "train"  # cand_XX/train/: the untrusted training worker's only writable folder
 PROGRESS_FILE = "progress.json"  # written by the worker while training, read by the progress display
 
 
@@ -39,6 +40,7 @@ class CandidateJob:
     smoke_call_timeout_s: float = 1.0
     reward_options: dict[str, Any] = field(default_factory=dict)  # progress: bins, bonus, beta
     vision: dict[str, Any] = field(default_factory=dict)  # clip / vlm_preference settings
+    checkpoint_dir: str | None = None  # trusted evaluation: the training worker's checkpoints
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,12 +61,16 @@ class CandidateResult:
         traceback: trimmed traceback of a failure, shown to the LLM.
         fitness: aggregated trusted fitness (selection uses this), None when not trained.
         success_rate: share of evaluation episodes that succeeded (None without a threshold).
-        evaluations: one entry per evaluation: ``timesteps``, ``fitness``, ``success_rate``,
-            ``return`` (of the generated reward), ``length``, ``components`` (mean episode sums).
-        component_stats: per component, its mean episode sum at each evaluation point.
-        episode_returns / native_returns / episode_lengths / episode_fitness: training episodes.
+        evaluations: the trusted evaluator's curve, one entry per checkpoint: ``timesteps``,
+            ``fitness``, ``success_rate``, ``native_return``, ``length`` (judges add entries).
+        component_stats: per component, its mean episode sum over the training episodes
+            between two checkpoints (reported by the candidate).
+        episode_returns / native_returns / episode_lengths / episode_fitness: training episodes
+            (reported by the candidate).
         reward_fitness_correlation: Pearson r between generated return and fitness over training
-            episodes; logged, never used for selection.
+            episodes (reported); logged, never used for selection.
+        reported: the names of the fields above whose values come from the candidate's own
+            process (bounded and validated, shown as such, never used for selection).
         env_steps, wall_time_s, llm_tokens: cost.
     """
 
@@ -85,6 +91,7 @@ class CandidateResult:
     llm_tokens: int = 0
     reward_sha256: str | None = None
     seed: int | None = None
+    reported: list[str] = field(default_factory=list)  # fields reported by the candidate's process
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -14,10 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from rewardgen.io import read_json
-from rewardgen.results import PROGRESS_FILE
+from rewardgen.results import PROGRESS_FILE, TRAIN_DIR
 from rewardgen.sandbox.contract import clean_text, markup_safe
 from rewardgen.store import CandidateRecord
+from rewardgen.worker.checkpoints import read_regular_file
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,8 @@ class RunUI:
                 done = 0
                 for out in out_dirs:
                     try:
-                        done += int(read_json(out / PROGRESS_FILE)["timesteps"])
+                        raw = read_regular_file(out / TRAIN_DIR / PROGRESS_FILE, 1)
+                        done += max(0, int(json.loads(raw)["timesteps"]))
                     except (OSError, ValueError, KeyError, TypeError):
                         continue
                 progress.update(steps_id, completed=done)
