@@ -75,5 +75,5 @@ def test_vision_config_errors(tmp_path: Path) -> None:
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("OPENAI_API_KEY", raising=False)
         mp.delenv("OPENAI_BASE_URL", raising=False)
-        with pytest.raises(ConfigError, match="needs a vision chat model"):
+        with pytest.raises(ConfigError, match="needs an API key or a server"):
             run(cfg, tmp_path / "b", False)
