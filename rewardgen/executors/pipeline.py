@@ -31,6 +31,7 @@ from rewardgen.config import SandboxConfig
 from rewardgen.io import atomic_write_json
 from rewardgen.results import TRAIN_DIR, CandidateJob, CandidateResult
 from rewardgen.rewards.program import source_sha256
+from rewardgen.sandbox.contract import MAX_COMPONENT_NAME, MAX_COMPONENTS
 from rewardgen.sandbox.worker import DEFAULT_TARGET, STOPPED, run_isolated
 from rewardgen.worker.checkpoints import CHECKPOINT_DIR
 
@@ -41,8 +42,6 @@ EVAL_DIR = "evaluation"  # cand_XX/evaluation/: the trusted evaluator's job, res
 TRUSTED_ARTIFACTS = ("policy.zip", "trajectories.npz")
 MAX_REPORTED_EPISODES = 100_000  # training episodes kept per reported list
 MAX_REPORTED_POINTS = 10_000  # points per reported component series
-MAX_COMPONENTS = 64
-MAX_COMPONENT_NAME = 100
 UNTRUSTED_STATUSES = ("ok", "rejected", "failed", "timeout")
 VISION_KINDS = ("clip", "vlm_preference")  # no generated code runs while they train
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from rewardgen.errors import RewardCodeError
+from rewardgen.sandbox.contract import MAX_COMPONENT_NAME, MAX_COMPONENTS, PROGRAM_FILENAME
 from rewardgen.sandbox.surface import (
     NAMESPACES,
     NUMERIC_KINDS,
@@ -25,9 +26,6 @@ from rewardgen.sandbox.surface import (
     unavailable,
 )
 from rewardgen.sandbox.validate import check_source
-
-MAX_COMPONENTS = 64  # more named components than this is a flood, not a reward decomposition
-MAX_COMPONENT_NAME = 100
 
 _SAFE_BUILTIN_NAMES = (
     "abs", "all", "any", "bool", "dict", "enumerate", "filter", "float", "int", "isinstance",
@@ -104,7 +102,7 @@ def load_program(source: str, entry: str = "compute_reward") -> RewardProgram:
         "__name__": "reward_program",
     }
     try:
-        exec(compile(tree, "<reward program>", "exec"), namespace)
+        exec(compile(tree, PROGRAM_FILENAME, "exec"), namespace)
     except Exception as e:  # noqa: BLE001 - any failure of generated code is a result
         raise RewardCodeError(f"defining the program failed: {type(e).__name__}: {e}") from e
     fn = namespace.get(entry)

@@ -24,17 +24,19 @@ from typing import Any
 from rewardgen.errors import RewardCodeError
 from rewardgen.io import atomic_write_json, read_json
 from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.sandbox.contract import (
+    MAX_COMPONENTS,
+    MAX_TRACEBACK_CHARS,
+    PROGRAM_FILENAME,
+    one_line,
+    trimmed_traceback,
+)
 
 log = logging.getLogger(__name__)
 
-PROGRAM_FILENAME = "<reward program>"  # rewardgen.rewards.program compiles under this name
-TAIL_FRAMES = 3
-MAX_REASON_CHARS = 300
 EXIT_RESULT_WRITTEN = 0
 EXIT_NO_RESULT = 70
 MEMORY_HINTS = ("failed to map segment", "Cannot allocate memory", "bad_alloc")
-MAX_TRACEBACK_CHARS = 4000
-MAX_COMPONENTS = 64  # as rewardgen.rewards.program.MAX_COMPONENTS (not imported: no numpy here)
 
 
 def load_target(target: str) -> Callable[[CandidateJob], Any]:
@@ -55,30 +57,6 @@ def memory_limit_mb() -> int | None:
         if soft != resource.RLIM_INFINITY:
             return soft // (1024 * 1024)
     return None
-
-
-def one_line(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 3] + "..."
-
-
-def trimmed_traceback(exc: BaseException) -> str:
-    """Frames inside the reward program plus the last few frames: what the LLM can act on."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    keep = [
-        i
-        for i, f in enumerate(frames)
-        if f.filename == PROGRAM_FILENAME or i >= len(frames) - TAIL_FRAMES
-    ]
-    lines = ["Traceback (most recent call last):\n"]
-    last = -1
-    for i in keep:
-        if i != last + 1:
-            lines.append("  ...\n")
-        lines.extend(traceback.format_list([frames[i]]))
-        last = i
-    lines.extend(traceback.format_exception_only(type(exc), exc))
-    return "".join(lines)
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -1,4 +1,9 @@
-"""The sandbox contract: what may cross from untrusted code to the operator's eyes.
+"""The sandbox contract: the names and limits shared by both sides of a worker, and what may
+cross from untrusted code to the operator's eyes.
+
+The constants (the file name reward programs are compiled under, the component and text limits)
+and the traceback trimmers live here once; the worker, the child, the training code, the output
+check and the parent's validation of reported results all import them from this module.
 
 Every string a reward program (or an LLM) controls — failure reasons, tracebacks, component
 names, answers — is data. Before rich, the report, a log file or the next prompt sees it, it goes
@@ -10,6 +15,15 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
+
+PROGRAM_FILENAME = "<reward program>"  # generated code is compiled under this name
+MAX_COMPONENTS = 64  # more named components than this is a flood, not a reward decomposition
+MAX_COMPONENT_NAME = 100  # characters per component name
+MAX_REASON_CHARS = 300  # a one-line reason
+MAX_TRACEBACK_CHARS = 4000  # a trimmed traceback shown to the LLM
+RESULT_LIMIT_MB = 64  # a larger result.json from a worker is not read
+TAIL_FRAMES = 3  # frames kept after the reward program's own in a trimmed traceback
 
 # ESC-introduced sequences: CSI (ESC [ ... final byte), OSC/DCS/SOS/PM/APC strings (up to BEL
 # or ST; an unterminated one to the end of its line), two-character escapes (ESC 7, ESC c, ...).
@@ -91,3 +105,80 @@ class CleanFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return clean_text(super().format(record))
+
+
+# ---------------------------------------------------------------- one-line reasons, tracebacks
+def one_line(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """``text`` on one line of at most ``limit`` characters (whitespace runs become a space)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def tail(text: str, limit: int = MAX_TRACEBACK_CHARS) -> str:
+    """The end of a long text (stderr, a traceback), marked as cut."""
+    text = text.strip()
+    return text if len(text) <= limit else "...\n" + text[-limit:]
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def trimmed_traceback(exc: BaseException) -> str:
+    """Frames inside the reward program plus the last few frames: what the LLM can act on."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    keep = [
+        i
+        for i, f in enumerate(frames)
+        if f.filename == PROGRAM_FILENAME or i >= len(frames) - TAIL_FRAMES
+    ]
+    lines = ["Traceback (most recent call last):\n"]
+    last = -1
+    for i in keep:
+        if i != last + 1:
+            lines.append("  ...\n")
+        lines.extend(traceback.format_list([frames[i]]))
+        last = i
+    lines.extend(traceback.format_exception_only(type(exc), exc))
+    return "".join(lines)
+
+
+def program_traceback(exc: BaseException, source: str | None) -> str:
+    """The frames of ``exc`` (and its causes) that ran inside the reward program, with code.
+
+    What the LLM needs to fix its program is where *its* code failed, not SB3's call stack.
+    Returns an empty string when no reward-program frame is involved (e.g. a NaN return value).
+    """
+    lines = source.splitlines() if source else []
+    for link in reversed(_chain(exc)):
+        frames = [
+            f for f in traceback.extract_tb(link.__traceback__) if f.filename == PROGRAM_FILENAME
+        ]
+        if not frames:
+            continue
+        out = ["Traceback (reward program frames only):"]
+        for frame in frames:
+            out.append(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}')
+            lineno = frame.lineno or 0
+            if 0 < lineno <= len(lines):
+                out.append(f"    {lines[lineno - 1].strip()}")
+        out.extend(traceback.format_exception_only(type(link), link)[-1:])
+        return "\n".join(line.rstrip("\n") for line in out)
+    return ""
+
+
+def short_traceback(exc: BaseException, max_frames: int = 6,
+                    max_chars: int = MAX_TRACEBACK_CHARS) -> str:
+    """The innermost ``max_frames`` frames of ``exc``'s traceback, capped at ``max_chars``."""
+    frames = traceback.extract_tb(exc.__traceback__)[-max_frames:]
+    text = "".join(
+        ["Traceback (innermost frames):\n"]
+        + traceback.format_list(frames)
+        + traceback.format_exception_only(type(exc), exc)
+    )
+    return text if len(text) <= max_chars else "..." + text[-max_chars:]

@@ -22,9 +22,8 @@ import numpy as np
 
 from rewardgen.errors import RewardCodeError, SandboxError
 from rewardgen.rewards.program import check_reward_output
+from rewardgen.sandbox.contract import PROGRAM_FILENAME
 from rewardgen.sandbox.surface import NUMERIC_KINDS
-
-PROGRAM_FILENAME = "<reward program>"
 
 
 class _CallTimeout(BaseException):

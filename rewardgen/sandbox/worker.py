@@ -37,6 +37,7 @@ from rewardgen.results import CandidateJob, CandidateResult
 from rewardgen.rewards.program import source_sha256
 from rewardgen.sandbox import bwrap, limits
 from rewardgen.sandbox.child import MEMORY_HINTS
+from rewardgen.sandbox.contract import RESULT_LIMIT_MB, tail
 from rewardgen.worker.checkpoints import CheckpointError, read_regular_file
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TARGET = "rewardgen.train.job:run_candidate"
 POLL_S = 0.2  # how often the worker's exit and the deadline are checked
 SCAN_S = 1.0  # how often its process tree is recorded (and, on GPU, its memory summed)
-TRACEBACK_CHARS = 4000
-RESULT_LIMIT_MB = 64  # a larger result.json is not read: it would only bloat the loop's memory
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 SECRET_VAR = re.compile(r"(^|_)(KEY|TOKEN|PASSWORD|PASSWD|CREDENTIALS?)(_|$)|SECRET", re.IGNORECASE)
 _warned_network = False
@@ -226,11 +225,6 @@ def death_reason(returncode: int, stderr: str, cfg: SandboxConfig) -> str:
     return reason if len(reason) <= 300 else reason[:297] + "..."
 
 
-def _tail(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= TRACEBACK_CHARS else "...\n" + text[-TRACEBACK_CHARS:]
-
-
 def run_isolated(
     job: CandidateJob,
     cfg: SandboxConfig,
@@ -379,7 +373,7 @@ def _collect(
 ) -> CandidateResult:
     if killed_reason:
         result_path.unlink(missing_ok=True)
-        return CandidateResult(status=status, reason=killed_reason, traceback=_tail(stderr))
+        return CandidateResult(status=status, reason=killed_reason, traceback=tail(stderr))
     if result_path.exists() or result_path.is_symlink():
         try:
             raw = read_regular_file(result_path, RESULT_LIMIT_MB)
@@ -389,7 +383,7 @@ def _collect(
                 status="failed",
                 reason=f"the worker wrote an unusable result.json ({e}); return fewer, shorter "
                 "reward components",
-                traceback=_tail(stderr),
+                traceback=tail(stderr),
             )
         try:
             return CandidateResult.from_dict(json.loads(raw))
@@ -398,8 +392,8 @@ def _collect(
             return CandidateResult(
                 status="failed",
                 reason=f"the worker wrote an unreadable result.json: {e}",
-                traceback=_tail(stderr),
+                traceback=tail(stderr),
             )
     return CandidateResult(
-        status="failed", reason=death_reason(returncode, stderr, cfg), traceback=_tail(stderr)
+        status="failed", reason=death_reason(returncode, stderr, cfg), traceback=tail(stderr)
     )

@@ -21,6 +21,7 @@ import numpy as np
 from rewardgen.errors import ConfigError, RewardCodeError
 from rewardgen.results import PROGRESS_FILE, CandidateJob, CandidateResult
 from rewardgen.rewards.program import load_program, source_sha256
+from rewardgen.sandbox.contract import one_line, program_traceback, short_traceback
 from rewardgen.tasks import TaskSpec, load_task
 from rewardgen.train.callbacks import (
     CheckpointCallback,
@@ -31,8 +32,6 @@ from rewardgen.train.sb3 import (
     build_model,
     make_env,
     make_vec_env,
-    program_traceback,
-    short_traceback,
 )
 from rewardgen.train.stats import pearson
 from rewardgen.worker.checkpoints import CHECKPOINT_DIR
@@ -83,11 +82,6 @@ def _rejected(job: CandidateJob, t0: float, reason: str, tb: str = "") -> Candid
     )
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
 def run_candidate(job: CandidateJob) -> CandidateResult:
     """Check, smoke-test, train and evaluate one candidate; always return a result.
 
@@ -105,7 +99,7 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
         try:
             program = load_program(job.reward_source or "", entry)
         except RewardCodeError as e:
-            return _rejected(job, t0, _one_line(f"static check: {e}"))
+            return _rejected(job, t0, one_line(f"static check: {e}"))
         from rewardgen.sandbox.smoke import smoke_test  # layer 2 of isolation
 
         fn = program.fn
@@ -119,7 +113,7 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
         except RewardCodeError as e:
             message = str(e).removeprefix("smoke test: ")
             tb = program_traceback(e, job.reward_source)
-            return _rejected(job, t0, _one_line(f"smoke test: {message}"), tb)
+            return _rejected(job, t0, one_line(f"smoke test: {message}"), tb)
 
     # ---------------------------------------------------------------- envs, model, callbacks
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -153,11 +147,11 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
     except ConfigError:
         raise
     except RewardCodeError as e:
-        status, reason = "failed", _one_line(f"during training: {e}")
+        status, reason = "failed", one_line(f"during training: {e}")
         tb = getattr(e, "reward_traceback", None) or program_traceback(e, job.reward_source)
         log.info("candidate failed during training: %s", e)
     except Exception as e:  # noqa: BLE001 - a failing candidate is a result, never a crash
-        status, reason = "failed", _one_line(f"{type(e).__name__}: {e}")
+        status, reason = "failed", one_line(f"{type(e).__name__}: {e}")
         tb = short_traceback(e)
         log.warning("candidate training raised %s: %s", type(e).__name__, e, exc_info=True)
     finally:

@@ -12,9 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import traceback
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import gymnasium as gym
@@ -30,6 +28,7 @@ from rewardgen.errors import ConfigError, RewardCodeError
 from rewardgen.results import CandidateJob
 from rewardgen.rewards.program import load_program
 from rewardgen.rewards.wrappers import RewardFn, RewardProgramWrapper
+from rewardgen.sandbox.contract import program_traceback
 from rewardgen.tasks import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,6 @@ ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
     "leaky_relu": torch.nn.LeakyReLU,
     "silu": torch.nn.SiLU,
 }
-PROGRAM_FILENAME = "<reward program>"  # the filename load_program compiles generated code under
 _ERROR_KEY = "rewardgen_error"
 
 
@@ -292,52 +290,6 @@ def build_model(job: CandidateJob, env: VecEnv, tb_dir: str | None) -> BaseAlgor
         ) from e
 
 
-# ---------------------------------------------------------------- tracebacks
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-def program_traceback(exc: BaseException, source: str | None) -> str:
-    """The frames of ``exc`` (and its causes) that ran inside the reward program, with code.
-
-    What the LLM needs to fix its program is where *its* code failed, not SB3's call stack.
-    Returns an empty string when no reward-program frame is involved (e.g. a NaN return value).
-    """
-    lines = source.splitlines() if source else []
-    for link in reversed(_chain(exc)):
-        frames = [
-            f for f in traceback.extract_tb(link.__traceback__) if f.filename == PROGRAM_FILENAME
-        ]
-        if not frames:
-            continue
-        out = ["Traceback (reward program frames only):"]
-        for frame in frames:
-            out.append(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}')
-            lineno = frame.lineno or 0
-            if 0 < lineno <= len(lines):
-                out.append(f"    {lines[lineno - 1].strip()}")
-        out.extend(traceback.format_exception_only(type(link), link)[-1:])
-        return "\n".join(line.rstrip("\n") for line in out)
-    return ""
-
-
-def short_traceback(exc: BaseException, max_frames: int = 6, max_chars: int = 4000) -> str:
-    """The innermost ``max_frames`` frames of ``exc``'s traceback, capped at ``max_chars``."""
-    tb: TracebackType | None = exc.__traceback__
-    frames = traceback.extract_tb(tb)[-max_frames:]
-    text = "".join(
-        ["Traceback (innermost frames):\n"]
-        + traceback.format_list(frames)
-        + traceback.format_exception_only(type(exc), exc)
-    )
-    return text if len(text) <= max_chars else "..." + text[-max_chars:]
-
-
 __all__ = [
     "EnvFactory",
     "SparseReward",
@@ -345,8 +297,6 @@ __all__ = [
     "hyperparams_for",
     "make_env",
     "make_vec_env",
-    "program_traceback",
     "resolve_device",
     "reward_fn_for",
-    "short_traceback",
 ]

@@ -12,7 +12,8 @@ from rewardgen.errors import RewardCodeError
 from rewardgen.io import atomic_write_json, read_json
 from rewardgen.results import CandidateJob
 from rewardgen.sandbox import child
-from rewardgen.sandbox.child import failure_reason, load_target, run, trimmed_traceback
+from rewardgen.sandbox.child import failure_reason, load_target, run
+from rewardgen.sandbox.contract import trimmed_traceback
 
 
 def _deep(n: int) -> None:

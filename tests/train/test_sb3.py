@@ -18,6 +18,7 @@ from rewardgen.errors import ConfigError, RewardCodeError
 from rewardgen.resources import resource_dir
 from rewardgen.results import CandidateJob
 from rewardgen.rewards.wrappers import INFO_KEY
+from rewardgen.sandbox.contract import program_traceback
 from rewardgen.tasks import load_task
 from rewardgen.train.sb3 import (
     SparseReward,
@@ -25,7 +26,6 @@ from rewardgen.train.sb3 import (
     hyperparams_for,
     make_env,
     make_vec_env,
-    program_traceback,
     resolve_device,
     reward_fn_for,
 )
