@@ -48,35 +48,48 @@ class RenderConfig:
 
 @dataclass
 class ClipConfig:
-    """The CLIP zero-shot reward of VLM-RM (``method=clip``); see docs/vision.md."""
+    """The CLIP zero-shot reward of VLM-RM (``method=clip``); see docs/vision.md.
 
-    model: str = "ViT-B-32"  # an open_clip model name, or a path to a model-config JSON file
-    pretrained: str | None = "openai"  # an open_clip tag or a local checkpoint path; None: random
+    Defaults are the paper's (its official config): ViT-bigG-14 laion2b weights, the textured
+    humanoid and camera, and (in conf/method/clip.yaml) SAC. Weights are never downloaded.
+    """
+
+    model: str = "ViT-bigG-14"  # an open_clip model name, or a path to a model-config JSON file
+    pretrained: str | None = "laion2b_s39b_b160k"  # cached tag or checkpoint path; None: random
     goal_prompts: list[str] | None = None  # None: the task's vision.goal_prompts
     baseline_prompts: list[str] | None = None  # None: the task's vision.baseline_prompts
     alpha: float = 0.5  # 0: cosine similarity to the goal; 1: only the goal-baseline direction
     mode: str = "step"  # step: a VecEnv wrapper scores each step | deferred: whole rollouts
     batch_size: int = 64
     normalize: bool = False  # running mean/std normalisation of the reward
-    cache_dir: str | None = None  # where open_clip keeps downloaded weights
+    cache_dir: str | None = None  # where tagged weights are cached (None: the Hugging Face cache)
+    textured: bool = True  # render the task's vision.textured variant (VLM-RM's humanoid, camera)
 
 
 @dataclass
 class PreferenceConfig:
-    """The VLM preference reward of RL-VLM-F (``method=vlm_preference``); the VLM is ``llm``."""
+    """The VLM preference reward of RL-VLM-F (``method=vlm_preference``); the VLM is ``llm``.
 
-    question: str | None = None  # None: the task's vision.question, else its description
-    reward_model: str = "cnn"  # cnn: ensemble of CNNs on frames | mlp: MLPs on the State view
+    Defaults are the paper's (its official code and MetaWorld schedule); see docs/methods.md.
+    """
+
+    question: str | None = None  # the goal ("to kneel"); None: the task's vision.question
+    reward_model: str = "cnn"  # cnn: RL-VLM-F's conv stack on frames | mlp: on the State view
     ensemble: int = 3
-    image_size: int = 64  # frames are resized to this square for the CNN reward model
-    pairs_per_round: int = 16
-    steps_between_rounds: int = 5000  # env steps between query rounds
-    first_round_after: int = 1000  # env steps collected before the first round
-    budget: int = 256  # total VLM queries (pairs) over the whole training
-    accuracy_threshold: float = 0.97  # stop fitting once training accuracy reaches this
-    max_epochs: int = 200
+    image_size: int = 224  # frames are resized to this square for the CNN reward model (>= 47)
+    pairs_per_round: int = 40  # RL-VLM-F's reward_batch
+    steps_between_rounds: int = 4000  # env steps between query rounds (num_interact)
+    first_round_after: int = 10_000  # env steps before the first round (seed + unsup steps)
+    budget: int = 20_000  # total VLM queries (pairs) over the whole training (max_feedback)
+    accuracy_threshold: float = 0.97  # stop fitting once training accuracy exceeds this
+    max_epochs: int = 10  # epochs per fit (reward_update)
     lr: float = 3e-4
-    capacity: int = 10_000  # stored transitions that pairs are drawn from (and relabelled)
+    capacity: int = 10_000  # most recent stored frames that query pairs are drawn from
+    bootstrap: bool = False  # fit each member on a bootstrap sample (ours) instead of all pairs
+    temperature: float | None = 0.0  # of the labelling requests; None: llm.temperature
+    stage2: str = "text"  # text: a text-only query summarises the analysis | chat: continue it
+    summary_model: str | None = None  # model of the text-only stage 2; None: llm.model
+    label_parse: str = "strict"  # strict: the first line is the label | lenient: any 0/1/-1
 
 
 @dataclass
@@ -89,7 +102,9 @@ class MethodConfig:
     # method=text2reward
     mode: str = "zero_shot"  # zero_shot | few_shot (examples from library_dir)
     library_dir: str | None = None  # folder of exported rewards: <entry>/reward.py + meta.json
-    few_shot_k: int = 2  # examples shown in few-shot mode
+    few_shot_k: int = 1  # examples shown in few-shot mode (the paper: 1, never the task's own)
+    similarity: str = "auto"  # auto: the LLM server's embeddings, else tokens | embeddings | tokens
+    embedding_model: str = "text-embedding-3-small"  # similarity=auto|embeddings
     # method=progress
     bins: int = 10  # cells per progress term
     bonus: str = "count"  # count (beta/sqrt(N(cell))) | hash (raw-State counts) | dense (progress)
@@ -131,10 +146,12 @@ class LoopConfig:
 
     generations: int = 5
     samples: int = 16
-    selection: str = "last_k"  # final | last_k | max over the evaluations of one training
+    selection: str = "max"  # max (Eureka's peak) | last_k (mean of the last k) | final
     last_k: int = 3
+    context: str = "iteration"  # the reward in the next prompt: iteration (Eureka) | all_time
     screening: str = "none"  # none | trajectory_preference (CARD: skip RL for misranking rewards)
-    screening_threshold: float = 0.6  # least preference accuracy on stored trajectories
+    screening_test: str = "card"  # card: successes beat failures per step | pairwise: all pairs
+    screening_threshold: float = 0.8  # least share of agreeing pairs to be trained (CARD: 0.8)
     judge: str = "none"  # none | clip | vlm: a vision judge's score replaces the task fitness
     judge_episodes: int = 2  # rollouts rendered per trained candidate for the judge
     judge_steps: int | None = None  # steps per judged rollout (None: the episode cap)
@@ -160,6 +177,7 @@ class FinalConfig:
 class SandboxConfig:
     """Isolation of each candidate's worker process."""
 
+    backend: str = "bwrap"  # bwrap: reward code runs in bubblewrap | process: rlimits + netns only
     timeout_s: float = 3600.0  # wall clock per candidate (kills the whole process group)
     memory_mb: int = 4096  # address-space limit on CPU (RSS watch on GPU)
     cpu_time_s: int | None = None
@@ -194,6 +212,7 @@ class FeedbackConfig:
     process: bool = False  # CARD process feedback: components along the best trajectory
     preference: str | None = None  # ICPL ranking: human | file | fitness | vlm
     preference_file: str | None = None  # preference=file: labels best first, one per line
+    preference_chars: int = 12_000  # ICPL text's own bound: drops old trace diffs, never cuts code
 
 
 @dataclass
@@ -238,6 +257,7 @@ class EvalConfig:
     rl: RLConfig = field(default_factory=RLConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)  # seeds train in parallel
     fitness_aggregate: str = "last_k"
     last_k: int = 3
 

@@ -6,12 +6,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
 from rewardgen.errors import ConfigError, RewardCodeError
 from rewardgen.io import atomic_write_json
+from rewardgen.jobs import training_job
 from rewardgen.results import CandidateJob
 from rewardgen.sandbox.contract import markup_safe
 from rewardgen.sandbox.validate import check_source
@@ -21,37 +22,15 @@ log = logging.getLogger(__name__)
 
 
 def eval_job(cfg: DictConfig, source: str | None, kind: str, out_dir: Path, seed: int) -> CandidateJob:
-    """A worker job for one reward under an ``rewardgen-eval`` config (conf/eval.yaml)."""
-    return CandidateJob(
-        task=str(cfg.task), out_dir=str(out_dir), reward_source=source,
-        reward_kind=kind, seed=seed, device=cfg.device,
-        timesteps=int(cfg.train.timesteps), eval_freq=int(cfg.train.eval_freq),
-        eval_episodes=int(cfg.train.eval_episodes), max_episode_steps=cfg.train.max_episode_steps,
-        rl=OmegaConf.to_container(cfg.rl, resolve=True),  # type: ignore[arg-type]
-        selection=cfg.fitness_aggregate, last_k=int(cfg.last_k),
-        save_policy=bool(cfg.train.save_policy), tensorboard=bool(cfg.train.tensorboard),
-        smoke_states=int(cfg.sandbox.smoke_states),
-        smoke_call_timeout_s=float(cfg.sandbox.smoke_call_timeout_s),
-    )
-
-
-def eval_gpu(device: str) -> str | None:
-    """The GPU an eval training may see: the first visible one, None with ``device=cpu`` or
-    without GPUs. A worker given none hides every GPU, and SB3 would quietly train on the CPU."""
-    from rewardgen.executors.local import visible_gpus
-
-    gpus = visible_gpus(device)
-    return gpus[0] if gpus else None
+    """A worker job for one reward under an ``rewardgen-eval`` config (the one job builder)."""
+    return training_job(cfg, str(out_dir), source, kind, seed=seed)
 
 
 def evaluate_reward_file(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Train ``cfg.reward_file`` (None: native reward) over ``cfg.seeds``; write summary.json."""
-    from rewardgen.executors.local import pinned_device
-    from rewardgen.executors.pipeline import run_job
-    from rewardgen.sandbox.bwrap import check_backend
+    from rewardgen.executors import make_executor
 
-    check_backend(str(cfg.sandbox.backend))
-
+    executor = make_executor(cfg.executor, cfg.sandbox, cfg.rl, str(cfg.device))  # checks bwrap
     task = load_task(cfg.task)
     source: str | None = None
     kind = "native"
@@ -65,12 +44,8 @@ def evaluate_reward_file(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             check_source(source)
         except RewardCodeError as e:
             raise RewardCodeError(f"{path}: {e}") from e
-    results = []
-    gpu = eval_gpu(str(cfg.device))
-    for seed in cfg.seeds:
-        job = eval_job(cfg, source, kind, run_dir / f"seed{seed}", int(seed))
-        result = run_job(pinned_device(job, gpu), cfg.sandbox, gpu=gpu)  # sandboxed training, trusted evaluation
-        results.append(result)
+    jobs = [eval_job(cfg, source, kind, run_dir / f"seed{seed}", int(seed)) for seed in cfg.seeds]
+    results = executor.run(jobs)  # the seeds in parallel (executor.workers); trusted evaluation
     summary = {
         "task": task.name,
         "reward_file": cfg.reward_file,

@@ -134,7 +134,7 @@ def _compare(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def run_final(cfg: DictConfig, store: RunStore, task: TaskSpec, best: CandidateRecord,
               executor: Executor, ui: RunUI) -> dict[str, Any]:
     """Train every (variant, seed) pair not already finished; write final/summary.json."""
-    from rewardgen.loop import candidate_job
+    from rewardgen.jobs import candidate_job
 
     variants: dict[str, tuple[str | None, str]] = {"generated": (best.source, "program")}
     baselines = list(cfg.final.baselines)

@@ -21,8 +21,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from rewardgen.config import LLMConfig, SandboxConfig
 from rewardgen.errors import ConfigError
+from rewardgen.executors import Executor
+from rewardgen.executors.pipeline import JUDGE_TARGET
 from rewardgen.io import atomic_write_json, read_json
 from rewardgen.results import CandidateJob, CandidateResult
 from rewardgen.store import CandidateRecord, RunStore
@@ -42,7 +42,6 @@ JUDGES = ("none", "clip", "vlm")
 JUDGE_DIR = "judge"  # cand_XX/judge/: job.json, result.json, worker.log, judge.json, frames.npz
 FRAMES_FILE = "frames.npz"
 TOURNAMENT_FILE = "judge_vlm.json"  # gen_XXX/judge_vlm.json: every comparison and win rate
-JUDGE_TARGET = "rewardgen.judge:judge_candidate"
 JUDGE_MEMORY_MB = 8192  # headless EGL maps ~2 GB beyond torch (as in vision_run)
 
 
@@ -146,19 +145,25 @@ class Judge:
         task: the task (camera, vision prompts and question).
     """
 
-    def __init__(self, cfg: DictConfig, store: RunStore, task: TaskSpec) -> None:
+    def __init__(self, cfg: DictConfig, store: RunStore, task: TaskSpec,
+                 executor: Executor | None = None) -> None:
         self.cfg, self.store, self.task = cfg, store, task
+        self.executor = executor
         self.kind = str(cfg.loop.judge)
         self.rank_by_vlm = self.kind == "vlm" or cfg.feedback.preference == "vlm"
         self._labeller: Any = None
         check_judge_config(cfg, task)
 
     @classmethod
-    def from_config(cls, cfg: DictConfig, store: RunStore, task: TaskSpec) -> Judge | None:
-        """A judge when ``loop.judge`` is clip/vlm or ``feedback.preference=vlm``, else None."""
+    def from_config(cls, cfg: DictConfig, store: RunStore, task: TaskSpec,
+                    executor: Executor | None = None) -> Judge | None:
+        """A judge when ``loop.judge`` is clip/vlm or ``feedback.preference=vlm``, else None.
+
+        ``executor`` starts the judge workers (the run's own; None: one from the config).
+        """
         if str(cfg.loop.get("judge", "none")) == "none" and cfg.feedback.preference != "vlm":
             return None  # (a config from before loop.judge existed has none)
-        return cls(cfg, store, task)
+        return cls(cfg, store, task, executor)
 
     # ------------------------------------------------------------ rendering (and CLIP) per candidate
     def _job(self, record: CandidateRecord) -> CandidateJob:
@@ -181,24 +186,17 @@ class Judge:
                             device=resolve_device(str(self.cfg.device)), vision=vision)
 
     def _render(self, records: list[CandidateRecord]) -> dict[str, CandidateResult]:
-        """Run the judge worker for each record, in parallel; results by candidate label."""
-        from rewardgen.sandbox.worker import run_isolated
+        """Run the judge worker for each record through the executor; results by label."""
+        from rewardgen.executors import make_executor
 
         sandbox = SandboxConfig(**_plain(self.cfg.sandbox))
         sandbox = dataclasses.replace(sandbox, network=False,
                                       memory_mb=max(sandbox.memory_mb, JUDGE_MEMORY_MB))
-        jobs = [self._job(r) for r in records]
-
-        def one(job: CandidateJob) -> CandidateResult:
-            gpu = None
-            if job.device.startswith("cuda"):
-                gpu = job.device.partition(":")[2] or os.environ.get("CUDA_VISIBLE_DEVICES", "0")
-            # trusted: renders the evaluator's policy.zip, never loads reward code
-            return run_isolated(job, sandbox, gpu=gpu, target=JUDGE_TARGET, sandboxed=False)
-
-        workers = max(1, min(len(jobs), int(self.cfg.executor.workers or os.cpu_count() or 1)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rewardgen-judge") as pool:
-            results = list(pool.map(one, jobs))
+        executor = self.executor or make_executor(self.cfg.executor, self.cfg.sandbox,
+                                                  self.cfg.rl, str(self.cfg.device))
+        # trusted: the worker renders the evaluator's policy.zip and never loads reward code
+        results = executor.run([self._job(r) for r in records], target=JUDGE_TARGET,
+                               sandbox=sandbox)
         return {r.label: res for r, res in zip(records, results, strict=True)}
 
     def _save(self, record: CandidateRecord, **data: Any) -> None:
@@ -340,6 +338,11 @@ def check_judge_config(cfg: DictConfig, task: TaskSpec) -> None:
         raise ConfigError(
             f"loop.judge=clip: task {task.name!r} has no vision.goal_prompts; set "
             "method.clip.goal_prompts='[a humanoid robot kneeling]' or pick a task with them")
+    if kind == "clip":  # the weights must be on this machine (nothing is downloaded)
+        from rewardgen.rewards.clip import clip_weights
+
+        clip = cfg.method.clip
+        clip_weights(str(clip.model), clip.pretrained, clip.get("cache_dir"))
     if kind == "vlm" or cfg.feedback.preference == "vlm":
         from rewardgen.llm.client import resolve_endpoint
 

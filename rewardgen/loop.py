@@ -13,11 +13,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from rewardgen.errors import LLMError, RewardCodeError
 from rewardgen.executors import Executor, make_executor
+from rewardgen.jobs import candidate_job
 from rewardgen.judge import Judge
 from rewardgen.llm import ProposalContext, Proposer, make_proposer
 from rewardgen.methods import Method, TaskPromptInfo, make_method
 from rewardgen.methods.eureka import best_record
-from rewardgen.preference import check_feedback_config, collect_feedback
+from rewardgen.preference import (
+    check_feedback_config,
+    collect_feedback,
+    preference_feedback,
+    rank_generation,
+)
 from rewardgen.results import CandidateJob, CandidateResult
 from rewardgen.sandbox.validate import check_source
 from rewardgen.screening import Screener, Trajectory
@@ -42,36 +48,6 @@ class LoopOutcome:
     interrupted: bool = False  # stopped by the user (Ctrl-C): summary.json, then exit at once
 
 
-def candidate_job(cfg: DictConfig, out_dir: str, source: str | None, kind: str = "program",
-                  *, timesteps: int | None = None, seed: int | None = None) -> CandidateJob:
-    """A worker job for one reward from the run's config (shared by the loop and the final phase)."""
-    options: dict[str, Any] = {}
-    if kind == "program" and cfg.method.name == "progress":  # the method's programs are progress()
-        from rewardgen.methods.progress import progress_options
-
-        kind, options = "progress", progress_options(cfg.method)
-    return CandidateJob(
-        task=cfg.task,
-        out_dir=out_dir,
-        reward_source=source,
-        reward_kind=kind,
-        seed=int(cfg.seed if seed is None else seed),
-        device=cfg.device,
-        timesteps=int(cfg.train.timesteps if timesteps is None else timesteps),
-        eval_freq=int(cfg.train.eval_freq),
-        eval_episodes=int(cfg.train.eval_episodes),
-        max_episode_steps=cfg.train.max_episode_steps,
-        rl=OmegaConf.to_container(cfg.rl, resolve=True),  # type: ignore[arg-type]
-        selection=cfg.loop.selection,
-        last_k=int(cfg.loop.last_k),
-        save_policy=bool(cfg.train.save_policy),
-        tensorboard=bool(cfg.train.tensorboard),
-        smoke_states=int(cfg.sandbox.smoke_states),
-        smoke_call_timeout_s=float(cfg.sandbox.smoke_call_timeout_s),
-        reward_options=options,
-    )
-
-
 class Loop:
     """Generations × samples of propose → check → train → select → feed back."""
 
@@ -82,12 +58,12 @@ class Loop:
         self.ui = ui
         self.task: TaskSpec = load_task(cfg.task)
         self.info = TaskPromptInfo.from_task(self.task)
-        self.method: Method = make_method(cfg.method, self.task, self.info)
+        self.method: Method = make_method(cfg.method, self.task, self.info, cfg.llm)
         self.proposer = proposer or make_proposer(cfg.llm, store.root)
         self.executor = executor or make_executor(cfg.executor, cfg.sandbox, cfg.rl, cfg.device)
         check_feedback_config(cfg.feedback)
         self.screener = Screener.from_config(cfg, store, self.method.entry)
-        self.judge = Judge.from_config(cfg, store, self.task)  # loop.judge / preference=vlm
+        self.judge = Judge.from_config(cfg, store, self.task, self.executor)  # loop.judge / preference=vlm
 
     # ------------------------------------------------------------------ one generation
     def _answers(self, generation: int, history: Sequence[Sequence[CandidateRecord]]) -> list[dict[str, Any]]:
@@ -96,9 +72,13 @@ class Loop:
         if saved is not None:
             log.info("generation %d: reusing %d saved answers", generation, len(saved))
             return saved
+        context = str(self.cfg.loop.context)
         extra = collect_feedback(self.cfg.feedback, history,
-                                 lambda r: self.store.cand_dir(r.generation, r.index))
-        messages = self.method.messages(history, extra, int(self.cfg.train.eval_freq))
+                                 lambda r: self.store.cand_dir(r.generation, r.index),
+                                 process=self._process_feedback, context=context)
+        messages = self.method.messages(history, extra, int(self.cfg.train.eval_freq),
+                                        context=context,
+                                        preference=preference_feedback(self.cfg.feedback, history))
         self.store.write_messages(generation, messages)
         flat = [(r.source or "", r.result) for gen in history for r in gen]
         ctx = ProposalContext(task=self.task, generation=generation,
@@ -121,6 +101,20 @@ class Loop:
         ]
         self.store.write_responses(generation, answers)
         return answers
+
+    def _process_feedback(self, record: CandidateRecord) -> str:
+        """CARD's process feedback for ``record``: its components along its highest- and
+        lowest-return stored episodes (scored in a sandboxed worker)."""
+
+        from rewardgen.config import SandboxConfig
+        from rewardgen.screening import candidate_process_feedback
+
+        if not record.source or self.method.entry != "compute_reward":
+            return ""
+        sandbox = SandboxConfig(**OmegaConf.to_container(self.cfg.sandbox, resolve=True))  # type: ignore[arg-type]
+        return candidate_process_feedback(record.source,
+                                          self.store.cand_dir(record.generation, record.index),
+                                          sandbox, str(self.cfg.task))
 
     def _check(self, text: str) -> tuple[str | None, CandidateResult | None]:
         parsed = self.method.parse(text)
@@ -188,8 +182,11 @@ class Loop:
         finally:
             self.ui.end_generation()
         ordered = [records[i] for i in sorted(records)]
+        incumbent = best_record(history)
         if self.judge is not None:  # vision fitness (and VLM win rates) before selection
-            self.judge.judge_generation(generation, ordered, best_record(history))
+            self.judge.judge_generation(generation, ordered, incumbent)
+        # feedback.preference: the ranking's marks steer selection (ICPL); saved, asked once
+        ordered = rank_generation(self.cfg.feedback, self.store, generation, ordered, incumbent)
         self.store.event("generation_done", generation=generation,
                          ok=sum(r.result.ok for r in ordered), total=len(ordered))
         return ordered

@@ -36,7 +36,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from rewardgen.errors import ConfigError, RewardCodeError, RewardGenError
-from rewardgen.evaluate import eval_gpu, eval_job
+from rewardgen.evaluate import eval_job
 from rewardgen.io import atomic_write_json, atomic_write_text
 from rewardgen.results import CandidateJob, CandidateResult
 from rewardgen.sandbox.contract import CleanFormatter, clean_text, markup_safe
@@ -137,12 +137,9 @@ def replay(cfg: DictConfig, folder: str | Path, out_dir: str | Path,
     Raises:
         ConfigError: no programs, or an unknown baseline or task.
     """
-    from rewardgen.executors.local import pinned_device
-    from rewardgen.executors.pipeline import run_job
-    from rewardgen.sandbox.bwrap import check_backend
+    from rewardgen.executors import make_executor
     from rewardgen.tasks import load_task, use_task_dirs
 
-    check_backend(str(cfg.sandbox.backend))
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise ConfigError(f"unknown baseline(s) {unknown}; choose from {list(BASELINES)}")
@@ -157,27 +154,33 @@ def replay(cfg: DictConfig, folder: str | Path, out_dir: str | Path,
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in cfg.seeds]
-    gpu = eval_gpu(str(cfg.device))
-    rows = []
-    for program in programs:
-        results = []
+    executor = make_executor(cfg.executor, cfg.sandbox, cfg.rl, str(cfg.device))  # checks bwrap
+    # Every (program, seed) that passes the static check trains through the executor, in
+    # parallel up to executor.workers; rejected ones get their result here.
+    slots: dict[tuple[int, int], CandidateResult] = {}
+    pending: list[tuple[int, int, CandidateJob]] = []
+    for p, program in enumerate(programs):
         for seed in seeds:
             job_dir = out / _safe(program.label) / f"seed{seed}"
-            rejected = None
             if program.source is not None:
                 try:
                     check_source(program.source)
                 except RewardCodeError as e:
-                    rejected = CandidateResult(status="rejected", reason=str(e), seed=seed,
-                                               reward_sha256=program.sha256)
-            result = rejected or run_job(pinned_device(_job(cfg, program, job_dir, seed), gpu),
-                                         cfg.sandbox, gpu=gpu)
-            job_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(job_dir / "result.json", result.to_dict())
-            log.info("replay %s seed %d: %s %s", program.label, seed, result.status,
-                     result.fitness if result.ok else result.reason)
-            results.append(result)
-        rows.append(_row(program, results))
+                    slots[p, seed] = CandidateResult(status="rejected", reason=str(e), seed=seed,
+                                                     reward_sha256=program.sha256)
+                    job_dir.mkdir(parents=True, exist_ok=True)
+                    atomic_write_json(job_dir / "result.json", slots[p, seed].to_dict())
+                    continue
+            pending.append((p, seed, _job(cfg, program, job_dir, seed)))
+
+    def done(i: int, result: CandidateResult) -> None:
+        p, seed, _ = pending[i]
+        slots[p, seed] = result
+        log.info("replay %s seed %d: %s %s", programs[p].label, seed, result.status,
+                 result.fitness if result.ok else result.reason)
+
+    executor.run([job for _, _, job in pending], done)
+    rows = [_row(program, [slots[p, seed] for seed in seeds]) for p, program in enumerate(programs)]
     files = {"json": str(out / "replay.json"), "csv": str(out / "replay.csv")}
     summary = {"task": task.name, "folder": str(Path(folder).resolve()), "seeds": seeds,
                "timesteps": int(cfg.train.timesteps), "rows": rows, "files": files}

@@ -1,6 +1,7 @@
 """Executors run a generation's candidate jobs: a local process pool, or Ray.
 
-Both keep the same promise to the loop: every job gets a :class:`CandidateResult` (a candidate
+They are the only way any entry point starts a worker (the search, the final phase,
+``rewardgen-eval``, ``rewardgen-replay``, judges, screening). Both keep the same promise: every job gets a :class:`CandidateResult` (a candidate
 that crashes, times out or loses its machine is a ``failed``/``timeout`` result with a reason),
 ``on_done`` is called as each one finishes, and the artifacts end up in ``job.out_dir``.
 """
@@ -24,8 +25,12 @@ class Executor(Protocol):
         """How many candidates train at once."""
         ...
 
-    def run(self, jobs: Sequence[CandidateJob], on_done: OnDone | None = None) -> list[CandidateResult]:
-        """Run every job; call ``on_done(index, result)`` as each finishes; results in job order."""
+    def run(self, jobs: Sequence[CandidateJob], on_done: OnDone | None = None, *,
+            target: str | None = None, sandbox: SandboxConfig | None = None) -> list[CandidateResult]:
+        """Run every job; call ``on_done(index, result)`` as each finishes; results in job order.
+
+        ``target`` (default: training) and ``sandbox`` override the executor's for one batch.
+        """
         ...
 
 

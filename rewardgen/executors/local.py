@@ -117,14 +117,23 @@ class LocalExecutor:
         gpu = self.gpu_for(index)
         return pinned_device(job, gpu), gpu
 
-    def run(self, jobs: Sequence[CandidateJob], on_done: OnDone | None = None) -> list[CandidateResult]:
-        """Train every job; ``on_done(index, result)`` is called in this thread as each finishes.
+    def run(self, jobs: Sequence[CandidateJob], on_done: OnDone | None = None, *,
+            target: str | None = None, sandbox: SandboxConfig | None = None) -> list[CandidateResult]:
+        """Run every job; ``on_done(index, result)`` is called in this thread as each finishes.
+
+        Args:
+            jobs: the jobs (training jobs by default).
+            on_done: called as each job finishes.
+            target: the worker target for this batch (default: the executor's, training).
+            sandbox: limits for this batch (default: the executor's).
 
         Returns:
             The results in job order.
         """
         if not jobs:
             return []
+        target = target or self.target
+        sandbox = sandbox or self.sandbox
         results: list[CandidateResult | None] = [None] * len(jobs)
         pool = ThreadPoolExecutor(max_workers=min(self.workers, len(jobs)),
                                   thread_name_prefix="rewardgen-candidate")
@@ -132,8 +141,7 @@ class LocalExecutor:
         try:
             for i, job in enumerate(jobs):
                 worker_job, gpu = self.prepare(i, job)
-                future = pool.submit(run_job, worker_job, self.sandbox, gpu=gpu,
-                                     target=self.target)
+                future = pool.submit(run_job, worker_job, sandbox, gpu=gpu, target=target)
                 futures[future] = i
             for future in as_completed(futures):
                 i = futures[future]

@@ -29,6 +29,7 @@ from typing import Any
 
 from rewardgen.config import SandboxConfig
 from rewardgen.io import atomic_write_json
+from rewardgen.jobs import VISION_KINDS
 from rewardgen.results import TRAIN_DIR, CandidateJob, CandidateResult
 from rewardgen.rewards.program import source_sha256
 from rewardgen.sandbox.contract import MAX_COMPONENT_NAME, MAX_COMPONENTS
@@ -38,12 +39,13 @@ from rewardgen.worker.checkpoints import CHECKPOINT_DIR
 log = logging.getLogger(__name__)
 
 EVALUATOR_TARGET = "rewardgen.worker.evaluate:evaluate_candidate"
+JUDGE_TARGET = "rewardgen.judge:judge_candidate"  # renders the evaluator's policy.zip
+TRUSTED_TARGETS = (EVALUATOR_TARGET, JUDGE_TARGET)  # targets that never load reward code
 EVAL_DIR = "evaluation"  # cand_XX/evaluation/: the trusted evaluator's job, result and log
 TRUSTED_ARTIFACTS = ("policy.zip", "trajectories.npz")
 MAX_REPORTED_EPISODES = 100_000  # training episodes kept per reported list
 MAX_REPORTED_POINTS = 10_000  # points per reported component series
 UNTRUSTED_STATUSES = ("ok", "rejected", "failed", "timeout")
-VISION_KINDS = ("clip", "vlm_preference")  # no generated code runs while they train
 
 
 def _floats(values: Any, limit: int) -> list[float]:
@@ -180,8 +182,10 @@ def run_job(
     """Run one job the way its target needs: training jobs get trusted measurement.
 
     Other targets (CARD's trajectory scorer, judges, test targets) are single isolated runs;
-    targets that load reward code run sandboxed.
+    every target but the trusted ones (:data:`TRUSTED_TARGETS`, which never load reward code)
+    runs sandboxed.
     """
     if target == DEFAULT_TARGET:
         return train_and_measure(job, cfg, gpu=gpu, target=target, extra_env=extra_env)
-    return run_isolated(job, cfg, gpu=gpu, target=target, extra_env=extra_env)
+    return run_isolated(job, as_sandbox_config(cfg), gpu=gpu, target=target, extra_env=extra_env,
+                        sandboxed=target not in TRUSTED_TARGETS)

@@ -207,14 +207,14 @@ class RayExecutor:
         return max(1, int(slots))
 
     # ------------------------------------------------------------------ one batch
-    def _submit(self, remote: Any, job: CandidateJob) -> Any:
+    def _submit(self, remote: Any, job: CandidateJob, target: str, sandbox: dict[str, Any]) -> Any:
         return remote.options(
             num_cpus=self.cpus,
             num_gpus=self.gpus,
             max_retries=self.max_retries,
             retry_exceptions=False,
             name=f"rewardgen:{Path(job.out_dir).parent.name}/{Path(job.out_dir).name}",
-        ).remote(job.to_dict(), self.sandbox, self.target, self.gpus > 0)
+        ).remote(job.to_dict(), sandbox, target, self.gpus > 0)
 
     def _collect(self, ref: Any, job: CandidateJob, started: float) -> CandidateResult:
         """The task's result with its artifacts unpacked into ``job.out_dir``."""
@@ -237,14 +237,19 @@ class RayExecutor:
                  result.reason, result.wall_time_s)
         return result
 
-    def run(self, jobs: Sequence[CandidateJob], on_done: OnDone | None = None) -> list[CandidateResult]:
-        """Train every job as a Ray task; ``on_done(index, result)`` as each one comes back.
+    def run(self, jobs: Sequence[CandidateJob], on_done: OnDone | None = None, *,
+            target: str | None = None, sandbox: Any = None) -> list[CandidateResult]:
+        """Run every job as a Ray task; ``on_done(index, result)`` as each one comes back.
+
+        ``target`` and ``sandbox`` override the executor's for this batch (judges, scorers).
 
         Returns:
             The results in job order.
         """
         if not jobs:
             return []
+        target = target or self.target
+        sandbox_dict = _plain(sandbox) if sandbox is not None else self.sandbox
         ray = self.connect()
         remote = ray.remote(run_candidate_on_node)
         results: list[CandidateResult | None] = [None] * len(jobs)
@@ -257,7 +262,7 @@ class RayExecutor:
                 while queue and len(in_flight) < limit:
                     i = queue.pop(0)
                     started[i] = time.monotonic()
-                    in_flight[self._submit(remote, jobs[i])] = i
+                    in_flight[self._submit(remote, jobs[i], target, sandbox_dict)] = i
                 done, _ = ray.wait(list(in_flight), num_returns=1)
                 for ref in done:
                     i = in_flight.pop(ref)

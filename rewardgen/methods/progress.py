@@ -37,6 +37,11 @@ class ProgressMethod(EurekaMethod):
     entry = "progress"
     reward_kind = "progress"
 
+    @classmethod
+    def reward_options(cls, cfg: Any) -> dict[str, Any]:
+        """The progress wrapper's options (bins, bonus, beta, hash_resolution)."""
+        return progress_options(cfg)
+
     def __init__(self, cfg: MethodConfig, task: TaskSpec, info: TaskPromptInfo) -> None:
         if not task.sparse_reward:
             raise ConfigError(
@@ -48,10 +53,6 @@ class ProgressMethod(EurekaMethod):
         self.info = info
         self.prompt_dir = cfg.prompt_dir
         self.options = progress_options(cfg)
-
-    def reward_options(self) -> dict[str, Any]:
-        """What the worker's progress reward needs (``CandidateJob.reward_options``)."""
-        return dict(self.options)
 
     def _task_prompt(self, failures: str) -> str:
         return render(

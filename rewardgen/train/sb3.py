@@ -25,6 +25,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from rewardgen.errors import ConfigError, RewardCodeError
+from rewardgen.jobs import REWARD_KINDS
 from rewardgen.results import CandidateJob
 from rewardgen.rewards.program import load_program
 from rewardgen.rewards.wrappers import RewardFn, RewardProgramWrapper
@@ -34,7 +35,6 @@ from rewardgen.tasks import TaskSpec
 log = logging.getLogger(__name__)
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
-REWARD_KINDS = ("program", "native", "sparse", "clip", "vlm_preference", "progress")
 VEC_ENVS = ("dummy", "subproc")
 ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
     "relu": torch.nn.ReLU,
@@ -144,7 +144,9 @@ def reward_fn_for(task: TaskSpec, job: CandidateJob) -> RewardFn | None:
             raise ConfigError("reward_kind 'progress' needs reward_source (a progress function)")
         sparse = SparseReward(task.sparse_reward) if task.sparse_reward else None
         progress_fn = load_program(job.reward_source, "progress").fn
-        return progress_reward_for(task, progress_fn, sparse, job.reward_options)  # type: ignore[arg-type]
+        # counts shared by the whole vector env: make_vec_env adds the bonus (SharedCountBonus)
+        return progress_reward_for(task, progress_fn, sparse, job.reward_options,  # type: ignore[arg-type]
+                                   shared_counts=True)
     raise ConfigError(f"reward_kind {kind!r} is not one of {REWARD_KINDS}")
 
 
@@ -231,7 +233,8 @@ def make_vec_env(
 ) -> VecEnv:
     """The candidate's seeded training envs, in this process (``dummy``) or in subprocesses.
 
-    Member ``i`` is reset with seed ``seed + i`` at the first reset.
+    Member ``i`` is reset with seed ``seed + i`` at the first reset. Progress rewards get their
+    count bonus here, from one table for every member.
     """
     if n_envs < 1:
         raise ConfigError(f"rl.n_envs must be at least 1, got {n_envs}")
@@ -242,6 +245,10 @@ def make_vec_env(
     venv: VecEnv = SubprocVecEnv(factories) if subproc else DummyVecEnv(factories)  # type: ignore[arg-type]
     if subproc:
         venv = _RaiseRewardErrors(venv)
+    if job.reward_kind == "progress":  # one visit-count table for all envs of the candidate
+        from rewardgen.rewards.progress_counts import shared_count_bonus
+
+        venv = shared_count_bonus(venv, job.reward_options)
     venv.seed(seed)
     return venv
 

@@ -16,7 +16,7 @@ from rewardgen.config import ExecutorConfig, RLConfig, SandboxConfig
 from rewardgen.errors import ConfigError
 from rewardgen.executors import make_executor
 from rewardgen.executors.ray import RayExecutor, check_address, pack_dir, unpack_into
-from rewardgen.loop import candidate_job
+from rewardgen.jobs import candidate_job
 from rewardgen.results import CandidateJob
 from tests.helpers import tiny_config
 

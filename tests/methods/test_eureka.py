@@ -1,4 +1,5 @@
-"""Eureka's prompts: bounded conversation, reflection, failures, human feedback, parsing."""
+"""Eureka's prompts: bounded conversation, the reward to improve (loop.context), reflection,
+failures, human feedback, parsing; the paper's defaults."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 from rewardgen.config import MethodConfig
 from rewardgen.errors import ConfigError
 from rewardgen.methods import TaskPromptInfo, make_method
+from rewardgen.methods.eureka import best_record
 from rewardgen.prompts import estimate_tokens
 from rewardgen.results import CandidateResult
 from rewardgen.store import CandidateRecord
@@ -82,3 +84,41 @@ def test_unknown_method_is_a_config_error():
     task = load_task("hopper")
     with pytest.raises(ConfigError, match="unknown method 'nope'; valid methods: eureka"):
         make_method(MethodConfig(name="nope"), task, TaskPromptInfo.from_task(task))
+
+
+def test_context_iteration_improves_the_latest_generation_all_time_the_best_so_far(method):
+    """loop.context: Eureka's next prompt holds the best of the latest generation that trained a
+    candidate (the official code repeats an all-failed iteration from the same messages);
+    all_time holds the best so far."""
+    history = [[_ok(0, 0, 5.0), _ok(0, 1, 1.0)],
+               [_ok(1, 0, 2.0), _ok(1, 1, 3.0)],
+               [_failed(2, 0, "compute_reward raised ZeroDivisionError")]]
+    assert best_record(history, "iteration").label == "gen_001/cand_01"
+    assert best_record(history, "all_time").label == "gen_000/cand_00"
+    assert best_record(history).label == "gen_000/cand_00"  # the run's best: max over all
+    latest = method.messages(history, None, eval_freq=1000)  # the paper's default
+    assert "answer 1/1" in latest[2]["content"] and "task_score: [3.00]" in latest[3]["content"]
+    assert "ZeroDivisionError" in latest[3]["content"]  # the failed generation's reasons
+    best = method.messages(history, None, eval_freq=1000, context="all_time")
+    assert "answer 0/0" in best[2]["content"] and "task_score: [5.00]" in best[3]["content"]
+    assert best_record([], "iteration") is None
+    with pytest.raises(ConfigError, match="loop.context='latest' is not one of iteration, all_time"):
+        best_record(history, "latest")
+
+
+def test_paper_defaults_selection_max_and_context_iteration():
+    """Eureka takes a training's peak (max_success) and improves the iteration's best;
+    last_k and all_time are named options."""
+    from rewardgen import config_check
+    from rewardgen.config import LoopConfig
+    from rewardgen.jobs import candidate_job
+    from rewardgen.methods.eureka import CONTEXTS
+    from tests.helpers import compose_config, tiny_config
+
+    assert (LoopConfig().selection, LoopConfig().context) == ("max", "iteration")
+    cfg = compose_config([])
+    assert (cfg.loop.selection, cfg.loop.context) == ("max", "iteration")
+    assert candidate_job(tiny_config(), "/tmp/x", None, "native").selection == "max"
+    assert config_check.CONTEXTS == CONTEXTS
+    with pytest.raises(ConfigError, match="loop.context='best' is not one of iteration, all_time"):
+        config_check.validate(tiny_config("loop.context=best"))

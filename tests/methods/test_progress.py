@@ -15,7 +15,7 @@ from rewardgen.results import CandidateResult
 from rewardgen.store import CandidateRecord
 from rewardgen.tasks import load_task, task_names
 from tests.fakes.openai_server import FakeOpenAIServer, markdown
-from tests.helpers import tiny_config
+from tests.helpers import compose_config, tiny_config
 
 PENDULUM_PROGRESS = """import numpy as np
 
@@ -63,9 +63,17 @@ def test_method_needs_a_sparse_reward_and_valid_options():
     with pytest.raises(ConfigError, match="method.bins must be at least 1"):
         make_method(_cfg(bins=0), task, info)
     method = make_method(_cfg(bonus="hash"), task, info)
-    assert method.reward_options()["bonus"] == "hash"  # type: ignore[attr-defined]
+    assert method.reward_options(method.cfg)["bonus"] == "hash"  # type: ignore[attr-defined]
     assert method.parse(markdown(PENDULUM_PROGRESS)).source is not None
     assert "no code defining progress()" in method.parse("Progress is hard to say.").reason
+
+
+def test_progress_defaults_to_the_papers_handful_of_samples():
+    cfg = compose_config(["method=progress"])
+    assert (cfg.loop.samples, cfg.loop.generations) == (4, 1)  # 80 / 20: Eureka's budget / 20
+    assert (cfg.method.bonus, cfg.method.bins) == ("count", 10)
+    search = compose_config(["method=progress", "loop.samples=16", "loop.generations=5"])
+    assert (search.loop.samples, search.loop.generations) == (16, 5)
 
 
 def _server_run(tmp_path, task: str, code: str, *extra: str) -> tuple[dict, list]:

@@ -1,22 +1,27 @@
-"""The progress reward: count bonus over progress cells, the two ablations, checks, real training."""
+"""The progress reward: count bonus over progress cells (one table per vector env), the two
+ablations, checks, real training."""
 
 from __future__ import annotations
 
 import math
 from typing import NamedTuple
 
+import numpy as np
 import pytest
 
 from rewardgen.errors import ConfigError, RewardCodeError
 from rewardgen.results import CandidateJob
 from rewardgen.rewards.progress import (
+    CELL_KEY,
     ProgressReward,
     progress_reward_for,
     progress_terms,
     smoke_view,
 )
+from rewardgen.rewards.wrappers import INFO_KEY
 from rewardgen.tasks import load_task
 from rewardgen.train.job import run_candidate
+from rewardgen.train.sb3 import make_vec_env
 from tests.helpers import tiny_config
 from tests.train.helpers import train_and_evaluate_inline
 
@@ -62,6 +67,53 @@ def test_hash_ablation_counts_raw_states_and_dense_ablation_uses_progress():
     assert total == pytest.approx(0.2) and parts == {"sparse": 0.0, "progress": 0.2}
 
 
+def test_shared_counts_report_the_cell_and_leave_the_bonus_to_the_vector_env():
+    reward = ProgressReward(lambda s: s.x, _sparse, bins=4, shared_counts=True)
+    total, parts = reward(_state(0.3), None, None)
+    again, _ = reward(_state(0.3), None, None)
+    assert total == again == 0.0 and "bonus" not in parts and reward.counts == {}
+    assert parts[CELL_KEY] == reward(_state(0.4), None, None)[1][CELL_KEY]  # the same cell
+    assert parts[CELL_KEY] != reward(_state(0.6), None, None)[1][CELL_KEY]
+    assert parts[CELL_KEY] == float(int(parts[CELL_KEY])) < 2**48  # exact in a float
+
+
+ONE_CELL = "def progress(state):\n    return 0.5\n"  # every state in the same cell
+
+
+@pytest.mark.parametrize("vec_env", ["dummy", "subproc"])
+def test_two_envs_of_one_vector_env_share_visit_counts(tmp_path, vec_env):
+    job = CandidateJob(task="inverted_pendulum", out_dir=str(tmp_path), reward_source=ONE_CELL,
+                       reward_kind="progress", reward_options={"bins": 4, "beta": 1.0},
+                       max_episode_steps=64)
+    venv = make_vec_env(load_task("inverted_pendulum"), job, n_envs=2, seed=0, vec_env=vec_env)
+    try:
+        venv.reset()
+        zero = np.zeros((2, 1), dtype=np.float32)
+        _, rewards, _, infos = venv.step(zero)
+        # env 0 visits the cell first; env 1 visits it second and gets the smaller bonus
+        bonuses = [info[INFO_KEY]["components"]["bonus"] for info in infos]
+        assert bonuses == pytest.approx([1.0, 1.0 / math.sqrt(2)])
+        assert rewards == pytest.approx([1.0 + 1.0, 1.0 + 1.0 / math.sqrt(2)])  # sparse + bonus
+        assert all(CELL_KEY not in info[INFO_KEY]["components"] for info in infos)
+        paid = np.array(bonuses)
+        for step in range(2, 200):
+            _, rewards, dones, infos = venv.step(zero)
+            bonuses = [info[INFO_KEY]["components"]["bonus"] for info in infos]
+            assert bonuses == pytest.approx([1 / math.sqrt(2 * step - 1), 1 / math.sqrt(2 * step)])
+            paid += bonuses
+            if dones.any():
+                k = int(np.flatnonzero(dones)[0])
+                episode = infos[k][INFO_KEY]["episode"]
+                assert episode["components"]["bonus"] == pytest.approx(paid[k])
+                assert episode["return"] == pytest.approx(paid[k] + episode["components"]["sparse"])
+                assert CELL_KEY not in episode["components"]
+                break
+        else:
+            pytest.fail("no episode ended")
+    finally:
+        venv.close()
+
+
 def test_bad_progress_values_and_options_are_named():
     with pytest.raises(RewardCodeError, match="progress term 'progress' is 1.5, outside"):
         progress_terms(1.5)
@@ -97,7 +149,7 @@ def progress(state):
 
 
 def _job(tmp_path, source: str) -> CandidateJob:
-    from rewardgen.loop import candidate_job
+    from rewardgen.jobs import candidate_job
 
     cfg = tiny_config("method=progress", "method.bins=5")
     return candidate_job(cfg, str(tmp_path / "cand"), source)

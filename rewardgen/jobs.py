@@ -1,0 +1,92 @@
+"""One job builder: the run's config becomes the job a training worker runs.
+
+The search, the final phase, ``rewardgen-eval`` and ``rewardgen-replay`` all build their
+training jobs here, so budgets, evaluation, selection and sandbox settings come from one place
+with one set of defaults (the config schema's). The method says what reward its programs are
+(:attr:`~rewardgen.methods.eureka.EurekaMethod.reward_kind`), so callers never name a method.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rewardgen.results import CandidateJob
+
+
+class RewardKind(str, Enum):
+    """What a training worker trains on (``CandidateJob.reward_kind``)."""
+
+    PROGRAM = "program"  # a compute_reward program
+    PROGRESS = "progress"  # a progress() program: count bonus over progress cells + sparse reward
+    NATIVE = "native"  # the env's own, human-designed reward
+    SPARSE = "sparse"  # the task's sparse reward expression
+    CLIP = "clip"  # VLM-RM's CLIP reward on rendered frames
+    VLM_PREFERENCE = "vlm_preference"  # RL-VLM-F's reward model of VLM preferences
+
+    def __str__(self) -> str:
+        return self.value
+
+
+REWARD_KINDS = tuple(k.value for k in RewardKind)
+VISION_KINDS = (RewardKind.CLIP.value, RewardKind.VLM_PREFERENCE.value)  # no generated code
+
+
+def method_reward(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
+    """The reward kind of the configured method's programs, and the options its worker needs."""
+    if "method" not in cfg:  # rewardgen-eval: plain compute_reward programs
+        return RewardKind.PROGRAM.value, {}
+    from rewardgen.methods import method_class
+
+    cls = method_class(str(cfg.method.name))
+    return str(cls.reward_kind), cls.reward_options(cfg.method)
+
+
+def training_job(cfg: DictConfig, out_dir: str, source: str | None, kind: str = "program", *,
+                 timesteps: int | None = None, seed: int | None = None) -> CandidateJob:
+    """A training job for one reward under a ``rewardgen`` or ``rewardgen-eval`` config.
+
+    Args:
+        cfg: the composed config (conf/config.yaml or conf/eval.yaml).
+        out_dir: the candidate's folder.
+        source: the reward program (None for ``native``/``sparse``).
+        kind: ``program`` means "a program of the run's method" (its reward kind is the
+            method's); any other :class:`RewardKind` is taken as it is.
+        timesteps: the budget (default ``train.timesteps``; the final phase passes its own).
+        seed: the training seed (default ``seed``).
+    """
+    options: dict[str, Any] = {}
+    if kind == RewardKind.PROGRAM:
+        kind, options = method_reward(cfg)
+    if "loop" in cfg:
+        selection, last_k = str(cfg.loop.selection), int(cfg.loop.last_k)
+    else:
+        selection, last_k = str(cfg.fitness_aggregate), int(cfg.last_k)
+    return CandidateJob(
+        task=str(cfg.task),
+        out_dir=str(out_dir),
+        reward_source=source,
+        reward_kind=str(kind),
+        seed=int(cfg.seed if seed is None else seed),
+        device=str(cfg.device),
+        timesteps=int(cfg.train.timesteps if timesteps is None else timesteps),
+        eval_freq=int(cfg.train.eval_freq),
+        eval_episodes=int(cfg.train.eval_episodes),
+        max_episode_steps=cfg.train.max_episode_steps,
+        rl=OmegaConf.to_container(cfg.rl, resolve=True),  # type: ignore[arg-type]
+        selection=selection,
+        last_k=last_k,
+        save_policy=bool(cfg.train.save_policy),
+        tensorboard=bool(cfg.train.tensorboard),
+        smoke_states=int(cfg.sandbox.smoke_states),
+        smoke_call_timeout_s=float(cfg.sandbox.smoke_call_timeout_s),
+        reward_options=options,
+    )
+
+
+candidate_job = training_job  # the name the loop, the final phase, tests and benches use
+
+__all__ = ["REWARD_KINDS", "VISION_KINDS", "RewardKind", "candidate_job", "method_reward",
+           "training_job"]
