@@ -29,6 +29,7 @@ from rewardgen.tasks import TaskSpec, load_task
 log = logging.getLogger(__name__)
 
 VISION_METHODS = ("clip", "vlm_preference")
+MIN_IMAGE_SIZE = 47  # RL-VLM-F's conv stack (rewards.preference.conv_output_size) needs this
 VISION_MEMORY_MB = 8192  # address space: mesa's EGL maps ~2 GB beyond torch (4096 fails to render)
 
 
@@ -39,8 +40,13 @@ def _plain(node: Any) -> Any:
 def vision_settings(cfg: DictConfig, task: TaskSpec) -> tuple[dict[str, Any], dict[str, str]]:
     """The job's ``vision`` mapping and the worker's extra environment (the VLM key, if any).
 
+    For ``method=clip`` the CLIP weights must already be on this machine (checked here, before
+    any run directory or training), and ``method.clip.textured`` renders the task's
+    ``vision.textured`` variant (VLM-RM's textured humanoid and camera).
+
     Raises:
-        ConfigError: an unknown method, or ``vlm_preference`` without a VLM endpoint.
+        ConfigError: an unknown method, CLIP weights that are not on this machine, or
+            ``vlm_preference`` without a VLM endpoint.
     """
     method = str(cfg.method.name)
     if method not in VISION_METHODS:
@@ -55,6 +61,15 @@ def vision_settings(cfg: DictConfig, task: TaskSpec) -> tuple[dict[str, Any], di
                 "method.clip.goal_prompts='[a humanoid robot kneeling]' or pick a task with them "
                 "(humanoid_kneel, humanoid_lotus, humanoid_splits, humanoid_arms_raised)"
             )
+        from rewardgen.rewards.clip import clip_weights
+
+        clip_weights(str(clip["model"]), clip.get("pretrained"), clip.get("cache_dir"))
+        textured = task.vision.get("textured")
+        if clip.get("textured") and textured:
+            vision["env_kwargs"] = dict(textured)  # VLM-RM's textured model and camera
+        elif clip.get("textured"):
+            log.info("task %s has no vision.textured variant; its own scene is rendered",
+                     task.name)
         vision["clip"] = clip
     else:
         llm = LLMConfig(**_plain(cfg.llm))
@@ -68,7 +83,16 @@ def vision_settings(cfg: DictConfig, task: TaskSpec) -> tuple[dict[str, Any], di
         plain = dataclasses.asdict(llm)
         plain.update(provider="openai", base_url=base_url, api_key=None)
         vision["llm"] = plain
-        vision["preference"] = _plain(cfg.method.preference)
+        vision["preference"] = pref = _plain(cfg.method.preference)
+        from rewardgen.llm.vision import LABEL_PARSES, STAGE2_MODES
+
+        for key, valid in (("stage2", STAGE2_MODES), ("label_parse", LABEL_PARSES)):
+            if pref.get(key) not in valid:
+                raise ConfigError(f"method.preference.{key}={pref.get(key)!r} is not one of "
+                                  f"{', '.join(valid)}")
+        if pref.get("reward_model") == "cnn" and int(pref.get("image_size", 0)) < MIN_IMAGE_SIZE:
+            raise ConfigError(f"method.preference.image_size={pref.get('image_size')} is below "
+                              f"{MIN_IMAGE_SIZE}, the smallest input of RL-VLM-F's conv stack")
         if api_key:
             extra_env["OPENAI_API_KEY"] = api_key  # never written to job.json
     return vision, extra_env

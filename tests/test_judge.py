@@ -19,7 +19,13 @@ from rewardgen.judge import (
     representative,
 )
 from rewardgen.tasks import load_task
-from tests.fakes.openai_server import FakeOpenAIServer, image_urls, markdown, preference_answerer
+from tests.fakes.openai_server import (
+    FakeOpenAIServer,
+    image_urls,
+    is_preference_request,
+    markdown,
+    preference_answerer,
+)
 from tests.helpers import tiny_config
 from tests.rewards.test_preference import pole_left
 
@@ -76,6 +82,14 @@ def test_judge_config_errors_name_the_fix() -> None:
             check_judge_config(tiny_config("feedback.preference=vlm"), task)
 
 
+def test_clip_judge_needs_its_weights_on_disk_before_any_training(tmp_path: Path) -> None:
+    cfg = tiny_config("loop.judge=clip", "task=humanoid_kneel",
+                      f"method.clip.cache_dir={tmp_path / 'empty'}")
+    with pytest.raises(ConfigError, match="ViT-bigG-14/laion2b_s39b_b160k are not on this "
+                                          "machine"):
+        check_judge_config(cfg, load_task("humanoid_kneel"))
+
+
 def test_clip_judge_is_the_fitness_of_every_trained_candidate(tmp_path: Path) -> None:
     from tests.rewards.test_clip import tiny_model_config
 
@@ -107,7 +121,7 @@ def test_clip_judge_is_the_fitness_of_every_trained_candidate(tmp_path: Path) ->
 
 def _code_or_vlm(vlm: Any) -> Any:
     def answer(body: dict[str, Any], index: int) -> str:
-        if image_urls(body):
+        if is_preference_request(body):
             return vlm(body, index)
         return markdown(UPRIGHT if index % 2 == 0 else TOPPLE)
 

@@ -9,15 +9,18 @@ P = alpha * d d^T / ||d||^2 + (1 - alpha) * I, the reward is
 ``alpha = 1`` keeps only the component of x - g along the goal-baseline direction. g and b are
 the means of the (unit) prompt embeddings, normalised again so the alpha = 0 identity holds.
 
-Any open_clip model works: a name (``ViT-B-32``) or the path of a model-config JSON, with a
-pretrained tag (``openai``, ``laion2b_s34b_b79k``), a local checkpoint path, or None (random
-weights, for tests). Frames are resized keeping their aspect ratio (shorter side to the model's
+Any open_clip model works: a name (``ViT-bigG-14``, VLM-RM's default; ``ViT-B-32``) or the path of
+a model-config JSON, with a pretrained tag (``laion2b_s39b_b160k``, ``openai``) whose weights are
+already cached on this machine, a local checkpoint path, or None (random weights, for tests).
+Nothing is downloaded: missing weights are a one-line ConfigError naming the settings to fix. Frames are resized keeping their aspect ratio (shorter side to the model's
 input size, then a centre crop), in one batched forward pass on the GPU when there is one.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -63,18 +66,97 @@ def unit(x: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- model loading
+HF_WEIGHTS = "open_clip_pytorch_model.bin"  # open_clip's file name on the Hugging Face hub
+_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
+
+
+def _model_name(model: str) -> str:
+    return Path(model).stem if model.endswith(".json") else model
+
+
+def _cached_file(tag_cfg: dict[str, Any], cache_dir: str | None) -> tuple[str | None, str]:
+    """The tag's checkpoint if it is already on this machine, and where it would come from."""
+    hub = str(tag_cfg.get("hf_hub") or "")
+    source = ""
+    if hub:
+        repo, filename = os.path.split(hub)  # "org/model/" means open_clip's default file
+        filename = filename or HF_WEIGHTS
+        source = f"huggingface.co/{repo} ({filename})"
+        names = [filename]  # open_clip tries a .safetensors twin first
+        if filename == HF_WEIGHTS:
+            names.insert(0, "open_clip_model.safetensors")
+        elif filename.endswith((".bin", ".pth")):
+            names.insert(0, filename[:-4] + ".safetensors")
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:
+            names = []
+        for name in names:
+            found = try_to_load_from_cache(repo, name, cache_dir=cache_dir)
+            if isinstance(found, str) and os.path.isfile(found):
+                return found, source
+    url = str(tag_cfg.get("url") or "")
+    if url:
+        path = Path(cache_dir or "~/.cache/clip").expanduser() / os.path.basename(url)
+        if path.is_file():
+            return str(path), url
+        source = source or url
+    return None, source
+
+
+def clip_weights(model: str, pretrained: str | None, cache_dir: str | None = None
+                 ) -> tuple[str | None, dict[str, Any]]:
+    """The checkpoint file of ``pretrained`` on this machine, and the tag's settings.
+
+    Nothing is downloaded: a tag (``laion2b_s39b_b160k``) must already be in the Hugging Face
+    cache (``cache_dir``, else ``$HF_HUB_CACHE`` / ``~/.cache/huggingface/hub``) or, for
+    URL-only tags, in ``cache_dir`` (else ``~/.cache/clip``); a path must be a file. Returns
+    ``(None, {})`` for ``pretrained=None`` (random weights, for tests).
+
+    Raises:
+        ConfigError: one line naming the missing weights and the settings that fix it.
+    """
+    if not pretrained:
+        return None, {}
+    import open_clip
+
+    name = _model_name(model)
+    path = Path(pretrained).expanduser()
+    if path.is_file():
+        return str(path), {}
+    tag_cfg = open_clip.get_pretrained_cfg(name, pretrained) if not model.endswith(".json") else {}
+    if not tag_cfg:
+        if os.sep in pretrained or pretrained.endswith(_CHECKPOINT_SUFFIXES):
+            raise ConfigError(f"method.clip.pretrained={pretrained!r}: no such checkpoint file")
+        tags = [t for n, t in open_clip.list_pretrained() if n == name]
+        raise ConfigError(f"method.clip.pretrained={pretrained!r} is neither a checkpoint file nor "
+                          f"an open_clip tag of {name!r} (its tags: {tags})")
+    found, source = _cached_file(tag_cfg, cache_dir)
+    if found is None:
+        raise ConfigError(
+            f"CLIP weights {name}/{pretrained} are not on this machine and rewardgen downloads "
+            f"nothing at run time: put the checkpoint from {source} on disk and set "
+            f"method.clip.pretrained=<its path>, or method.clip.cache_dir=<the cache folder "
+            "holding it>; on a CPU pick a small model instead, e.g. method.clip.model=ViT-B-32 "
+            "method.clip.pretrained=<path of its checkpoint>"
+        )
+    return found, dict(tag_cfg)
+
+
 def load_clip(model: str, pretrained: str | None, device: str, cache_dir: str | None = None) -> Any:
-    """An open_clip model in eval mode on ``device``.
+    """An open_clip model in eval mode on ``device``, from weights already on this machine.
 
     Args:
         model: an open_clip model name, or a path to a model-config JSON (its file stem becomes
             the model name).
-        pretrained: an open_clip pretrained tag, a local checkpoint path, or None (random).
+        pretrained: an open_clip pretrained tag (found in the local cache, see
+            :func:`clip_weights`), a local checkpoint path, or None (random).
         device: torch device string.
-        cache_dir: download cache for pretrained tags.
+        cache_dir: where tagged weights are cached.
 
     Raises:
-        ConfigError: unknown model name or tag, or an unreadable checkpoint.
+        ConfigError: unknown model name or tag, weights not on this machine, or an unreadable
+            checkpoint.
     """
     try:
         import open_clip
@@ -94,15 +176,19 @@ def load_clip(model: str, pretrained: str | None, device: str, cache_dir: str | 
             f"method.clip.model={model!r} is not an open_clip model; see open_clip.list_models() "
             "(e.g. ViT-B-32, ViT-L-14, ViT-bigG-14) or pass a model-config JSON path"
         )
+    checkpoint, tag_cfg = clip_weights(model, pretrained, cache_dir)
+    preprocess = {k: tag_cfg[k] for k in ("mean", "std", "interpolation", "resize_mode")
+                  if k in tag_cfg}
     try:
         net = open_clip.create_model(
-            name, pretrained=pretrained, device=device, cache_dir=cache_dir
+            name, pretrained=checkpoint, device=device,
+            force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)),
+            force_preprocess_cfg=preprocess or None,
         )
-    except (RuntimeError, OSError, ValueError, KeyError) as e:
-        tags = [t for n, t in open_clip.list_pretrained() if n == name]
+    except (RuntimeError, OSError, ValueError, KeyError, pickle.UnpicklingError) as e:
         raise ConfigError(
-            f"cannot load CLIP weights {pretrained!r} for {name!r}: {e}; use a local checkpoint "
-            f"path or one of the tags {tags}"
+            f"cannot load CLIP weights {pretrained!r} for {name!r}: {e}; use a checkpoint of "
+            "that model (open_clip state dict, .bin/.pt/.safetensors)"
         ) from e
     net.eval()
     return net
@@ -263,6 +349,7 @@ def judge_score(reward: ClipReward, frames: np.ndarray) -> float:
 __all__ = [
     "ClipReward",
     "RunningNorm",
+    "clip_weights",
     "judge_score",
     "load_clip",
     "projected_reward",

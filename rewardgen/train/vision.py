@@ -10,13 +10,15 @@ Two ways in, both scoring many frames in one batched forward pass:
 
 The callback also relabels stored transitions when the scorer changes (the RL-VLM-F reward model
 after each update): a scorer with a ``version`` attribute that grew since a transition was scored.
+PPO's current rollout is rescored at its end; under SAC the whole replay buffer is, as RL-VLM-F
+does, from the inputs the callback kept for every buffer position.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -60,13 +62,37 @@ def input_key(job: CandidateJob) -> str:
 
 
 def render_overrides(job: CandidateJob) -> dict[str, Any]:
-    """``make_env`` keyword arguments that make frames of the configured size."""
+    """``make_env`` keyword arguments that make frames of the configured size.
+
+    With ``vision.env_kwargs`` (a task's ``vision.textured`` variant, e.g. VLM-RM's textured
+    humanoid and camera) those are added: a relative ``xml_file`` is resolved against the task
+    file's folder, and camera vectors become arrays as MuJoCo's renderer expects.
+    """
     render = job.vision.get("render", {})
-    return {
+    out: dict[str, Any] = {
         "render_mode": "rgb_array",
         "width": int(render.get("width", 224)),
         "height": int(render.get("height", 224)),
     }
+    extra = dict(job.vision.get("env_kwargs") or {})
+    if extra.get("xml_file"):
+        xml = Path(str(extra["xml_file"])).expanduser()
+        if not xml.is_absolute():
+            from rewardgen.resources import resource_dir
+            from rewardgen.tasks import load_task
+
+            path = load_task(job.task).path
+            xml = (path.parent if path is not None else resource_dir("envs")) / xml
+        if not xml.is_file():
+            raise ConfigError(f"task {job.task!r}: vision.textured.xml_file {str(xml)!r} does not "
+                              "exist; fix the task file or set method.clip.textured=false")
+        extra["xml_file"] = str(xml)
+    camera = extra.get("default_camera_config")
+    if isinstance(camera, dict):
+        extra["default_camera_config"] = {
+            k: np.asarray(v, dtype=np.float64) if isinstance(v, list | tuple) else v
+            for k, v in camera.items()}
+    return {**extra, **out}
 
 
 def wrap_env(env: gym.Env, job: CandidateJob) -> gym.Env:
@@ -135,6 +161,31 @@ class ScoredVecEnv(VecEnvWrapper):
         return obs, rewards, dones, infos
 
 
+class ReplayInputs:
+    """The scorer's input of every transition in SAC's replay buffer, by buffer position.
+
+    Held in blocks of ``block`` positions allocated as the buffer fills, so memory grows with
+    the stored transitions (frames already reduced by ``compact``, e.g. to the reward model's
+    image size) and an address-space limit is not hit by one large allocation up front.
+    """
+
+    def __init__(self, compact: Callable[[np.ndarray], np.ndarray] | None = None,
+                 block: int = 1024) -> None:
+        self.compact, self.block = compact, block
+        self.blocks: dict[int, np.ndarray] = {}
+
+    def put(self, pos: int, inputs: np.ndarray) -> None:
+        row = self.compact(inputs) if self.compact is not None else np.asarray(inputs)
+        chunk = self.blocks.get(pos // self.block)
+        if chunk is None or chunk.shape[1:] != row.shape or chunk.dtype != row.dtype:
+            chunk = np.zeros((self.block, *row.shape), dtype=row.dtype)
+            self.blocks[pos // self.block] = chunk
+        chunk[pos % self.block] = row
+
+    def get(self, positions: np.ndarray) -> np.ndarray:
+        return np.stack([self.blocks[p // self.block][p % self.block] for p in positions])
+
+
 class VisionRewardCallback(BaseCallback):
     """Score or re-score stored transitions in batches (deferred mode, and after model updates).
 
@@ -142,15 +193,18 @@ class VisionRewardCallback(BaseCallback):
         scorer: the reward; ``getattr(scorer, "version", 0)`` tells when it changed.
         key: the info entry holding each env's input.
         deferred: score every rollout at its end (the env handed out zeros).
-        capacity: transitions (per env) remembered for SAC replay relabelling and preference
-            queries.
+        keep_replay: remember the input of every transition SAC stores, so that
+            :meth:`relabel_replay` can re-score the whole replay buffer after a model update
+            (RL-VLM-F's ``relabel_with_predictor``). Inputs are stored as
+            ``scorer.compact(inputs)`` when the scorer has that method.
     """
 
     def __init__(self, scorer: Scorer, key: str = FRAME_KEY, deferred: bool = False,
-                 capacity: int = 10_000) -> None:
+                 keep_replay: bool = False) -> None:
         super().__init__()
         self.scorer, self.key, self.deferred = scorer, key, deferred
-        self.recent: deque[tuple[int | None, np.ndarray]] = deque(maxlen=max(1, capacity))
+        self.replay_inputs = (ReplayInputs(getattr(scorer, "compact", None)) if keep_replay
+                              else None)
         self._inputs: _Inputs | None = None
         self._rollout: list[np.ndarray] = []
         self._given: list[np.ndarray] = []
@@ -179,7 +233,8 @@ class VisionRewardCallback(BaseCallback):
         self._rollout.append(inputs)
         self._given.append(np.asarray(given, dtype=np.float32))
         self._positions.append(pos)
-        self.recent.append((pos, inputs))
+        if pos is not None and self.replay_inputs is not None:
+            self.replay_inputs.put(pos, inputs)
         return True
 
     def _score(self, inputs: list[np.ndarray]) -> np.ndarray:
@@ -206,17 +261,20 @@ class VisionRewardCallback(BaseCallback):
             self.relabelled += new.size
             self.logger.record("rewardgen/vision_reward", float(new.mean()))
 
-    def relabel_replay(self) -> int:
-        """Re-score the remembered replay transitions (SAC) with the current scorer."""
+    def relabel_replay(self, chunk: int = 256) -> int:
+        """Re-score every transition in SAC's replay buffer with the current scorer.
+
+        Returns the number of rewards rewritten (0 without a replay buffer or stored inputs).
+        """
         buffer = getattr(self.model, "replay_buffer", None)
-        stored = [(p, x) for p, x in self.recent if p is not None]
-        if buffer is None or not stored:
+        if buffer is None or self.replay_inputs is None:
             return 0
-        new = self._score([x for _, x in stored])
-        for (pos, _), row in zip(stored, new, strict=True):
-            buffer.rewards[pos] = row
-        self.relabelled += new.size
-        return int(new.size)
+        filled = np.arange(buffer.buffer_size if buffer.full else buffer.pos)
+        for start in range(0, len(filled), chunk):
+            positions = filled[start : start + chunk]
+            buffer.rewards[positions] = self._score(list(self.replay_inputs.get(positions)))
+        self.relabelled += len(filled) * buffer.n_envs
+        return int(len(filled) * buffer.n_envs)
 
 
 def vision_stack(
@@ -233,15 +291,13 @@ def vision_stack(
             raise ConfigError(f"method.clip.mode {mode!r} is not one of step, deferred")
         scorer = ClipReward.from_config(clip, task.vision, device)
         deferred = mode == "deferred"
-        callback = VisionRewardCallback(scorer, key, deferred=deferred, capacity=1)
+        callback = VisionRewardCallback(scorer, key, deferred=deferred)
         return ScoredVecEnv(venv, scorer, key, deferred=deferred), [callback]
     if job.reward_kind == "vlm_preference":
         from rewardgen.rewards.preference import build_preference
 
         model, pref_cb = build_preference(task, job, venv, device, key)
-        relabel_cb = VisionRewardCallback(
-            model, key, capacity=int(job.vision.get("preference", {}).get("capacity", 10_000))
-        )
+        relabel_cb = VisionRewardCallback(model, key, keep_replay=True)
         pref_cb.relabeller = relabel_cb
         return ScoredVecEnv(venv, model, key), [relabel_cb, pref_cb]
     raise ConfigError(f"reward_kind {job.reward_kind!r} is not a vision kind {VISION_KINDS}")
@@ -249,6 +305,7 @@ def vision_stack(
 
 __all__ = [
     "STATE_KEY",
+    "ReplayInputs",
     "VISION_KINDS",
     "ScoredVecEnv",
     "StateCapture",

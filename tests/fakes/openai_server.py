@@ -18,6 +18,7 @@ to ``FakeOpenAIServer.routes`` or a new ``Reply`` factory; the body is kept as p
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import deque
@@ -62,25 +63,40 @@ def image_urls(body: dict[str, Any]) -> list[str]:
     return urls
 
 
-def preference_answerer(judge: Callable[[Any, Any], int | None]) -> Answerer:
-    """Answer RL-VLM-F's two-stage pair questions (image messages) with ``judge``'s label.
+_VERDICT = re.compile(r"\[verdict (-1|0|1)\]")
 
-    Stage 1 (the request carries two images and no earlier answer) gets an analysis; stage 2
-    (the label question) gets ``0``, ``1`` or ``-1`` from ``judge(frame_1, frame_2)`` (None means
-    no preference). Frames are decoded from the data URLs as uint8 arrays.
+
+def is_preference_request(body: dict[str, Any]) -> bool:
+    """A request of the two-stage pair questions: images (stage 1), or a text-only stage 2
+    summarising an analysis that :func:`preference_answerer` wrote."""
+    return bool(image_urls(body)) or bool(_VERDICT.search(json.dumps(body.get("messages"))))
+
+
+def preference_answerer(judge: Callable[[Any, Any], int | None]) -> Answerer:
+    """Answer RL-VLM-F's two-stage pair questions with ``judge``'s label.
+
+    Stage 1 (one message carrying two images) gets an analysis that states the verdict of
+    ``judge(frame_1, frame_2)`` (None means no preference) as ``[verdict N]``; stage 2 gets the
+    bare label ``0``, ``1`` or ``-1``: read back from that analysis when the request is text-only
+    (RL-VLM-F's summary query), or judged again from the images when it continues the image chat.
+    Frames are decoded from the data URLs as uint8 arrays.
     """
     from rewardgen.llm.vision import decode_data_url
 
     def answer(body: dict[str, Any], index: int) -> str:
         urls = image_urls(body)
+        if not urls:
+            text = " ".join(str(m.get("content")) for m in body.get("messages") or [])
+            found = _VERDICT.findall(text)
+            return found[-1] if found else "I see no analysis to summarise."
         if len(urls) != 2:
             return "I need exactly two images."
         first, second = (decode_data_url(u) for u in urls)
-        label = judge(first, second)
+        label = "-1" if (verdict := judge(first, second)) is None else str(verdict)
         if len(body.get("messages") or []) == 1:
             return (f"Image 1 has mean brightness {first.mean():.1f}, Image 2 {second.mean():.1f}. "
-                    "They differ in how far the goal is achieved.")
-        return "Label:\n" + ("-1" if label is None else str(label))
+                    f"They differ in how far the goal is achieved. [verdict {label}]")
+        return label
 
     return answer
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rewardgen.config import LLMConfig
-from rewardgen.errors import LLMError
+from rewardgen.errors import ConfigError, LLMError
 from rewardgen.llm.vision import (
     VLMLabeller,
     decode_data_url,
@@ -62,21 +62,71 @@ def test_parse_label(answer: str, label: int | None) -> None:
     assert parse_label(answer) == label
 
 
+@pytest.mark.parametrize(("answer", "label"), [
+    ("0", 0), ("1\n", 1), (" 1 ", 1), ("-1", None), ("Image 1 is closer.\n0", None),
+    ("Answer: 1", None), ("2", None), ("", None),
+])
+def test_strict_parse_reads_the_first_line_as_rl_vlm_f_does(answer: str, label: int | None) -> None:
+    assert parse_label(answer, strict=True) == label
+
+
 def test_two_stage_image_questions_and_labels(tmp_path: Path) -> None:
+    """RL-VLM-F's protocol: stage 1 asks about both images, stage 2 is a text-only query that
+    is given the analysis; both at temperature 0, whatever the run's llm.temperature."""
     with FakeOpenAIServer(answerer=preference_answerer(brighter)) as server:
-        vlm = labeller(server, tmp_path)
+        vlm = labeller(server, tmp_path, temperature=1.0)
         assert vlm.label(frame(200), frame(50)) == 0
         assert vlm.label(frame(10), frame(90)) == 1
         assert vlm.label(frame(50), frame(50)) is None  # identical: dropped without a request
         assert len(server.chat_requests) == 4 and vlm.queries == 2
+        assert all(r.body["temperature"] == 0 for r in server.chat_requests)
         first, second = (r.body for r in server.chat_requests[:2])
+        assert len(first["messages"]) == 1
         parts = first["messages"][0]["content"]
-        assert [p["type"] for p in parts] == ["text", "text", "image_url", "text", "image_url"]
-        assert "kneel on both knees" in parts[0]["text"]
+        assert [p["type"] for p in parts] == ["text", "image_url", "text", "image_url", "text"]
+        assert parts[0]["text"].endswith("Image 1:") and parts[2]["text"] == "Image 2:"
+        assert "The goal is kneel on both knees. Is there any difference" in parts[4]["text"]
         assert len(image_urls(first)) == 2
-        assert second["messages"][1]["role"] == "assistant"  # stage 2 sees the analysis
-        assert "Reply with a single line" in second["messages"][2]["content"]
+        assert image_urls(second) == []  # stage 2 is text only
+        assert [m["role"] for m in second["messages"]] == ["system", "user"]
+        assert all(isinstance(m["content"], str) for m in second["messages"])
+        summary = second["messages"][1]["content"]
+        assert summary.startswith("Based on the text below to the questions:")
+        assert "Image 1 has mean brightness" in summary and "[verdict 0]" in summary  # stage 1
+        assert "Reply a single line of 0 if the goal is better achieved in Image 1" in summary
         assert vlm.usage.requests == 4
+
+
+def test_chat_stage2_and_run_temperature_are_options(tmp_path: Path) -> None:
+    with FakeOpenAIServer(answerer=preference_answerer(brighter)) as server:
+        cfg = LLMConfig(provider="openai", model="fake-vlm", base_url=server.base_url,
+                        api_key="t", cache=False, max_retries=0, temperature=0.7)
+        vlm = VLMLabeller(cfg, load_task("humanoid_kneel"), "to kneel", temperature=None,
+                          stage2="chat", parse="lenient")
+        assert vlm.label(frame(200), frame(50)) == 0
+        second = server.chat_requests[1].body
+        assert [m["role"] for m in second["messages"]] == ["user", "assistant", "user"]
+        assert len(image_urls(second)) == 2  # the label question continues the image chat
+        assert all(r.body["temperature"] == 0.7 for r in server.chat_requests)
+
+
+def test_summary_model_answers_stage_2(tmp_path: Path) -> None:
+    with FakeOpenAIServer(answerer=preference_answerer(brighter)) as server:
+        cfg = LLMConfig(provider="openai", model="fake-vlm", base_url=server.base_url,
+                        api_key="t", cache=False, max_retries=0)
+        vlm = VLMLabeller(cfg, load_task("humanoid_kneel"), "to kneel",
+                          summary_model="fake-text")
+        assert vlm.label(frame(10), frame(90)) == 1
+        assert [r.body["model"] for r in server.chat_requests] == ["fake-vlm", "fake-text"]
+        assert vlm.usage.requests == 2
+
+
+def test_labeller_option_errors(tmp_path: Path) -> None:
+    cfg = LLMConfig(provider="openai", model="m", base_url="http://127.0.0.1:9", api_key="t")
+    with pytest.raises(ConfigError, match="stage2='both' is not one of"):
+        VLMLabeller(cfg, load_task("humanoid_kneel"), "to kneel", stage2="both")
+    with pytest.raises(ConfigError, match="label_parse='fuzzy' is not one of"):
+        VLMLabeller(cfg, load_task("humanoid_kneel"), "to kneel", parse="fuzzy")
 
 
 def test_labels_are_cached_across_labellers(tmp_path: Path) -> None:

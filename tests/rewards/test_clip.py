@@ -15,6 +15,7 @@ from rewardgen.results import CandidateJob
 from rewardgen.rewards.clip import (
     ClipReward,
     RunningNorm,
+    clip_weights,
     judge_score,
     load_clip,
     projected_reward,
@@ -155,12 +156,48 @@ def test_model_errors_name_the_fix(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such model-config file"):
         load_clip(str(tmp_path / "missing.json"), None, "cpu")
     model = str(tiny_model_config(tmp_path))
-    with pytest.raises(ConfigError, match="cannot load CLIP weights"):
+    with pytest.raises(ConfigError, match="'.*missing.pt': no such checkpoint file"):
         load_clip(model, str(tmp_path / "missing.pt"), "cpu")
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match="cannot load CLIP weights"):
+        load_clip(model, str(tmp_path / "garbage.pt"), "cpu")
+    with pytest.raises(ConfigError, match="'nope' is neither a checkpoint file nor an open_clip "
+                                          "tag of 'ViT-B-32'"):
+        load_clip("ViT-B-32", "nope", "cpu")
     with pytest.raises(ConfigError, match="needs goal prompts"):
         ClipReward.from_config(tiny_clip_config(tmp_path, goal_prompts=[]), {}, "cpu")
     with pytest.raises(ConfigError, match="needs baseline prompts"):
         ClipReward.from_config(tiny_clip_config(tmp_path, baseline_prompts=[]), {}, "cpu")
+
+
+def fake_hf_cache(root: Path, repo: str, filename: str) -> Path:
+    """A Hugging Face hub cache holding one file, laid out as huggingface_hub writes it."""
+    folder = root / ("models--" + repo.replace("/", "--"))
+    snapshot = folder / "snapshots" / "0123456789abcdef"
+    snapshot.mkdir(parents=True)
+    (folder / "refs").mkdir()
+    (folder / "refs" / "main").write_text("0123456789abcdef")
+    (snapshot / filename).write_bytes(b"stand-in weights")
+    return snapshot / filename
+
+
+def test_tagged_weights_come_from_the_local_cache_never_a_download(tmp_path: Path) -> None:
+    """VLM-RM's default (ViT-bigG-14 laion2b) resolves to the cached file, or fails in one line
+    naming the settings, without touching the network."""
+    empty = tmp_path / "empty"
+    with pytest.raises(ConfigError) as info:
+        clip_weights("ViT-bigG-14", "laion2b_s39b_b160k", str(empty))
+    message = str(info.value)
+    assert "\n" not in message and "are not on this machine" in message
+    assert "huggingface.co/laion/CLIP-ViT-bigG-14-laion2B-39B-b160k" in message
+    assert "method.clip.pretrained=<its path>" in message and "method.clip.cache_dir=" in message
+    assert "method.clip.model=ViT-B-32" in message
+    cached = fake_hf_cache(tmp_path / "hf", "laion/CLIP-ViT-bigG-14-laion2B-39B-b160k",
+                           "open_clip_pytorch_model.bin")
+    path, tag = clip_weights("ViT-bigG-14", "laion2b_s39b_b160k", str(tmp_path / "hf"))
+    assert path == str(cached) and tag["hf_hub"].startswith("laion/")
+    assert clip_weights("ViT-B-32", str(cached)) == (str(cached), {})  # a path is used as is
+    assert clip_weights("ViT-B-32", None) == (None, {})  # random weights
 
 
 def test_task_prompts_are_the_default(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ def test_cnn_ensemble_learns_a_visual_preference() -> None:
     level_a, level_b = rng.integers(0, 255, 64), rng.integers(0, 255, 64)
     frames_a = np.broadcast_to(level_a[:, None, None, None], (64, 24, 24, 3)).astype(np.uint8)
     frames_b = np.broadcast_to(level_b[:, None, None, None], (64, 24, 24, 3)).astype(np.uint8)
-    model = PreferenceRewardModel("cnn", ensemble=2, image_size=16, lr=3e-3,
+    model = PreferenceRewardModel("cnn", ensemble=2, image_size=48, lr=3e-3,
                                   accuracy_threshold=0.95, max_epochs=150)
     stats = model.fit(frames_a, frames_b, bt_labels(level_a, level_b))
     assert stats["accuracy"] >= 0.95
@@ -50,8 +50,51 @@ def test_reward_model_config_errors() -> None:
         PreferenceRewardModel("transformer")
     with pytest.raises(ConfigError, match="need ensemble >= 1"):
         PreferenceRewardModel("mlp", ensemble=0)
+    with pytest.raises(ConfigError, match="image_size=32 is too small for RL-VLM-F's conv stack"):
+        PreferenceRewardModel("cnn", image_size=32)
     with pytest.raises(ConfigError, match="fit needs equal, non-empty"):
         PreferenceRewardModel("mlp").fit(np.zeros((2, 3)), np.zeros((1, 3)), np.zeros(2))
+
+
+def test_cnn_has_rl_vlm_f_shapes_keeps_layout_and_is_bounded() -> None:
+    """RL-VLM-F's gen_image_net: conv 5/3/3/3, channels 16-128, strides 3/2/2/2, no padding,
+    flatten (not pooling), linear, tanh."""
+    from torch import nn
+
+    model = PreferenceRewardModel("cnn", ensemble=1, image_size=96, lr=3e-3, max_epochs=30,
+                                  accuracy_threshold=1.0, seed=0)
+    left = np.zeros((96, 96, 3), np.uint8)
+    right = left.copy()
+    left[44:52, 32:40] = 255  # the same bright patch, moved 24 px (the old net's stride x 3)
+    right[44:52, 56:64] = 255
+    pairs = 4
+    stats = model.fit(np.stack([left] * pairs), np.stack([right] * pairs), np.zeros(pairs))
+    net = model.members[0]
+    convs = [m for m in net if isinstance(m, nn.Conv2d)]
+    assert [c.kernel_size[0] for c in convs] == [5, 3, 3, 3]
+    assert [c.out_channels for c in convs] == [16, 32, 64, 128]
+    assert [c.stride[0] for c in convs] == [3, 2, 2, 2]
+    assert all(c.padding == (0, 0) for c in convs)
+    assert not any(isinstance(m, nn.AdaptiveAvgPool2d) for m in net)
+    assert isinstance(net[-3], nn.Flatten) and isinstance(net[-1], nn.Tanh)
+    assert net[-2].in_features == 128 * 3 * 3  # 96 -> 31 -> 15 -> 7 -> 3
+    # only the patch's position differs, and the model tells the two frames apart
+    r_left, r_right = model(left[None])[0], model(right[None])[0]
+    assert stats["accuracy"] == 1.0 and r_left - r_right > 0.1
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, size=(32, 96, 96, 3), dtype=np.uint8)
+    rewards = model(np.concatenate([noise, np.full((2, 96, 96, 3), 255, np.uint8)]))
+    assert np.all(np.abs(rewards) <= 1.0)
+
+
+def test_members_see_every_pair_unless_bootstrap() -> None:
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(40, 3)), rng.normal(size=(40, 3))
+    labels = bt_labels(a[:, 0], b[:, 0])
+    plain = PreferenceRewardModel("mlp", ensemble=2, max_epochs=1, seed=0)
+    boot = PreferenceRewardModel("mlp", ensemble=2, max_epochs=1, bootstrap=True, seed=0)
+    assert plain.fit(a, b, labels)["pairs"] == boot.fit(a, b, labels)["pairs"] == 40
+    assert not np.allclose(plain(a), boot(a))  # different samples, different fits
 
 
 class ScriptedLabeller:
@@ -108,7 +151,7 @@ def _job(tmp_path: Path, server: FakeOpenAIServer, algo: str, reward_model: str)
         tensorboard=False,
         vision={
             "render": {"width": 24, "height": 24, "frame_skip": 1},
-            "preference": {"reward_model": reward_model, "ensemble": 2, "image_size": 16,
+            "preference": {"reward_model": reward_model, "ensemble": 2, "image_size": 48,
                            "pairs_per_round": 4, "steps_between_rounds": 32,
                            "first_round_after": 16, "budget": 8, "max_epochs": 5},
             "llm": {"provider": "openai", "model": "fake-vlm", "base_url": server.base_url,
@@ -132,23 +175,35 @@ def test_vlm_preference_trains_end_to_end(tmp_path: Path) -> None:
         assert 0 < len(server.chat_requests) <= 2 * 8  # two stages per pair, within the budget
 
 
-def test_sac_replay_is_relabelled_after_each_fit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("buffer_size", [400, 40])
+def test_sac_whole_replay_buffer_is_relabelled_after_each_fit(tmp_path: Path,
+                                                              buffer_size: int) -> None:
+    """RL-VLM-F relabels the whole replay buffer after every reward update: every stored
+    transition, beyond the query pool's ``capacity`` and after the buffer wrapped around."""
     from rewardgen.train.sb3 import build_model, make_vec_env
     from rewardgen.train.vision import vision_stack
 
     with FakeOpenAIServer(answerer=preference_answerer(pole_left)) as server:
         job = _job(tmp_path, server, "sac", "mlp")
+        job.vision["preference"]["capacity"] = 8  # the query pool: far smaller than the buffer
+        job.rl["hyperparams"]["buffer_size"] = buffer_size
         task = load_task(job.task)
         venv, callbacks = vision_stack(task, job, make_vec_env(task, job, 2, seed=0), "cpu")
         relabel, pref = callbacks
         model = build_model(job, venv, None)
         model.learn(64, callback=callbacks)
+        assert pref.fits, "no reward-model update happened"
+        buffer = model.replay_buffer  # type: ignore[attr-defined]
+        filled = buffer.buffer_size if buffer.full else buffer.pos
+        assert filled * 2 > 8 and buffer.full == (buffer_size == 40)
+        before = buffer.rewards[:filled].copy()
+        count = relabel.relabelled
+        pref.budget += 4
+        assert pref.query_round() > 0  # one more fit: the callback relabels the replay
         venv.close()
-    assert pref.fits, "no reward-model update happened"
-    assert relabel.relabelled >= 2 * 16  # the replay stored before the first fit was rescored
-    buffer = model.replay_buffer  # type: ignore[attr-defined]
-    stored = np.stack([x for pos, x in relabel.recent])
-    positions = [pos for pos, _ in relabel.recent]
-    expected = pref.reward_model(stored.reshape(-1, stored.shape[-1])).reshape(len(positions), -1)
-    relabel.relabel_replay()
-    np.testing.assert_allclose(buffer.rewards[positions], expected, atol=1e-5)
+    after = buffer.rewards[:filled]
+    assert relabel.relabelled - count == filled * 2
+    assert np.all(after != before)  # every stored transition was rescored
+    stored = relabel.replay_inputs.get(np.arange(filled))
+    expected = pref.reward_model(stored.reshape(-1, stored.shape[-1])).reshape(filled, 2)
+    np.testing.assert_allclose(after, expected, atol=1e-6)
