@@ -163,7 +163,7 @@ def _check_llm(llm: Any) -> None:
 
 def _check_method(method: Any) -> None:
     from rewardgen.methods import METHODS
-    from rewardgen.methods.text2reward import MODES
+    from rewardgen.methods.text2reward import MODES, SIMILARITIES
     from rewardgen.rewards.progress import BONUSES
     from rewardgen.vision_run import VISION_METHODS
 
@@ -172,6 +172,7 @@ def _check_method(method: Any) -> None:
     if method.name == "text2reward":
         _one_of("method.mode", method.mode, MODES)
         _at_least("method.few_shot_k", method.few_shot_k, 1)
+        _one_of("method.similarity", method.similarity, SIMILARITIES)
         if method.mode == "few_shot":
             _existing_dir("method.library_dir", method.library_dir, "a folder of exported rewards")
     if method.name == "progress":
@@ -205,7 +206,7 @@ def _check_method(method: Any) -> None:
 
 def _check_loop(cfg: Any, task: Any) -> None:
     from rewardgen.judge import check_judge_config
-    from rewardgen.screening import SCREENINGS
+    from rewardgen.screening import SCREENING_TESTS, SCREENINGS
 
     loop = cfg.loop
     _at_least("loop.generations", loop.generations, 1, "the rounds of propose, train, select")
@@ -214,6 +215,7 @@ def _check_loop(cfg: Any, task: Any) -> None:
     _one_of("loop.selection", loop.selection, SELECTIONS)
     _at_least("loop.last_k", loop.last_k, 1)
     _one_of("loop.screening", loop.screening, SCREENINGS)
+    _one_of("loop.screening_test", loop.screening_test, SCREENING_TESTS)
     if not 0.0 <= loop.screening_threshold <= 1.0:
         raise ConfigError(f"loop.screening_threshold={loop.screening_threshold} must lie in [0, 1]")
     _optional_at_least("loop.judge_steps", loop.judge_steps, 1)

@@ -53,7 +53,8 @@ def reward_reflection(record: CandidateRecord, fitness_doc: str, eval_freq: int)
 
 
 def failure_line(record: CandidateRecord) -> str:
-    """One candidate's status and reason, with the tail of its traceback when there is one.
+    """One candidate's status and reason, with the tail of its traceback when there is one and
+    what it teaches beyond that (a screened-out reward's preference feedback).
 
     Both are the candidate's own words: kept, but without control characters or escapes.
     """
@@ -63,6 +64,9 @@ def failure_line(record: CandidateRecord) -> str:
     if tb:
         tail = tb.splitlines()[-_TRACEBACK_LINES:]
         text += "\n  " + "\n  ".join(tail)
+    detail = clean_text(record.result.feedback).strip()  # bounded by its maker (screening)
+    if detail:
+        text += "\n  " + "\n  ".join(detail.splitlines())
     return text
 
 

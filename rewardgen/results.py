@@ -59,6 +59,8 @@ class CandidateResult:
         status: ok | rejected | failed | timeout | screened_out.
         reason: one line for anything but ok.
         traceback: trimmed traceback of a failure, shown to the LLM.
+        feedback: what a candidate that was not trained teaches the next prompt beyond its
+            reason (``screened_out``: CARD's preference feedback, bounded by its maker).
         fitness: aggregated trusted fitness (selection uses this), None when not trained.
         success_rate: share of evaluation episodes that succeeded (None without a threshold).
         evaluations: the trusted evaluator's curve, one entry per checkpoint: ``timesteps``,
@@ -77,6 +79,7 @@ class CandidateResult:
     status: str
     reason: str = ""
     traceback: str = ""
+    feedback: str = ""
     fitness: float | None = None
     success_rate: float | None = None
     evaluations: list[dict[str, Any]] = field(default_factory=list)
@@ -109,9 +112,9 @@ class CandidateResult:
         """A worker's (or a saved) result, with the text its reward program controls cleaned."""
         names = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in raw.items() if k in names}
-        for key in ("reason", "traceback"):
+        for key in ("reason", "traceback", "feedback"):
             if isinstance(kwargs.get(key), str):
-                kwargs[key] = clean_text(kwargs[key], keep_newlines=key == "traceback")
+                kwargs[key] = clean_text(kwargs[key], keep_newlines=key != "reason")
         if isinstance(kwargs.get("component_stats"), dict):
             kwargs["component_stats"] = _clean_keys(kwargs["component_stats"])
         if isinstance(kwargs.get("evaluations"), list):

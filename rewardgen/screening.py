@@ -4,18 +4,21 @@ Every trained candidate leaves ``trajectories.npz`` in its directory: the State 
 actions of a few evaluation episodes, with each episode's trusted fitness (:func:`save_episodes`,
 written by the trusted evaluator from its own rollouts). Before a new candidate trains, its
 ``compute_reward`` is run over those trajectories in an isolated worker
-(:func:`score_trajectories`); if the returns order the trajectories unlike their fitness
-(preference accuracy below ``loop.screening_threshold``) the candidate is ``screened_out`` and no
-RL run is spent on it. The DESIGN puts this scorer in feedback.py; it lives here to keep that
-module small. :func:`process_feedback` is CARD's process feedback: how each reward component
-behaved along the best candidate's own trajectory.
+(:func:`score_trajectories`), which reports returns and per-step rewards; the parent judges them
+against the trusted fitness (:func:`judge_returns`). CARD's test (``loop.screening_test=card``,
+the default): episodes are successful or failed by the task's success threshold, and the share of
+(success, failure) pairs where the success earns the higher *mean reward per step* must reach
+``loop.screening_threshold`` (0.8). ``pairwise`` is our earlier test: all pairs of different
+fitness ordered by total return, ties half. A screened-out candidate is not trained; it carries
+CARD's preference feedback (:func:`preference_feedback`: the worst success against the best
+failure, step by step) into the next prompt. :func:`candidate_process_feedback` is CARD's process
+feedback: each reward component along a candidate's highest- and lowest-return stored episodes.
+The DESIGN puts this scorer in feedback.py; it lives here to keep that module small.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -26,121 +29,77 @@ from typing import Any
 import numpy as np
 
 from rewardgen.config import SandboxConfig
-from rewardgen.errors import ConfigError, RewardCodeError
-from rewardgen.io import atomic_write_json
-from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.errors import ConfigError
+from rewardgen.results import CandidateResult
 from rewardgen.store import CandidateRecord, RunStore
+from rewardgen.trajectories import (
+    TRAJECTORY_FILE,
+    Trajectory,
+    load_episode,
+    read_trajectories,
+    run_scorer,
+    save_episodes,
+    score_trajectories,
+)
 
 log = logging.getLogger(__name__)
 
-TRAJECTORY_FILE = "trajectories.npz"
 SCREENING_DIR = "screening"
-INPUT_FILE = "screening_input.json"
-EPISODES_FILE = "episodes.npz"  # the stored episodes a scorer reads, copied into its folder
-OUTPUT_FILE = "screening.json"
-MAX_STORED_EPISODES = 6  # per candidate, evenly over its evaluations
+PROCESS_DIR = "process"
 MAX_SCREEN_TRAJECTORIES = 16  # per screening, evenly over the fitness range
+SCREENINGS = ("none", "trajectory_preference")
+SCREENING_TESTS = ("card", "pairwise")  # CARD's success-vs-failure test | our all-pairs test
+PREFERENCE_FEEDBACK_CHARS = 1800  # bound on the text a screened-out reward teaches the LLM
 _TIE = 1e-9
 
 
-# ---------------------------------------------------------------- recording (in the worker)
-def save_episodes(episodes: Sequence[dict[str, Any]], path: str | Path,
-                  max_episodes: int = MAX_STORED_EPISODES) -> int:
-    """Write up to ``max_episodes`` episodes (evenly spread) to an npz; return how many.
+# ---------------------------------------------------------------- the tests (parent side)
+def success_labels(fitness: Sequence[float], success_threshold: float | None) -> list[bool]:
+    """Which episodes succeeded: fitness at the task's success threshold or above.
 
-    Each episode is ``{"states": [State, ...], "actions": [...], "fitness": float}`` with an
-    optional ``"components"`` list of per-step dicts. The trusted evaluator writes these from
-    its own rollouts on the native env, so their States and fitness are trusted.
+    A task without a threshold splits at the middle of the stored fitness range (all failed
+    when every episode has the same fitness: nothing to compare).
     """
-    if len(episodes) > max_episodes:
-        picks = np.linspace(0, len(episodes) - 1, max_episodes).round().astype(int)
-        episodes = [episodes[i] for i in sorted(set(picks.tolist()))]
-    arrays: dict[str, np.ndarray] = {}
-    for k, ep in enumerate(episodes):
-        fields = ep["states"][0]._fields
-        for name in fields:
-            arrays[f"ep{k}/state/{name}"] = np.asarray([getattr(s, name) for s in ep["states"]])
-        arrays[f"ep{k}/action"] = np.asarray(ep["actions"])
-        arrays[f"ep{k}/fitness"] = np.asarray(ep["fitness"])
-        steps = ep.get("components") or []
-        for name in sorted({n for c in steps for n in c}):
-            arrays[f"ep{k}/component/{name}"] = np.asarray([c.get(name, 0.0) for c in steps])
-    if arrays:
-        with open(path, "wb") as f:
-            np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
-    return len(episodes)
+    if success_threshold is not None:
+        return [f >= success_threshold for f in fitness]
+    if not fitness or max(fitness) - min(fitness) <= _TIE:
+        return [False] * len(fitness)
+    middle = (max(fitness) + min(fitness)) / 2
+    return [f > middle for f in fitness]
 
 
-@dataclass(frozen=True)
-class Trajectory:
-    """One stored episode: its file, its index in the file, and its trusted fitness."""
-
-    path: str
-    episode: int
-    fitness: float
-    label: str = ""
+def _beats(a: float, b: float) -> bool:
+    return a - b > _TIE * max(1.0, abs(a), abs(b))
 
 
-def read_trajectories(path: Path, label: str = "") -> list[Trajectory]:
-    """The episodes stored in one candidate's ``trajectories.npz`` (none when missing)."""
-    if not path.is_file():
-        return []
-    try:
-        with np.load(path) as data:
-            keys = [k for k in data.files if k.endswith("/fitness")]
-            return [
-                Trajectory(str(path), int(k.split("/")[0][2:]), float(data[k]), label)
-                for k in sorted(keys)
-            ]
-    except (OSError, ValueError) as e:
-        log.warning("ignoring unreadable trajectories in %s: %s", path, e)
-        return []
+def card_accuracy(returns: Sequence[float], lengths: Sequence[int],
+                  success: Sequence[bool]) -> tuple[float, int]:
+    """CARD's test: the share of (success, failure) pairs where the successful episode earns the
+    higher mean reward per step, and the number of such pairs.
 
+    Mean per step, not total return: a long failed episode must not win by lasting longer (nor a
+    short success lose by finishing early). A tie is not a win.
 
-def _load_episode(path: str, episode: int) -> tuple[list[Any], np.ndarray]:
-    with np.load(path) as data:
-        prefix = f"ep{episode}/state/"
-        names = [k[len(prefix):] for k in data.files if k.startswith(prefix)]
-        columns = {name: data[prefix + name] for name in names}
-        actions = data[f"ep{episode}/action"]
-    state_type = collections.namedtuple("State", names)  # type: ignore[misc]
-    length = len(next(iter(columns.values())))
-    states = [
-        state_type(*(_plain(columns[n][t]) for n in names)) for t in range(length)
-    ]
-    return states, actions
-
-
-def stage_inputs(out_dir: Path, trajectories: Sequence[Trajectory], **extra: Any) -> None:
-    """Copy the episodes a scorer needs into its own folder and write its input file.
-
-    The sandboxed scorer sees only its own folder, so it never reads other candidates' files.
+    Example:
+        >>> card_accuracy([40.0, 10.0], [40, 10], [True, False])  # an alive bonus: a tie
+        (0.0, 1)
+        >>> card_accuracy([20.0, 30.0], [10, 40], [True, False])  # 2.0 vs 0.75 per step
+        (1.0, 1)
     """
-    episodes = []
-    for t in trajectories:
-        states, actions = _load_episode(t.path, t.episode)
-        episodes.append({"states": states, "actions": list(actions), "fitness": t.fitness})
-    path = out_dir / EPISODES_FILE
-    save_episodes(episodes, path, max_episodes=len(episodes))
-    refs = [{**dataclasses.asdict(t), "path": str(path), "episode": k}
-            for k, t in enumerate(trajectories)]
-    atomic_write_json(out_dir / INPUT_FILE, {"trajectories": refs, **extra})
+    means = [r / max(int(n), 1) for r, n in zip(returns, lengths, strict=True)]
+    wins = pairs = 0
+    for i, won in enumerate(success):
+        for j, lost in enumerate(success):
+            if won and not lost:
+                pairs += 1
+                wins += _beats(means[i], means[j])
+    return (wins / pairs if pairs else math.nan), pairs
 
 
-def _plain(value: np.ndarray) -> Any:
-    """A State field as the live view holds it: a float for scalars, a read-only array else."""
-    if value.ndim == 0:
-        return float(value)
-    copy = np.array(value)
-    copy.flags.writeable = False
-    return copy
-
-
-# ---------------------------------------------------------------- scoring (in the worker)
 def preference_accuracy(returns: Sequence[float], fitness: Sequence[float]) -> tuple[float, int]:
-    """Share of trajectory pairs whose return order matches their fitness order, and the pairs.
-
-    Pairs with equal fitness say nothing and are skipped; equal returns count half.
+    """Our pairwise test: share of trajectory pairs whose total-return order matches their fitness
+    order, and the pairs. Pairs with equal fitness say nothing and are skipped; equal returns
+    count half.
     """
     agree, pairs = 0.0, 0
     for i in range(len(returns)):
@@ -157,59 +116,114 @@ def preference_accuracy(returns: Sequence[float], fitness: Sequence[float]) -> t
     return (agree / pairs if pairs else math.nan), pairs
 
 
-def score_trajectories(job: CandidateJob) -> CandidateResult:
-    """Worker target: the candidate's returns on the stored trajectories, and the accuracy.
-
-    Reads ``<out_dir>/screening_input.json`` and writes ``<out_dir>/screening.json``; the result
-    carries the accuracy as ``fitness`` and the returns as ``episode_returns``.
-    """
-    from rewardgen.rewards.program import load_program
-    from rewardgen.rewards.wrappers import _checked
-
-    out_dir = Path(job.out_dir)
-    spec = json.loads((out_dir / INPUT_FILE).read_text())
-    try:
-        fn = load_program(job.reward_source or "", job.entry).fn
-        returns: list[float] = []
-        per_step: list[list[dict[str, float]]] = []
-        for ref in spec["trajectories"]:
-            states, actions = _load_episode(ref["path"], int(ref["episode"]))
-            total = 0.0
-            steps: list[dict[str, float]] = []
-            for t in range(len(actions)):
-                try:
-                    value, parts = _checked(fn(states[t + 1], actions[t], states[t]))
-                except RewardCodeError:
-                    raise
-                except Exception as e:  # noqa: BLE001 - generated code may raise anything
-                    raise RewardCodeError(f"compute_reward raised {type(e).__name__}: {e}") from e
-                total += value
-                if spec.get("components"):
-                    steps.append(parts)
-            returns.append(total)
-            per_step.append(steps)
-    except RewardCodeError as e:
-        return CandidateResult(status="failed", reason=f"on stored trajectories: {e}")
-    fitness = [float(ref["fitness"]) for ref in spec["trajectories"]]
-    accuracy, pairs = preference_accuracy(returns, fitness)
-    atomic_write_json(out_dir / OUTPUT_FILE, {"accuracy": accuracy, "pairs": pairs,
-                                              "returns": returns, "fitness": fitness,
-                                              "components": per_step})
-    return CandidateResult(status="ok", fitness=accuracy, episode_returns=returns,
-                           episode_fitness=fitness)
+def informative(trajectories: Sequence[Trajectory], test: str,
+                success_threshold: float | None) -> bool:
+    """Whether ``test`` can judge anything on these episodes: a success and a failure (card),
+    or two different fitness values (pairwise)."""
+    fitness = [t.fitness for t in trajectories]
+    if test == "card":
+        labels = success_labels(fitness, success_threshold)
+        return any(labels) and not all(labels)
+    return len({round(f, 9) for f in fitness}) >= 2
 
 
-# ---------------------------------------------------------------- the parent side
 @dataclass(frozen=True)
 class ScreeningOutcome:
-    """What screening decided about one candidate."""
+    """What screening decided about one candidate, and what a screened-out one teaches."""
 
     passed: bool
     accuracy: float | None
     pairs: int
     reason: str = ""
+    feedback: str = ""
 
 
+def judge_returns(returns: Sequence[float], trajectories: Sequence[Trajectory], test: str,
+                  threshold: float, success_threshold: float | None) -> ScreeningOutcome:
+    """Pass or reject on the reported returns against the trusted fitness (no pair: pass)."""
+    fitness = [t.fitness for t in trajectories]
+    if test == "card":
+        labels = success_labels(fitness, success_threshold)
+        accuracy, pairs = card_accuracy(returns, [t.length for t in trajectories], labels)
+    else:
+        accuracy, pairs = preference_accuracy(returns, fitness)
+    if pairs == 0 or math.isnan(accuracy):
+        return ScreeningOutcome(True, None, 0)
+    if accuracy < threshold:
+        return ScreeningOutcome(False, accuracy, pairs,
+                                f"trajectory preference accuracy {accuracy:.2f} < {threshold:.2f}")
+    return ScreeningOutcome(True, accuracy, pairs)
+
+
+# ---------------------------------------------------------------- preference feedback
+def _state_text(state: Any, limit: int = 150) -> str:
+    parts = []
+    for name, value in zip(state._fields, state, strict=True):
+        flat = np.atleast_1d(np.asarray(value, dtype=float)).ravel()
+        if np.ndim(value) == 0:
+            parts.append(f"{name}={float(flat[0]):.3g}")
+        else:
+            more = ", ..." if flat.size > 3 else ""
+            parts.append(f"{name}=[{', '.join(f'{v:.3g}' for v in flat[:3])}{more}]")
+    text = ", ".join(parts)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _steps(length: int, points: int) -> list[int]:
+    return sorted(set(np.linspace(0, length - 1, min(points, length)).round().astype(int).tolist()))
+
+
+def preference_feedback(trajectories: Sequence[Trajectory], returns: Sequence[float],
+                        rewards: Sequence[Sequence[float]] | None, success: Sequence[bool],
+                        outcome: ScreeningOutcome, threshold: float, points: int = 4,
+                        max_chars: int = PREFERENCE_FEEDBACK_CHARS) -> str:
+    """CARD's preference feedback for a screened-out reward: its lowest-rated successful episode
+    against its highest-rated failed one (mean reward per step), step by step with the reward at
+    that step and the State after it, within ``max_chars``. Empty without both kinds.
+
+    ``rewards`` (per step, reported by the scorer) are checked against the trusted lengths;
+    when they do not fit, the steps show States only.
+    """
+    means = [r / max(t.length, 1) for r, t in zip(returns, trajectories, strict=True)]
+    wins = [k for k, s in enumerate(success) if s]
+    fails = [k for k, s in enumerate(success) if not s]
+    if not wins or not fails:
+        return ""
+    worst = min(wins, key=lambda k: means[k])
+    best = max(fails, key=lambda k: means[k])
+    head = [
+        f"Trajectory preference: a successful episode should earn a higher mean reward per step "
+        f"than a failed one; this reward does so for {outcome.accuracy or 0.0:.2f} of "
+        f"{outcome.pairs} (success, failure) pairs, below {threshold:.2f}.",
+    ]
+    for kind, k in (("Worst successful", worst), ("Best failed", best)):
+        t = trajectories[k]
+        head.append(f"{kind} episode ({t.name}: task score {t.fitness:.2f}, {t.length} steps): "
+                    f"mean reward per step {means[k]:.3f}, return {returns[k]:.2f}.")
+    head.append("Step by step (reward at the step; the State after it):")
+    tail = "Change the reward so that successful behaviour earns more per step than failed behaviour."
+    room = max_chars - sum(len(line) + 1 for line in (*head, tail))
+    body: list[str] = []
+    for kind, k in (("success", worst), ("failure", best)):
+        t = trajectories[k]
+        try:
+            states, _ = load_episode(t.path, t.episode)
+        except (OSError, ValueError, KeyError) as e:
+            log.info("preference feedback: episode unreadable (%s)", e)
+            continue
+        steps = rewards[k] if rewards is not None and len(rewards[k]) == t.length else None
+        for step in _steps(min(t.length, len(states) - 1), points):
+            paid = f"reward {float(steps[step]):.3f}; " if steps is not None else ""
+            line = f"  {kind} step {step}: {paid}{_state_text(states[step + 1])}"
+            if len(line) + 1 > room // 2:
+                line = line[: max(room // 2 - 4, 0)] + "..."
+            body.append(line)
+    while body and sum(len(line) + 1 for line in body) > room:
+        body.pop(len(body) // 2)  # the middle steps go first; the ends say the most
+    return "\n".join([*head, *body, tail])
+
+
+# ---------------------------------------------------------------- the parent side
 def pick_trajectories(found: Sequence[Trajectory], limit: int = MAX_SCREEN_TRAJECTORIES) -> list[Trajectory]:
     """At most ``limit`` trajectories spread evenly over the fitness range (cheap, informative)."""
     ordered = sorted(found, key=lambda t: t.fitness)
@@ -219,42 +233,42 @@ def pick_trajectories(found: Sequence[Trajectory], limit: int = MAX_SCREEN_TRAJE
     return [ordered[i] for i in sorted(set(picks.tolist()))]
 
 
+def _task_success_threshold(task: str) -> float | None:
+    from rewardgen.tasks import load_task
+
+    return load_task(task).success_threshold
+
+
 def screen_candidate(source: str, out_dir: Path, trajectories: Sequence[Trajectory],
                      sandbox: SandboxConfig, threshold: float, task: str,
-                     entry: str = "compute_reward") -> ScreeningOutcome:
-    """Run the scorer in an isolated worker and compare its accuracy with ``threshold``.
+                     entry: str = "compute_reward", *, test: str = "card",
+                     success_threshold: float | None = None) -> ScreeningOutcome:
+    """Run the scorer in an isolated worker and judge its returns with ``test``.
 
-    Fewer than one informative pair (no two trajectories of different fitness) lets the
+    No informative pair (card: no success or no failure; pairwise: one fitness value) lets the
     candidate through: there is nothing to judge it by yet. A reward that breaks on the stored
-    States is screened out with that reason.
+    States is screened out with that reason. A card rejection carries CARD's preference feedback.
+    ``success_threshold`` None: the task's own.
+
+    Raises:
+        ConfigError: an unknown ``test``.
     """
-    from rewardgen.sandbox.worker import run_isolated
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stage_inputs(out_dir, trajectories)
-    job = CandidateJob(task=task, out_dir=str(out_dir), reward_source=source, entry=entry)
-    quick = dataclasses.replace(sandbox, timeout_s=min(float(sandbox.timeout_s), 120.0))
-    result = run_isolated(job, quick, target="rewardgen.screening:score_trajectories")
-    if not result.ok:
-        return ScreeningOutcome(False, None, 0, f"trajectory preference screening: {result.reason}")
-    # The worker ran the reward program: only its returns are taken (as reported, validated);
-    # the accuracy is computed here against the trusted fitness of the stored episodes.
-    returns = result.episode_returns
-    if len(returns) != len(trajectories) or not all(
-        isinstance(r, (int, float)) and math.isfinite(r) for r in returns
-    ):
-        return ScreeningOutcome(False, None, 0, "trajectory preference screening: the scorer "
-                                f"returned {len(returns)} returns for {len(trajectories)} episodes")
-    accuracy, pairs = preference_accuracy(returns, [t.fitness for t in trajectories])
-    if accuracy is None or math.isnan(accuracy) or pairs == 0:
-        return ScreeningOutcome(True, None, 0)
-    if accuracy < threshold:
-        reason = f"trajectory preference accuracy {accuracy:.2f} < {threshold:.2f}"
-        return ScreeningOutcome(False, accuracy, pairs, reason)
-    return ScreeningOutcome(True, accuracy, pairs)
-
-
-SCREENINGS = ("none", "trajectory_preference")
+    if test not in SCREENING_TESTS:
+        raise ConfigError(f"loop.screening_test={test!r} is not one of {SCREENING_TESTS}")
+    scored = run_scorer(source, out_dir, trajectories, sandbox, task, entry)
+    if isinstance(scored, str):
+        return ScreeningOutcome(False, None, 0, f"trajectory preference screening: {scored}")
+    # The worker ran the reward program: only what it reported is taken (validated); the
+    # decision is made here against the trusted fitness of the stored episodes.
+    if success_threshold is None:
+        success_threshold = _task_success_threshold(task)
+    outcome = judge_returns(scored.returns, trajectories, test, threshold, success_threshold)
+    if outcome.passed or test != "card":
+        return outcome
+    labels = success_labels([t.fitness for t in trajectories], success_threshold)
+    text = preference_feedback(trajectories, scored.returns, scored.rewards, labels, outcome,
+                               threshold)
+    return dataclasses.replace(outcome, feedback=text)
 
 
 class Screener:
@@ -263,16 +277,23 @@ class Screener:
     Args:
         store: the run directory (trajectories are read from candidate folders, screening
             results written to ``<candidate>/screening/``).
-        task: the task name (for the worker job).
+        task: the task name (for the worker job and its success threshold).
         sandbox: the worker's limits (the timeout is capped at two minutes).
-        threshold: least preference accuracy to be trained.
+        threshold: least accuracy to be trained.
+        test: ``card`` (success vs failure, mean reward per step) or ``pairwise``.
+        success_threshold: fitness of a successful episode (None: the task's own).
     """
 
-    def __init__(self, store: RunStore, task: str, sandbox: SandboxConfig, threshold: float) -> None:
+    def __init__(self, store: RunStore, task: str, sandbox: SandboxConfig, threshold: float,
+                 test: str = "card", success_threshold: float | None = None) -> None:
+        if test not in SCREENING_TESTS:
+            raise ConfigError(f"loop.screening_test={test!r} is not one of {SCREENING_TESTS}")
         self.store = store
         self.task = task
         self.sandbox = sandbox
         self.threshold = float(threshold)
+        self.test = test
+        self.success_threshold = success_threshold
         self.saved = 0
 
     @classmethod
@@ -280,7 +301,7 @@ class Screener:
         """A screener for ``loop.screening=trajectory_preference``, None for ``none``.
 
         Raises:
-            ConfigError: an unknown screening or a method whose programs are not rewards.
+            ConfigError: an unknown screening or test, or a method whose programs are not rewards.
         """
         kind = str(cfg.loop.get("screening", "none") or "none")
         if kind not in SCREENINGS:
@@ -293,7 +314,8 @@ class Screener:
         from omegaconf import OmegaConf
 
         sandbox = SandboxConfig(**OmegaConf.to_container(cfg.sandbox, resolve=True))  # type: ignore[arg-type]
-        return cls(store, str(cfg.task), sandbox, float(cfg.loop.screening_threshold))
+        return cls(store, str(cfg.task), sandbox, float(cfg.loop.screening_threshold),
+                   str(cfg.loop.get("screening_test", "card")))
 
     def trajectories(self, history: Sequence[Sequence[CandidateRecord]]) -> list[Trajectory]:
         """The stored episodes of every trained candidate so far, spread over the fitness range."""
@@ -311,22 +333,31 @@ class Screener:
     def screen(self, generation: int, index: int, source: str,
                trajectories: Sequence[Trajectory]) -> CandidateResult | None:
         """A ``screened_out`` result when the candidate misranks the trajectories, else None."""
-        if len({round(t.fitness, 9) for t in trajectories}) < 2:
+        if self.success_threshold is None:
+            self.success_threshold = _task_success_threshold(self.task)
+        if not informative(trajectories, self.test, self.success_threshold):
             return None
         out_dir = self.store.cand_dir(generation, index) / SCREENING_DIR
         outcome = screen_candidate(source, out_dir, trajectories, self.sandbox, self.threshold,
-                                   self.task)
-        self.store.event("screening", generation=generation, candidate=index,
+                                   self.task, test=self.test,
+                                   success_threshold=self.success_threshold)
+        self.store.event("screening", generation=generation, candidate=index, test=self.test,
                          accuracy=outcome.accuracy, pairs=outcome.pairs, passed=outcome.passed)
         if outcome.passed:
             return None
         self.saved += 1
         self.store.event("screened_out", generation=generation, candidate=index,
                          reason=outcome.reason, rl_runs_saved=self.saved)
-        return CandidateResult(status="screened_out", reason=outcome.reason)
+        return CandidateResult(status="screened_out", reason=outcome.reason,
+                               feedback=outcome.feedback)
 
 
 # ---------------------------------------------------------------- process feedback
+def _series(steps: Sequence[dict[str, float]]) -> dict[str, list[float]]:
+    names = sorted({n for step in steps for n in step})[:64]
+    return {name: [float(step.get(name, 0.0)) for step in steps] for name in names}
+
+
 def component_series(source: str, trajectory: Trajectory, out_dir: Path, sandbox: SandboxConfig,
                      task: str, entry: str = "compute_reward") -> dict[str, list[float]]:
     """Per-step reward components of ``source`` along one stored (trusted) episode.
@@ -335,28 +366,14 @@ def component_series(source: str, trajectory: Trajectory, out_dir: Path, sandbox
     (plain file, bounded size, finite numbers, at most 64 names) and used only as prompt text.
     Returns an empty dict when the worker fails.
     """
-    from rewardgen.sandbox.worker import run_isolated
-    from rewardgen.worker.checkpoints import CheckpointError, read_regular_file
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stage_inputs(out_dir, [trajectory], components=True)
-    job = CandidateJob(task=task, out_dir=str(out_dir), reward_source=source, entry=entry)
-    quick = dataclasses.replace(sandbox, timeout_s=min(float(sandbox.timeout_s), 120.0))
-    result = run_isolated(job, quick, target="rewardgen.screening:score_trajectories")
-    if not result.ok:
-        log.info("process feedback: %s", result.reason)
+    if trajectory.length == 0:  # made by hand: read its length from its file
+        found = {t.episode: t for t in read_trajectories(Path(trajectory.path))}
+        trajectory = found.get(trajectory.episode, trajectory)
+    scored = run_scorer(source, out_dir, [trajectory], sandbox, task, entry, components=True)
+    if isinstance(scored, str) or scored.components is None:
+        log.info("process feedback: %s", scored if isinstance(scored, str) else "no components")
         return {}
-    try:
-        raw = json.loads(read_regular_file(out_dir / OUTPUT_FILE, 64))
-        steps = raw["components"][0]
-        if not isinstance(steps, list):
-            return {}
-        names = sorted({str(n) for step in steps if isinstance(step, dict) for n in step})[:64]
-        return {name: [float(step.get(name, 0.0)) if isinstance(step, dict) else 0.0
-                       for step in steps] for name in names}
-    except (CheckpointError, ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
-        log.info("process feedback: unusable scorer output (%s)", e)
-        return {}
+    return _series(scored.components[0])
 
 
 def best_trajectory(path: Path) -> Trajectory | None:
@@ -365,7 +382,7 @@ def best_trajectory(path: Path) -> Trajectory | None:
 
 
 def process_feedback(trajectory: Trajectory, series: dict[str, list[float]],
-                     points: int = 8) -> str:
+                     points: int = 8, heading: str | None = None) -> str:
     """CARD's process feedback: each reward component along one stored episode.
 
     Shows the per-step value of every component at ``points`` evenly spaced steps, with the
@@ -375,28 +392,64 @@ def process_feedback(trajectory: Trajectory, series: dict[str, list[float]],
     length = max((len(v) for v in series.values()), default=0)
     if not series or length == 0:
         return ""
-    steps = sorted(set(np.linspace(0, length - 1, min(points, length)).round().astype(int).tolist()))
-    lines = [f"Along one evaluation episode of the best policy ({length} steps, task score "
-             f"{trajectory.fitness:.2f}), per-step reward components at steps {steps}:"]
+    steps = _steps(length, points)
+    where = heading or "Along one evaluation episode of the best policy"
+    lines = [f"{where} ({length} steps, task score {trajectory.fitness:.2f}), per-step reward "
+             f"components at steps {steps}:"]
     for name, values in series.items():
         shown = ", ".join(f"{float(values[t]):.3f}" if t < len(values) else "-" for t in steps)
         lines.append(f"{name}: [{shown}] (episode sum {float(np.sum(values)):.2f})")
     return "\n".join(lines)
 
 
-__all__ = [
+def candidate_process_feedback(source: str, cand_dir: Path, sandbox: SandboxConfig, task: str,
+                               entry: str = "compute_reward", points: int = 8) -> str:
+    """CARD's process feedback for one trained candidate: its components along both its
+    highest- and its lowest-return stored episodes (return under its own reward), so the LLM
+    sees what the reward pays for in the episode it likes most and in the one it likes least.
+
+    One sandboxed scorer run over the candidate's stored episodes; empty when it has none or
+    the scorer fails.
+    """
+    episodes = read_trajectories(cand_dir / TRAJECTORY_FILE)
+    if not episodes or not source:
+        return ""
+    scored = run_scorer(source, cand_dir / PROCESS_DIR, episodes, sandbox, task, entry,
+                         components=True)
+    if isinstance(scored, str) or scored.components is None:
+        log.info("process feedback: %s", scored if isinstance(scored, str) else "no components")
+        return ""
+    order = sorted(range(len(episodes)), key=lambda k: scored.returns[k])
+    picks = [("highest", order[-1])] + ([("lowest", order[0])] if len(order) > 1 else [])
+    parts = [
+        process_feedback(episodes[k], _series(scored.components[k]), points,
+                         f"Along the stored episode with the {which} return under this reward "
+                         f"(return {scored.returns[k]:.2f})")
+        for which, k in picks
+    ]
+    return "\n\n".join(p for p in parts if p)
+
+
+__all__ = [  # storage and scorer re-exported: the evaluator and old callers import them here
     "SCREENINGS",
+    "SCREENING_TESTS",
     "TRAJECTORY_FILE",
     "Screener",
     "ScreeningOutcome",
     "Trajectory",
-    "save_episodes",
+    "best_trajectory",
+    "candidate_process_feedback",
+    "card_accuracy",
+    "component_series",
+    "informative",
+    "judge_returns",
     "pick_trajectories",
     "preference_accuracy",
-    "best_trajectory",
-    "component_series",
+    "preference_feedback",
     "process_feedback",
     "read_trajectories",
+    "save_episodes",
     "score_trajectories",
     "screen_candidate",
+    "success_labels",
 ]

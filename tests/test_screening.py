@@ -1,4 +1,5 @@
-"""CARD screening: stored trajectories, preference accuracy in a worker, the loop skipping RL."""
+"""CARD screening: stored trajectories, CARD's test and our pairwise one, preference and process
+feedback scored in a sandboxed worker, the loop skipping RL."""
 
 from __future__ import annotations
 
@@ -7,17 +8,29 @@ import json
 import pytest
 
 from rewardgen.cli import run
-from rewardgen.config import SandboxConfig
+from rewardgen.config import MethodConfig, SandboxConfig
 from rewardgen.errors import ConfigError
+from rewardgen.feedback import failure_summary
+from rewardgen.methods import TaskPromptInfo, make_method
+from rewardgen.results import CandidateResult
 from rewardgen.screening import (
+    PREFERENCE_FEEDBACK_CHARS,
+    Screener,
+    Trajectory,
     best_trajectory,
+    candidate_process_feedback,
+    card_accuracy,
     component_series,
+    judge_returns,
     preference_accuracy,
+    preference_feedback,
     process_feedback,
     read_trajectories,
     save_episodes,
     screen_candidate,
+    success_labels,
 )
+from rewardgen.store import CandidateRecord, RunStore
 from rewardgen.tasks import load_task
 from tests.fakes.openai_server import FakeOpenAIServer, markdown
 from tests.helpers import tiny_config
@@ -29,10 +42,21 @@ GOOD = """def compute_reward(state, action, prev_state):
 INVERTED = """def compute_reward(state, action, prev_state):
     return -1.0, {"alive": -1.0}
 """
+ALIVE = """def compute_reward(state, action, prev_state):
+    return 1.0, {"alive": 1.0}
+"""
+TIME_PENALTY = """def compute_reward(state, action, prev_state):
+    tilt = abs(state.pole_angle)
+    return -1.0 - tilt, {"time": -1.0, "tilt": -tilt}
+"""
+# The recorded episodes (below) last 3, 19 and 26 steps (0.12, 0.76, 1.04 s): at a success
+# threshold of 0.5 s the two long ones succeed and the pushed one fails.
+SUCCESS_S = 0.5
 
 
 def _record(tmp_path, episodes: int = 3):
     """Real pendulum episodes of different lengths (so different fitness) into an npz."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     task = load_task("inverted_pendulum")
     env = task.make_env(max_episode_steps=40)
     stored = []
@@ -63,6 +87,51 @@ def test_accuracy_counts_agreeing_pairs_and_skips_equal_fitness():
     assert preference_accuracy([1.0, 5.0], [1.0, 1.0])[1] == 0
 
 
+def _traj(fitness: float, length: int) -> Trajectory:
+    return Trajectory("unused.npz", 0, fitness, "", length)
+
+
+def test_card_test_compares_mean_reward_per_step_of_successes_against_failures():
+    assert success_labels([0.1, 0.8, 1.0], 0.5) == [False, True, True]
+    assert success_labels([1.0, 3.0, 2.5], None) == [False, True, True]  # no threshold: midpoint
+    long_success, short_failure = _traj(1.0, 40), _traj(0.1, 10)
+    pair = [long_success, short_failure]
+    # An alive bonus: the total favours the long success, per step it is a tie (no win).
+    alive = judge_returns([40.0, 10.0], pair, "card", 0.8, 0.5)
+    assert not alive.passed and alive.accuracy == 0.0 and alive.pairs == 1
+    assert alive.reason == "trajectory preference accuracy 0.00 < 0.80"
+    assert judge_returns([40.0, 10.0], pair, "pairwise", 0.6, 0.5).passed  # our old test
+    # A time penalty: -1.1 per step for the success beats -1.2 for the failure; the total does not.
+    assert judge_returns([-44.0, -12.0], pair, "card", 0.8, 0.5).passed
+    assert not judge_returns([-44.0, -12.0], pair, "pairwise", 0.6, 0.5).passed
+    # Only (success, failure) pairs count: the two successes may rank either way.
+    four = [_traj(1.0, 10), _traj(0.9, 10), _traj(0.2, 10), _traj(0.1, 10)]
+    labels = success_labels([t.fitness for t in four], 0.5)
+    assert card_accuracy([5.0, 9.0, 1.0, 2.0], [10] * 4, labels) == (1.0, 4)
+    assert preference_accuracy([5.0, 9.0, 1.0, 2.0], [1.0, 0.9, 0.2, 0.1])[0] < 1.0
+    # 3 of 4 pairs: enough for our old 0.6, not for CARD's 0.8.
+    three_of_four = [5.0, 9.0, 1.0, 6.0]
+    assert card_accuracy(three_of_four, [10] * 4, labels) == (0.75, 4)
+    assert not judge_returns(three_of_four, four, "card", 0.8, 0.5).passed
+    assert judge_returns(three_of_four, four, "card", 0.6, 0.5).passed
+    # Nothing to judge without a success (or without a failure): the candidate trains.
+    none = judge_returns([1.0, 2.0], [_traj(0.1, 5), _traj(0.2, 5)], "card", 0.8, 0.5)
+    assert none.passed and none.pairs == 0
+
+
+def test_card_is_the_default_test_at_0_8_and_pairwise_a_named_option():
+    screener = Screener.from_config(tiny_config("loop.screening=trajectory_preference"), None,  # type: ignore[arg-type]
+                                    "compute_reward")
+    assert screener is not None and (screener.test, screener.threshold) == ("card", 0.8)
+    old = Screener.from_config(tiny_config("loop.screening=trajectory_preference",
+                                           "loop.screening_test=pairwise",
+                                           "loop.screening_threshold=0.6"), None, "compute_reward")  # type: ignore[arg-type]
+    assert old is not None and (old.test, old.threshold) == ("pairwise", 0.6)
+    with pytest.raises(ConfigError, match="loop.screening_test='both' is not one of"):
+        Screener.from_config(tiny_config("loop.screening=trajectory_preference",
+                                         "loop.screening_test=both"), None, "compute_reward")  # type: ignore[arg-type]
+
+
 def test_stored_episodes_and_process_feedback_scored_in_a_sandbox(tmp_path):
     path = _record(tmp_path)
     found = read_trajectories(path, "gen_000/cand_00")
@@ -82,17 +151,88 @@ def test_stored_episodes_and_process_feedback_scored_in_a_sandbox(tmp_path):
     assert broken == {} and process_feedback(best, broken) == ""
 
 
-def test_screening_in_a_worker_passes_a_good_reward_and_rejects_an_inverted_one(tmp_path):
-    refs = read_trajectories(_record(tmp_path))
+def test_screening_in_a_worker_judges_mean_reward_per_step(tmp_path):
+    refs = read_trajectories(_record(tmp_path), "gen_000/cand_00")
     sandbox = SandboxConfig(timeout_s=60)
-    good = screen_candidate(GOOD, tmp_path / "good", refs, sandbox, 0.6, "inverted_pendulum")
-    assert good.passed and good.accuracy == 1.0 and good.pairs >= 1
-    bad = screen_candidate(INVERTED, tmp_path / "bad", refs, sandbox, 0.6, "inverted_pendulum")
-    assert not bad.passed
-    assert bad.reason == "trajectory preference accuracy 0.00 < 0.60"
-    crash = screen_candidate("def compute_reward(state, action, prev_state):\n    return 1 / 0, {}\n",
-                             tmp_path / "crash", refs, sandbox, 0.6, "inverted_pendulum")
+
+    def screen(source, name, **kw):
+        kw.setdefault("success_threshold", SUCCESS_S)
+        threshold = kw.pop("threshold", 0.8)
+        return screen_candidate(source, tmp_path / name, refs, sandbox, threshold,
+                                "inverted_pendulum", **kw)
+
+    good = screen(GOOD, "good")
+    assert good.passed and good.accuracy == 1.0 and good.pairs == 2
+    alive = screen(ALIVE, "alive")  # longer episodes earn more in total, not per step
+    assert not alive.passed and alive.reason == "trajectory preference accuracy 0.00 < 0.80"
+    assert screen(ALIVE, "alive_pairwise", test="pairwise", threshold=0.6).passed
+    assert screen(TIME_PENALTY, "penalty").passed  # less per step lost while succeeding
+    assert not screen(TIME_PENALTY, "penalty_pairwise", test="pairwise", threshold=0.6).passed
+    crash = screen("def compute_reward(state, action, prev_state):\n    return 1 / 0, {}\n",
+                   "crash")
     assert not crash.passed and "ZeroDivisionError" in crash.reason
+    # The task's own threshold (38 s) leaves these short episodes all failed: nothing to judge.
+    assert screen(ALIVE, "task_threshold", success_threshold=None).passed
+
+
+def test_a_screened_out_reward_teaches_the_worst_success_against_the_best_failure(tmp_path):
+    refs = read_trajectories(_record(tmp_path), "gen_000/cand_00")
+    alive = screen_candidate(ALIVE, tmp_path / "alive", refs, SandboxConfig(timeout_s=60), 0.8,
+                             "inverted_pendulum", success_threshold=SUCCESS_S)
+    text = alive.feedback
+    assert "for 0.00 of 2 (success, failure) pairs, below 0.80" in text
+    assert ("Worst successful episode (gen_000/cand_00 episode 1: task score 0.76, 19 steps): "
+            "mean reward per step 1.000") in text
+    assert ("Best failed episode (gen_000/cand_00 episode 0: task score 0.12, 3 steps): "
+            "mean reward per step 1.000") in text
+    assert "  success step 0: reward 1.000; cart_position=" in text
+    assert "  failure step 2: reward 1.000; cart_position=" in text and "pole_angle=" in text
+    assert len(text) <= PREFERENCE_FEEDBACK_CHARS
+    labels = success_labels([t.fitness for t in refs], SUCCESS_S)
+    short = preference_feedback(refs, [3.0, 19.0, 26.0], None, labels, alive, 0.8, max_chars=700)
+    assert len(short) <= 700 and "failure step 2: cart_position=" in short  # no rewards: States
+    # It reaches the next prompt under the failed candidates of the generation.
+    record = CandidateRecord(1, 0, ALIVE, CandidateResult("screened_out", reason=alive.reason,
+                                                          feedback=text))
+    assert "Worst successful episode" in failure_summary([record])
+    task = load_task("inverted_pendulum")
+    method = make_method(MethodConfig(), task, TaskPromptInfo.from_task(task))
+    trained = CandidateRecord(0, 0, GOOD, CandidateResult("ok", fitness=1.0))
+    prompt = method.messages([[trained], [record]], None, 100)[-1]["content"]
+    assert "Best failed episode (gen_000/cand_00 episode 0" in prompt
+
+
+def test_the_screener_screens_out_with_preference_feedback_from_the_run(tmp_path):
+    store = RunStore(tmp_path / "run")
+    _record(store.cand_dir(0, 0))
+    history = [[CandidateRecord(0, 0, GOOD, CandidateResult("ok", fitness=1.0))]]
+    screener = Screener(store, "inverted_pendulum", SandboxConfig(timeout_s=60), 0.8,
+                        success_threshold=SUCCESS_S)
+    found = screener.trajectories(history)
+    assert [t.length for t in found] == [3, 19, 26]
+    assert screener.screen(1, 0, GOOD, found) is None
+    result = screener.screen(1, 1, ALIVE, found)
+    assert result is not None and result.status == "screened_out"
+    assert "Worst successful episode (gen_000/cand_00 episode 1" in result.feedback
+    assert screener.saved == 1
+    assert [e["event"] for e in store.events()] == ["screening", "screening", "screened_out"]
+
+
+def test_process_feedback_shows_the_highest_and_lowest_return_episodes(tmp_path):
+    cand = tmp_path / "cand"
+    _record(cand)
+    text = candidate_process_feedback(TIME_PENALTY, cand, SandboxConfig(timeout_s=60),
+                                      "inverted_pendulum")
+    highest, lowest = text.split("\n\n")
+    assert highest.startswith("Along the stored episode with the highest return under this "
+                              "reward (return -3.") and "3 steps, task score 0.12" in highest
+    assert lowest.startswith("Along the stored episode with the lowest return under this reward")
+    assert "26 steps, task score 1.04" in lowest
+    assert "time: [-1.000" in highest and "tilt: [" in lowest
+    broken = candidate_process_feedback("def compute_reward(state, action, prev_state):\n"
+                                        "    return 1 / 0, {}\n", cand,
+                                        SandboxConfig(timeout_s=60), "inverted_pendulum")
+    assert broken == ""
 
 
 def test_unknown_screening_and_progress_methods_are_config_errors(tmp_path):
@@ -116,6 +256,9 @@ def test_loop_screens_out_a_misranking_reward_and_counts_the_saved_run(tmp_path)
         cfg = tiny_config("llm=openai", "llm.model=fake", f"llm.base_url={server.base_url}",
                           f"llm.cache_dir={tmp_path / 'c'}", "final.enabled=false",
                           "loop.screening=trajectory_preference", "train.eval_episodes=2",
+                          # the tiny policies never reach the task's 38 s, so CARD's test
+                          # (success vs failure) has nothing to judge here: our pairwise test
+                          "loop.screening_test=pairwise", "loop.screening_threshold=0.6",
                           "feedback.process=true")
         summary = run(cfg, tmp_path / "run", interactive=False)
         second = server.chat_requests[1].body["messages"]
@@ -128,3 +271,4 @@ def test_loop_screens_out_a_misranking_reward_and_counts_the_saved_run(tmp_path)
     events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
     assert any(e.get("kind", e.get("event")) == "screened_out" for e in events)
     assert "Process feedback" in second[3]["content"]
+    assert "the stored episode with the highest return" in second[3]["content"]

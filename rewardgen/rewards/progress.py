@@ -9,7 +9,12 @@ the discretised raw State instead of progress (generic, no LLM knowledge), and
 ``bonus="dense"`` uses the progress value itself as a dense reward.
 
 It is a reward function with the program's signature, so the candidate's env stack (task env →
-Monitor → RewardProgramWrapper) stays the same; counts live in the function, one table per env.
+Monitor → RewardProgramWrapper) stays the same. The paper counts visits over all of a policy's
+experience, so in training the counts are shared by every env of the candidate's vector env: each
+env reports its cell (``shared_counts=True``: the ``count_cell`` component, a 48-bit key) and
+:class:`~rewardgen.rewards.progress_counts.SharedCountBonus`, a VecEnvWrapper in the training process, keeps one table and adds the
+bonus, also across SubprocVecEnv processes. Used alone (``shared_counts=False``) the function
+keeps its own table.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from rewardgen.errors import ConfigError, RewardCodeError
 from rewardgen.tasks import TaskSpec
 
 BONUSES = ("count", "hash", "dense")
+CELL_KEY = "count_cell"  # the component a shared-count env reports its cell under (not logged)
 DEFAULT_OPTIONS: dict[str, Any] = {"bins": 10, "bonus": "count", "beta": 1.0, "hash_resolution": 0.1}
 
 
@@ -105,6 +111,12 @@ def _state_key(state: Any, resolution: float) -> bytes:
     return hashlib.blake2b(cells.tobytes(), digest_size=8).digest()
 
 
+def _shared_key(key: Any) -> float:
+    """A cell as a float that survives ``info`` and pickling exactly: a 48-bit hash of it."""
+    raw = key if isinstance(key, bytes) else np.asarray(key, dtype=np.int64).tobytes()
+    return float(int.from_bytes(hashlib.blake2b(raw, digest_size=6).digest(), "big"))
+
+
 class ProgressReward:
     """Reward from a progress function: exploration bonus (or dense progress) + sparse reward.
 
@@ -119,6 +131,8 @@ class ProgressReward:
         bonus: ``count`` | ``hash`` | ``dense``.
         beta: scale of the count bonus (or of the dense progress).
         hash_resolution: grid size of the raw-State hash (``bonus="hash"``).
+        shared_counts: report the cell (component ``count_cell``) and leave the count and the
+            bonus to ``SharedCountBonus`` over the vector env; False: count here.
     """
 
     def __init__(
@@ -129,8 +143,10 @@ class ProgressReward:
         bonus: str = "count",
         beta: float = 1.0,
         hash_resolution: float = 0.1,
+        shared_counts: bool = False,
     ) -> None:
         check_options({"bins": bins, "bonus": bonus, "beta": beta, "hash_resolution": hash_resolution})
+        self.shared_counts = bool(shared_counts)
         self.progress_fn = progress_fn
         self.sparse_fn = sparse_fn
         self.bins = int(bins)
@@ -161,12 +177,16 @@ class ProgressReward:
         key: Any = (
             _state_key(state, self.hash_resolution) if self.bonus == "hash" else self.cell(terms)
         )
+        if len(terms) == 1:
+            components["progress"] = next(iter(terms.values()))
+        components["sparse"] = sparse
+        if self.shared_counts:  # SharedCountBonus counts and pays over the whole vector env
+            components[CELL_KEY] = _shared_key(key)
+            return sparse, components
         n = self.counts.get(key, 0) + 1
         self.counts[key] = n
         bonus = self.beta / math.sqrt(n)
-        if len(terms) == 1:
-            components["progress"] = next(iter(terms.values()))
-        components.update({"sparse": sparse, "bonus": bonus})
+        components["bonus"] = bonus
         return sparse + bonus, components
 
 
@@ -175,8 +195,11 @@ def progress_reward_for(
     progress_fn: Callable[[Any], Any],
     sparse_fn: Callable[[Any, Any, Any], tuple[float, dict[str, float]]],
     options: Mapping[str, Any],
+    shared_counts: bool = False,
 ) -> ProgressReward:
-    """The progress reward for ``task``; it needs the task's sparse reward.
+    """The progress reward for ``task``; it needs the task's sparse reward. With
+    ``shared_counts`` the vector env's
+    :func:`~rewardgen.rewards.progress_counts.shared_count_bonus` pays the count bonus.
 
     Raises:
         ConfigError: the task has no ``sparse_reward``, or the options are malformed.
@@ -194,11 +217,13 @@ def progress_reward_for(
         bonus=str(merged["bonus"]),
         beta=float(merged["beta"]),
         hash_resolution=float(merged["hash_resolution"]),
+        shared_counts=shared_counts,
     )
 
 
 __all__ = [
     "BONUSES",
+    "CELL_KEY",
     "DEFAULT_OPTIONS",
     "ProgressReward",
     "check_options",

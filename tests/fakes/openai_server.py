@@ -205,6 +205,7 @@ class FakeOpenAIServer:
         ] = {
             ("POST", "/v1/chat/completions"): self._chat_completions,
             ("GET", "/v1/models"): lambda _r: (200, {}, {"object": "list", "data": []}),
+            ("POST", "/v1/embeddings"): self._embeddings,
         }
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -220,6 +221,10 @@ class FakeOpenAIServer:
     @property
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    @property
+    def embedding_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/embeddings")]
 
     @property
     def base_url(self) -> str:
@@ -336,6 +341,31 @@ class FakeOpenAIServer:
             },
         }
         return 200, reply.headers, payload
+
+    # -- the embeddings route -------------------------------------------------------------------
+
+    def _embeddings(self, record: RecordedRequest) -> tuple[int, dict[str, str], Any]:
+        """``POST /v1/embeddings``: :func:`bag_of_words` of each input (remove the route from
+        ``routes`` to play a server without embeddings: it answers 404)."""
+        body = record.body if isinstance(record.body, dict) else {}
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        data = [{"object": "embedding", "index": i, "embedding": bag_of_words(str(t))}
+                for i, t in enumerate(texts)]
+        tokens = sum(len(str(t).split()) for t in texts)
+        return 200, {}, {"object": "list", "data": data, "model": body.get("model", "fake-embed"),
+                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+
+def bag_of_words(text: str, dims: int = 256) -> list[float]:
+    """A deterministic stand-in for an embedding: word counts hashed into ``dims`` buckets, so
+    texts sharing words are close in cosine similarity (stable across runs: crc32, not hash)."""
+    import zlib
+
+    vector = [0.0] * dims
+    for word in re.findall(r"[a-z]+", text.lower()):
+        vector[zlib.crc32(word.encode()) % dims] += 1.0
+    return vector
 
 
 def _error_body(message: str, status: int) -> dict[str, Any]:
