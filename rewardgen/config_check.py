@@ -32,6 +32,7 @@ POLICIES = ("MlpPolicy", "CnnPolicy", "MultiInputPolicy")  # SB3's policy_aliase
 REWARD_MODELS = ("cnn", "mlp")
 CLIP_MODES = ("step", "deferred")
 BASELINES = ("native", "sparse")
+CONTEXTS = ("iteration", "all_time")  # rewardgen.methods.eureka.CONTEXTS
 # A worker loads torch, stable-baselines3 and MuJoCo under ``sandbox.memory_mb`` of address space;
 # torch alone maps about 3.2 GB of it (measured: 3200 MB fails to import, 3350 MB trains).
 MIN_MEMORY_MB = 3500
@@ -214,6 +215,7 @@ def _check_loop(cfg: Any, task: Any) -> None:
               "generation, e.g. loop.samples=16")
     _one_of("loop.selection", loop.selection, SELECTIONS)
     _at_least("loop.last_k", loop.last_k, 1)
+    _one_of("loop.context", loop.context, CONTEXTS)
     _one_of("loop.screening", loop.screening, SCREENINGS)
     _one_of("loop.screening_test", loop.screening_test, SCREENING_TESTS)
     if not 0.0 <= loop.screening_threshold <= 1.0:

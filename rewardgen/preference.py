@@ -1,7 +1,12 @@
 """The person (or the trusted metric) in the loop: ICPL rankings and free-text feedback.
 
-ICPL (Yu et al. 2024) ranks a generation's trained candidates by their rollouts and puts the
-ranking, with the winners' and losers' code, into the next prompt. ``feedback.preference``:
+ICPL (Yu et al. 2024) ranks a generation's trained candidates by their rollouts; the most
+preferred one becomes the reward the next prompt improves (and the run's best), the least
+preferred one's code and the reward trace (how the preferred reward changed from generation to
+generation) go into the next prompt. The loop ranks each generation once, right after it trained
+(:func:`rank_generation`, saved to ``gen_XXX/ranking.json`` so a resume never asks twice), and
+marks the records (``CandidateRecord.preference_rank``); :func:`rewardgen.methods.eureka.best_record`
+follows the marks. ``feedback.preference``:
 ``human`` asks in the terminal (rollout video paths are shown), ``file`` reads the order from
 ``feedback.preference_file`` (works over ssh and in batch jobs), ``fitness`` ranks by the trusted
 metric (ICPL's synthetic-preference setting); ``vlm`` by the win rates of the loop's pairwise
@@ -13,6 +18,8 @@ video path are shown, the person's text goes into the next prompt.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import logging
 import re
 import sys
@@ -22,7 +29,8 @@ from typing import TextIO
 
 from rewardgen.config import FeedbackConfig
 from rewardgen.errors import ConfigError
-from rewardgen.store import CandidateRecord
+from rewardgen.io import read_json
+from rewardgen.store import CandidateRecord, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +92,36 @@ def _file_order(options: list[CandidateRecord], path_text: str | None) -> list[C
     return order + rest
 
 
+def _vlm_order(options: list[CandidateRecord], cand_dir: CandDir,
+               incumbent: CandidateRecord | None) -> list[CandidateRecord]:
+    from rewardgen.judge import TOURNAMENT_FILE, vlm_win_rate
+
+    rated = [(vlm_win_rate(r.result), r) for r in options]
+    if any(rate is None for rate, _ in rated):
+        raise ConfigError(
+            "feedback.preference=vlm ranks by the loop's VLM tournament, which has not judged "
+            f"{[r.label for rate, r in rated if rate is None]}; run it inside the loop "
+            "(rewardgen ... feedback.preference=vlm) or use human, file or fitness")
+    tournament = cand_dir(options[0]).parent / TOURNAMENT_FILE
+    saved = read_json(tournament) if tournament.is_file() else {}
+    if saved.get("ranking"):  # the tournament's own order, the incumbent included
+        by_label = {r.label: r for r in options}
+        if incumbent is not None:
+            by_label.setdefault(incumbent.label, incumbent)
+        order = [by_label[label] for label in saved["ranking"] if label in by_label]
+        return order + [r for r in options if r not in order]
+    return [r for _, r in sorted(rated, key=lambda p: -(p[0] or 0.0))]
+
+
 def rank_candidates(records: Sequence[CandidateRecord], source: str, cand_dir: CandDir,
-                    *, preference_file: str | None = None, stdin: TextIO | None = None,
+                    *, incumbent: CandidateRecord | None = None,
+                    preference_file: str | None = None, stdin: TextIO | None = None,
                     stdout: TextIO | None = None) -> list[CandidateRecord]:
     """The generation's trained candidates, best first, by ``source``.
+
+    ``vlm`` follows the loop's tournament, which also played ``incumbent`` (the reward the
+    generation was asked to improve): it is in the ranking, and when it stays on top no new
+    candidate is preferred. The other sources rank the generation alone, as ICPL does.
 
     Raises:
         ConfigError: an unknown source, ``vlm`` without the loop's VLM tournament, a missing
@@ -96,39 +130,127 @@ def rank_candidates(records: Sequence[CandidateRecord], source: str, cand_dir: C
     if source not in PREFERENCE_SOURCES:
         raise ConfigError(f"feedback.preference={source!r} is not one of {PREFERENCE_SOURCES}")
     options = _trained(records)
+    if source == "vlm" and options:
+        return _vlm_order(options, cand_dir, incumbent)
     if len(options) < 2:
         return options
     if source == "fitness":
         return sorted(options, key=lambda r: r.result.fitness or 0.0, reverse=True)
     if source == "file":
         return _file_order(options, preference_file)
-    if source == "human":
-        return _ask_order(options, cand_dir, stdin or sys.stdin, stdout or sys.stdout)
-    from rewardgen.judge import vlm_win_rate
-
-    rated = [(vlm_win_rate(r.result), r) for r in options]
-    if any(rate is None for rate, _ in rated):
-        raise ConfigError(
-            "feedback.preference=vlm ranks by the loop's VLM tournament, which has not judged "
-            f"{[r.label for rate, r in rated if rate is None]}; run it inside the loop "
-            "(rewardgen ... feedback.preference=vlm) or use human, file or fitness")
-    return [r for _, r in sorted(rated, key=lambda p: -(p[0] or 0.0))]
+    return _ask_order(options, cand_dir, stdin or sys.stdin, stdout or sys.stdout)
 
 
-def preference_text(ranking: Sequence[CandidateRecord], limit_chars: int = 3000) -> str:
-    """ICPL's feedback: the ranking, with the best and the worst candidate's code."""
-    if len(ranking) < 2:
+def mark_ranking(records: Sequence[CandidateRecord], labels: Sequence[str]) -> list[CandidateRecord]:
+    """``records`` with their place in the ranking ``labels`` (best first; unranked: None)."""
+    place = {label: i for i, label in enumerate(labels)}
+    return [dataclasses.replace(r, preference_rank=place.get(r.label)) for r in records]
+
+
+def rank_generation(cfg: FeedbackConfig, store: RunStore, generation: int,
+                    records: Sequence[CandidateRecord], incumbent: CandidateRecord | None = None,
+                    *, stdin: TextIO | None = None,
+                    stdout: TextIO | None = None) -> list[CandidateRecord]:
+    """Rank a finished generation by ``feedback.preference`` (once: the ranking is saved) and
+    return its records marked with their places; unchanged when preferences are off.
+
+    The mark is what steers the search: the preferred candidate becomes the next prompt's
+    reward, the reflected one and the run's best (:func:`rewardgen.methods.eureka.best_record`).
+    """
+    if not cfg.preference:
+        return list(records)
+    labels = store.read_ranking(generation, cfg.preference)
+    if labels is None:
+        ranking = rank_candidates(records, cfg.preference,
+                                  lambda r: store.cand_dir(r.generation, r.index),
+                                  incumbent=incumbent, preference_file=cfg.preference_file,
+                                  stdin=stdin, stdout=stdout)
+        labels = [r.label for r in ranking]
+        store.write_ranking(generation, cfg.preference, labels)
+    return mark_ranking(records, labels)
+
+
+def _code(record: CandidateRecord) -> str:
+    return f"```python\n{(record.source or '').rstrip()}\n```"
+
+
+def reward_trace(preferred: Sequence[CandidateRecord]) -> list[str]:
+    """ICPL's reward trace: how each preferred reward differs from the one preferred before it,
+    as compact unified diffs (oldest first)."""
+    out = []
+    for before, after in zip(preferred, preferred[1:], strict=False):
+        diff = "\n".join(difflib.unified_diff(
+            (before.source or "").splitlines(), (after.source or "").splitlines(),
+            fromfile=before.label, tofile=after.label, lineterm="", n=1))
+        out.append(f"```diff\n{diff}\n```" if diff else
+                   f"{before.label} -> {after.label}: the same code")
+    return out
+
+
+def preference_text(history: Sequence[Sequence[CandidateRecord]],
+                    limit_chars: int = 12_000) -> str:
+    """ICPL's feedback on the last ranked generation, within ``limit_chars``.
+
+    The ranking line; the least preferred reward's code; the reward trace, newest diffs first.
+    The most preferred reward is not repeated: it is the reward of the previous answer in the
+    conversation (the marks make it so). Code is never cut: what does not fit is left out
+    whole, older trace diffs first, then the least preferred code, each with a note saying so.
+    """
+    last = history[-1] if history else []
+    ranked = sorted((r for r in last if r.preference_rank is not None),
+                    key=lambda r: r.preference_rank or 0)
+    if not ranked:
         return ""
-    best, worst = ranking[0], ranking[-1]
-    order = " > ".join(r.label for r in ranking)
-    room = max(200, (limit_chars - len(order) - 300) // 2)
-    return (
-        f"The policies of the last generation were ranked (best first): {order}.\n"
-        f"Most preferred reward ({best.label}):\n```python\n{(best.source or '')[:room]}\n```\n"
-        f"Least preferred reward ({worst.label}):\n```python\n{(worst.source or '')[:room]}\n```\n"
-        "Write a reward that keeps what makes the preferred one better and fixes what the least "
-        "preferred one gets wrong."
-    )
+    preferred = [r for gen in history for r in gen if r.preferred]
+    current = preferred[-1] if preferred else None
+    head = [f"The policies of the last generation were ranked (best first): "
+            f"{' > '.join(r.label for r in ranked)}."]
+    if ranked[0].preferred:
+        head.append(f"Most preferred: {ranked[0].label}, the reward function of your previous "
+                    "answer above (its training feedback is above).")
+    elif current is not None:
+        head.append(f"None of them was preferred over {current.label}, the reward function of "
+                    "your previous answer above: it stays the one to improve.")
+    least = ranked[-1] if len(ranked) > 1 else None
+    tail = ("Write a reward that keeps what makes the preferred one better and fixes what the "
+            "least preferred one gets wrong." if least else "Improve the preferred reward.")
+    room = limit_chars - sum(len(t) + 1 for t in (*head, tail))
+    body: list[str] = []
+    if least is not None:
+        block = f"Least preferred reward ({least.label}):\n{_code(least)}"
+        if len(block) + 1 > room:
+            block = (f"(The least preferred reward, {least.label}, is left out: its code does "
+                     "not fit feedback.preference_chars.)")
+        body.append(block)
+        room -= len(block) + 1
+    diffs = reward_trace(preferred)
+    if diffs:
+        header = ("Reward trace: how the most preferred reward changed from generation to "
+                  "generation (unified diffs, oldest first):")
+        dropped = "({n} earlier change(s) of the trace left out: over feedback.preference_chars)"
+        room -= len(header) + 1
+        if sum(len(d) + 1 for d in diffs) > room:
+            room -= len(dropped) + len(str(len(diffs))) + 1
+        shown: list[str] = []
+        for diff in reversed(diffs):  # the newest changes matter most
+            if len(diff) + 1 > room:
+                break
+            shown.insert(0, diff)
+            room -= len(diff) + 1
+        left = len(diffs) - len(shown)
+        body.append("\n".join([header, *([dropped.format(n=left)] if left else []), *shown]))
+    return "\n".join([*head, *body, tail])
+
+
+def preference_feedback(cfg: FeedbackConfig,
+                        history: Sequence[Sequence[CandidateRecord]]) -> str | None:
+    """The ICPL part of the next prompt (``feedback.preference``), bounded by
+    ``feedback.preference_chars`` and never cutting code; None when preferences are off."""
+    if not cfg.preference or not history:
+        return None
+    heading = f"Preference ({cfg.preference}):\n"
+    text = preference_text(history, limit_chars=int(cfg.preference_chars) - len(heading))
+    return heading + text if text else None
 
 
 def generation_summary(records: Sequence[CandidateRecord], cand_dir: CandDir) -> str:
@@ -160,14 +282,15 @@ def ask_human(summary: str, stdin: TextIO | None = None, stdout: TextIO | None =
 def collect_feedback(cfg: FeedbackConfig, history: Sequence[Sequence[CandidateRecord]],
                      cand_dir: CandDir, *, stdin: TextIO | None = None,
                      stdout: TextIO | None = None,
-                     process: Callable[[CandidateRecord], str] | None = None) -> str | None:
-    """All extra feedback for the next prompt, each part under its own heading.
+                     process: Callable[[CandidateRecord], str] | None = None,
+                     context: str = "iteration") -> str | None:
+    """Extra text feedback for the next prompt, each part under its own heading.
 
     Human text (``feedback.human``, ``feedback.human_file``, or asked in the terminal with
-    ``feedback.mode=interactive``), the ICPL ranking of the last generation
-    (``feedback.preference``) and CARD's process feedback (``feedback.process``, made by
-    ``process(best_record)``, which scores the best candidate's reward along its stored episode
-    in a sandboxed worker).
+    ``feedback.mode=interactive``) and CARD's process feedback (``feedback.process``, made by
+    ``process(record)`` for the reward the prompt improves, ``best_record(history, context)``,
+    which scores it along its stored episode in a sandboxed worker). ICPL's ranking text has
+    its own budget: :func:`preference_feedback`.
     """
     from rewardgen.feedback import human_feedback
 
@@ -179,16 +302,10 @@ def collect_feedback(cfg: FeedbackConfig, history: Sequence[Sequence[CandidateRe
         text = "\n".join(t for t in (text, asked) if t) or None
     if text:
         parts.append(text)
-    if cfg.preference and last:
-        ranking = rank_candidates(last, cfg.preference, cand_dir,
-                                  preference_file=cfg.preference_file, stdin=stdin, stdout=stdout)
-        ranked = preference_text(ranking, limit_chars=1800)
-        if ranked:
-            parts.append(f"Preference ({cfg.preference}):\n{ranked}")
     if cfg.process and history and process is not None:
         from rewardgen.methods.eureka import best_record
 
-        best = best_record(history)
+        best = best_record(history, context)
         text = process(best) if best else ""
         if text:
             parts.append(f"Process feedback ({best.label if best else ''}):\n{text}")
@@ -211,6 +328,9 @@ def check_feedback_config(cfg: FeedbackConfig) -> None:
         raise ConfigError(f"feedback.preference={pref!r} is not one of {PREFERENCE_SOURCES}")
     if pref == "file" and not cfg.preference_file:
         raise ConfigError("feedback.preference=file needs feedback.preference_file=PATH")
+    if int(cfg.preference_chars) < 0:
+        raise ConfigError(f"feedback.preference_chars={cfg.preference_chars} must be at least 0 "
+                          "(the ICPL text's bound; e.g. 12000)")
 
 
 __all__ = [
@@ -220,7 +340,11 @@ __all__ = [
     "check_feedback_config",
     "collect_feedback",
     "generation_summary",
+    "mark_ranking",
+    "preference_feedback",
     "preference_text",
     "rank_candidates",
+    "rank_generation",
+    "reward_trace",
     "rollout_path",
 ]

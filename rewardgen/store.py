@@ -3,7 +3,8 @@
 Layout (see DESIGN.md)::
 
     RUN_DIR/ .hydra/ manifest.json events.jsonl summary.json
-      gen_000/ messages.json  cand_00/ response.md reward.py result.json tb/ policy.zip
+      gen_000/ messages.json  ranking.json (feedback.preference)
+               cand_00/ response.md reward.py result.json tb/ policy.zip
       best/    reward.py result.json policy.zip
       final/   <variant>_seed<k>/ result.json ...
 
@@ -161,10 +162,16 @@ class CandidateRecord:
     source: str | None
     result: CandidateResult
     response: str = ""
+    preference_rank: int | None = None  # place in its generation's ranking (feedback.preference)
 
     @property
     def label(self) -> str:
         return f"gen_{self.generation:03d}/cand_{self.index:02d}"
+
+    @property
+    def preferred(self) -> bool:
+        """Ranked first in its generation (ICPL): the reward the search improves and keeps."""
+        return self.preference_rank == 0
 
 
 class RunStore:
@@ -367,6 +374,20 @@ class RunStore:
             result=CandidateResult.from_dict(read_json(cand / "result.json")),
             response=response_path.read_text() if response_path.is_file() else "",
         )
+
+    def write_ranking(self, generation: int, source: str, labels: list[str]) -> None:
+        """Keep a generation's preference ranking (best first), so a resume never asks again."""
+        atomic_write_json(self.gen_dir(generation) / "ranking.json",
+                          {"source": source, "ranking": labels})
+        self.event("ranked", generation=generation, source=source, ranking=labels)
+
+    def read_ranking(self, generation: int, source: str) -> list[str] | None:
+        """The saved ranking of ``generation`` by ``source`` (None: not ranked that way yet)."""
+        path = self.gen_dir(generation) / "ranking.json"
+        saved = read_json(path) if path.is_file() else None
+        if not isinstance(saved, dict) or saved.get("source") != source:
+            return None
+        return [str(label) for label in saved.get("ranking", [])]
 
     def save_best(self, record: CandidateRecord) -> None:
         """Copy the best candidate's reward, result and policy to best/ (atomically per file)."""

@@ -101,3 +101,53 @@ def test_dead_server_is_one_clear_error_and_keeps_the_run_dir(tmp_path):
     with pytest.raises(LLMError, match="unreachable after"):
         run(cfg, tmp_path / "run", interactive=False)
     assert (tmp_path / "run" / "manifest.json").is_file()
+
+
+def _long_pendulum(tag: str, first: str, second: str) -> str:
+    """A valid pendulum reward far longer than the old 600-character cut, named components."""
+    notes = "\n".join(f"    # {tag} note {k}: weigh the pole angle against the cart drift."
+                      for k in range(40))
+    return (f"import numpy as np\n\n\ndef compute_reward(state, action, prev_state):\n{notes}\n"
+            f"    {first} = float(np.exp(-5.0 * abs(state.pole_angle)))\n"
+            f"    {second} = -0.1 * abs(state.cart_position)\n"
+            f"    return {first} + {second}, {{\"{first}\": {first}, \"{second}\": {second}}}\n")
+
+
+def test_a_preference_for_the_lower_fitness_candidate_steers_prompt_best_and_final(tmp_path):
+    """ICPL: the person's choice, not the fitness, is the next reward to improve, the reflected
+    one and the run's best (best/ and the final phase retrain it); both codes reach the prompt
+    whole. The person ranks after seeing generation 0 (the run is continued with a ranking)."""
+    codes = [_long_pendulum("A", "upright", "centred"), _long_pendulum("B", "balance", "drift")]
+    assert min(map(len, codes)) > 2000
+    run_dir = tmp_path / "run"
+    with FakeOpenAIServer(answerer=pendulum_answerer) as server:
+        server.script(Reply(contents=[markdown(codes[0], prose="Sample A."),
+                                      markdown(codes[1], prose="Sample B.")]))
+        run(_cfg(server, tmp_path, "loop.samples=2", "loop.generations=1"), run_dir,
+            interactive=False)
+        fitness = [json.loads((run_dir / f"gen_000/cand_{i:02d}/result.json").read_text())["fitness"]
+                   for i in (0, 1)]
+        # prefer the candidate fitness would not pick (on a tie, fitness picks the first)
+        preferred, other = (1, 0) if fitness[1] <= fitness[0] else (0, 1)
+        ranking = tmp_path / "ranking.txt"
+        ranking.write_text(f"gen_000/cand_{preferred:02d}\ngen_000/cand_{other:02d}\n")
+        server.script(Reply(contents=[markdown(BROKEN_CODE), markdown(BROKEN_CODE)]))
+        summary = run(_cfg(server, tmp_path, "loop.samples=2", "loop.generations=2",
+                           "feedback.preference=file", f"feedback.preference_file={ranking}",
+                           "final.enabled=true", "final.baselines=[]"), run_dir, interactive=False)
+        second = server.chat_requests[-1].body["messages"]
+    label = f"gen_000/cand_{preferred:02d}"
+    assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
+    assert f"Sample {'AB'[preferred]}." in second[2]["content"]
+    assert codes[preferred] in second[2]["content"]  # the preferred reward, whole
+    feedback = second[3]["content"]
+    names = [("upright", "centred"), ("balance", "drift")]
+    assert f"{names[preferred][0]}: [" in feedback  # its reward reflection
+    assert f"{names[other][0]}: [" not in feedback
+    assert "Preference (file)" in feedback and f"Most preferred: {label}" in feedback
+    assert codes[other] in feedback  # the least preferred reward, whole
+    assert json.loads((run_dir / "gen_000" / "ranking.json").read_text())["ranking"][0] == label
+    assert json.loads((run_dir / "best" / "origin.json").read_text())["candidate"] == label
+    assert (run_dir / "best" / "reward.py").read_text() == codes[preferred]
+    assert summary["best"]["candidate"] == label
+    assert json.loads((run_dir / "final" / "summary.json").read_text())["best"] == label

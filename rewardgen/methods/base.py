@@ -63,8 +63,13 @@ class Method(Protocol):
     entry: str
 
     def messages(self, history: Sequence[Sequence[CandidateRecord]], human: str | None,
-                 eval_freq: int) -> list[dict[str, Any]]:
-        """The chat messages for the next generation, given all earlier generations."""
+                 eval_freq: int, *, context: str = "iteration",
+                 preference: str | None = None) -> list[dict[str, Any]]:
+        """The chat messages for the next generation, given all earlier generations.
+
+        ``context`` (``loop.context``) picks the reward to improve; ``preference`` is ICPL's
+        ranking text, bounded by its maker (it holds whole reward code: never cut).
+        """
         ...
 
     def parse(self, text: str) -> ParsedAnswer:

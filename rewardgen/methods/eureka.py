@@ -1,8 +1,14 @@
 """Eureka (Ma et al. 2023): sample reward code, reflect on training, improve the best.
 
-The conversation stays bounded: system, task, the best reward so far (as the assistant's turn)
-and its feedback (reward reflection, the last generation's failures, human text). When nothing
-has worked yet, the task prompt carries the last generation's error summary instead.
+The conversation stays bounded: system, task, the reward to improve (as the assistant's turn)
+and its feedback (reward reflection, the last generation's failures, human text, ICPL's
+preference text). When nothing has worked yet, the task prompt carries the last generation's
+error summary instead.
+
+The reward to improve is, as in the paper, the best candidate of the latest generation that
+trained one (``loop.context=iteration``); ``loop.context=all_time`` takes the best so far. When
+``feedback.preference`` ranks generations (ICPL), the latest preferred candidate is the reward
+to improve and the run's best, whatever the fitness says.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rewardgen.config import MethodConfig
+from rewardgen.errors import ConfigError
 from rewardgen.feedback import failure_summary, reward_reflection
 from rewardgen.methods.base import ParsedAnswer, TaskPromptInfo
 from rewardgen.prompts import render
@@ -18,11 +25,48 @@ from rewardgen.sandbox.contract import clean_text
 from rewardgen.store import CandidateRecord
 from rewardgen.tasks import TaskSpec
 
+CONTEXTS = ("iteration", "all_time")
 
-def best_record(history: Sequence[Sequence[CandidateRecord]]) -> CandidateRecord | None:
-    """The trained candidate with the highest trusted fitness over all generations."""
-    trained = [r for gen in history for r in gen if r.result.ok and r.result.fitness is not None]
-    return max(trained, key=lambda r: r.result.fitness or 0.0, default=None)
+
+def _trained(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
+    return [r for r in records if r.result.ok and r.result.fitness is not None]
+
+
+def best_record(history: Sequence[Sequence[CandidateRecord]],
+                context: str = "all_time") -> CandidateRecord | None:
+    """The candidate the search builds on: the next prompt's reward, or the run's best.
+
+    With preference rankings in ``history`` (``feedback.preference``), the preferred candidate
+    of the latest ranked generation: a ranking compares one generation's rollouts (plus the
+    incumbent for the VLM tournament), so the newest choice stands, whatever the fitness says.
+    Otherwise by trusted fitness: ``all_time`` the best over all generations (the run's best, as
+    Eureka keeps ``max_success_overall``); ``iteration`` the best of the latest generation that
+    trained a candidate (Eureka's next prompt; a generation where every sample failed keeps the
+    earlier one, as the official code repeats the iteration from the same messages).
+
+    Example:
+        >>> from rewardgen.results import CandidateResult
+        >>> def rec(g, f): return CandidateRecord(g, 0, "", CandidateResult("ok", fitness=f))
+        >>> history = [[rec(0, 5.0)], [rec(1, 3.0)]]
+        >>> best_record(history, "all_time").label, best_record(history, "iteration").label
+        ('gen_000/cand_00', 'gen_001/cand_00')
+
+    Raises:
+        ConfigError: an unknown ``context``.
+    """
+    if context not in CONTEXTS:
+        raise ConfigError(f"loop.context={context!r} is not one of {', '.join(CONTEXTS)}")
+    preferred = [r for gen in history for r in gen if r.preferred]
+    if preferred:
+        return preferred[-1]
+    if context == "iteration":
+        for generation in reversed(history):
+            trained = _trained(generation)
+            if trained:
+                return max(trained, key=lambda r: r.result.fitness or 0.0)
+        return None
+    return max(_trained([r for gen in history for r in gen]),
+               key=lambda r: r.result.fitness or 0.0, default=None)
 
 
 def _clean(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -36,6 +80,12 @@ class EurekaMethod:
 
     name = "eureka"
     entry = "compute_reward"
+    reward_kind = "program"  # what its programs are, for the job builder (rewardgen/jobs.py)
+
+    @classmethod
+    def reward_options(cls, cfg: Any) -> dict[str, Any]:
+        """Options the training worker needs for this method's programs (none here)."""
+        return {}
 
     def __init__(self, cfg: MethodConfig, task: TaskSpec, info: TaskPromptInfo) -> None:
         self.cfg = cfg
@@ -59,17 +109,22 @@ class EurekaMethod:
         )
 
     def messages(self, history: Sequence[Sequence[CandidateRecord]], human: str | None,
-                 eval_freq: int) -> list[dict[str, Any]]:
+                 eval_freq: int, *, context: str = "iteration",
+                 preference: str | None = None) -> list[dict[str, Any]]:
+        """The next prompt: the reward to improve (:func:`best_record` with ``context``) and its
+        feedback. ``human`` is cut to half of ``method.max_feedback_chars``; ``preference`` (ICPL's
+        text, with whole reward code) is bounded by its maker and never cut here."""
         limit = self.cfg.max_feedback_chars
         last = history[-1] if history else []
         failures = failure_summary(last, limit_chars=limit // 2) if last else ""
         system = {"role": "system", "content": render(self.prompt_dir, "system")}
-        best = best_record(history)
+        best = best_record(history, context)
         if best is None:
             return _clean([system, {"role": "user", "content": self._task_prompt(failures)}])
         reflection = reward_reflection(best, self.task.fitness.doc or "higher is better", eval_freq)
+        extra = "\n\n".join(t for t in ((human or "")[: limit // 2], preference or "") if t)
         feedback = render(self.prompt_dir, "feedback", reflection=reflection,
-                          failures=failures, human=(human or "")[: limit // 2])
+                          failures=failures, human=extra)
         return _clean([
             system,
             {"role": "user", "content": self._task_prompt("")},
