@@ -89,8 +89,6 @@ def finish_run(outcome: LoopOutcome, ui: RunUI, report: ReportConfig | None = No
 
 def next_steps(outcome: LoopOutcome, has_report: bool) -> list[str]:
     """What to run next, as commands to paste (rich markup, paths escaped)."""
-    from rich.markup import escape as markup_safe
-
     root = markup_safe(str(outcome.store.root))
     if outcome.stopped is not None:
         return [f"next: continue the search with [bold]rewardgen-resume {root}[/]"]
