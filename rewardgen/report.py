@@ -175,9 +175,14 @@ def collect(store: RunStore) -> ReportData:
         best=str(read_json(origin)["candidate"]) if origin.is_file() else None,
         usage=_usage(store, summary),
     )
-    # Eureka: generation g's prompt is built around the best candidate of generations < g.
-    parent: CandidateRecord | None = None
+    # Generation g's prompt is built around best_record(generations < g) under the run's
+    # loop.context (ICPL: the preferred candidate), as the loop chose it.
+    from rewardgen.methods.eureka import best_record
+
+    context = str(((manifest.get("config") or {}).get("loop") or {}).get("context", "all_time"))
+    history: list[list[CandidateRecord]] = []
     for generation, records in enumerate(read_generations(store)):
+        parent = best_record(history, context) if history else None
         gen_best = _best_trained(records)
         rows = []
         for record in records:
@@ -194,9 +199,7 @@ def collect(store: RunStore) -> ReportData:
             rows.append(row)
         data.generations.append(rows)
         data.tokens_per_generation.append(_tokens(store, generation))
-        if gen_best is not None and (parent is None or float(gen_best.result.fitness or 0.0)
-                                     > float(parent.result.fitness or 0.0)):
-            parent = gen_best
+        history.append(list(records))
     return data
 
 
