@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from rewardgen.render import ensure_headless_gl, render_vec_env
+from rewardgen.vision.render import ensure_headless_gl, render_vec_env
 
 ensure_headless_gl()
 
@@ -33,7 +33,7 @@ def main() -> None:
     import torch
 
     from rewardgen.rewards.clip import ClipReward
-    from rewardgen.tasks import load_task
+    from rewardgen.tasks.spec import load_task
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="humanoid_kneel")

@@ -23,9 +23,9 @@ from pathlib import Path
 os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rewardgen.evaluate import evaluate_reward_file  # noqa: E402
+from rewardgen.cli.evaluate import evaluate_reward_file  # noqa: E402
+from rewardgen.cli.replay import compose_eval  # noqa: E402
 from rewardgen.executors.local import cores  # noqa: E402
-from rewardgen.replay_eval import compose_eval  # noqa: E402
 
 REWARD = """
 import numpy as np

@@ -33,7 +33,7 @@ from rewardgen.config import ExecutorConfig, register_configs  # noqa: E402
 from rewardgen.executors.local import LocalExecutor, cores  # noqa: E402
 from rewardgen.jobs import candidate_job  # noqa: E402
 from rewardgen.resources import resource_dir  # noqa: E402
-from rewardgen.results import CandidateJob  # noqa: E402
+from rewardgen.runs.records import CandidateJob  # noqa: E402
 
 log = logging.getLogger(__name__)
 

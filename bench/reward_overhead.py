@@ -31,7 +31,7 @@ from common import interleaved_rates, median, spread  # noqa: E402
 
 from rewardgen.rewards.program import load_program  # noqa: E402
 from rewardgen.rewards.wrappers import RewardProgramWrapper  # noqa: E402
-from rewardgen.tasks import load_task  # noqa: E402
+from rewardgen.tasks.spec import load_task  # noqa: E402
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm  # noqa: E402
 from stable_baselines3.common.callbacks import BaseCallback  # noqa: E402
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env  # noqa: E402
 
-from rewardgen.results import CandidateJob  # noqa: E402
-from rewardgen.tasks import load_task  # noqa: E402
+from rewardgen.runs.records import CandidateJob  # noqa: E402
+from rewardgen.tasks.spec import load_task  # noqa: E402
 from rewardgen.train.callbacks import (  # noqa: E402
     CheckpointCallback,
     EpisodeStatsCallback,

@@ -38,7 +38,7 @@ from rewardgen.config import ExecutorConfig, register_configs  # noqa: E402
 from rewardgen.executors.local import LocalExecutor, cores  # noqa: E402
 from rewardgen.jobs import candidate_job  # noqa: E402
 from rewardgen.resources import resource_dir  # noqa: E402
-from rewardgen.results import CandidateJob, CandidateResult  # noqa: E402
+from rewardgen.runs.records import CandidateJob, CandidateResult  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ def compute_reward(state, action, prev_state):
 
 def inline_candidate(job: CandidateJob) -> CandidateResult:
     """Worker target of the old path: train, then evaluate in this same process."""
-    from rewardgen.train.job import run_candidate
     from rewardgen.worker.evaluate import evaluate_candidate
+    from rewardgen.worker.train import run_candidate
 
     reported = run_candidate(job)
     if not reported.ok:

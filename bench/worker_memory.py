@@ -29,7 +29,7 @@ import psutil  # noqa: E402
 from training_throughput import REWARD, _rl_config  # noqa: E402
 
 from rewardgen.config import SandboxConfig  # noqa: E402
-from rewardgen.results import CandidateJob, CandidateResult  # noqa: E402
+from rewardgen.runs.records import CandidateJob, CandidateResult  # noqa: E402
 from rewardgen.sandbox.worker import run_isolated  # noqa: E402
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rewardgen.results import CandidateJob
+from rewardgen.runs.records import CandidateJob
 
 
 class RewardKind(str, Enum):

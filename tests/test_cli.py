@@ -38,7 +38,7 @@ def test_rewardgen_tasks_shows_one_state_view(tmp_path):
 
 def test_state_view_piped_is_the_code_unwrapped(tmp_path):
     from rewardgen.methods.base import TaskPromptInfo
-    from rewardgen.tasks import load_task
+    from rewardgen.tasks.spec import load_task
 
     source = TaskPromptInfo.from_task(load_task("hopper")).state_source
     assert max(len(line) for line in source.splitlines()) > 80  # a pipe is 80 columns wide
@@ -49,7 +49,7 @@ def test_state_view_piped_is_the_code_unwrapped(tmp_path):
 
 
 def test_rewardgen_tasks_in_an_80_column_terminal_keeps_every_name(tmp_path):
-    from rewardgen.tasks import task_names
+    from rewardgen.tasks.spec import task_names
 
     out = _run("rewardgen-tasks", cwd=tmp_path, env={"COLUMNS": "80", "TTY_COMPATIBLE": "1"})
     assert out.returncode == 0, out.stderr

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rewardgen.cli import CONF_DIR, resume_config
+from rewardgen.cli.app import CONF_DIR, resume_config
+from rewardgen.cli.check import check_command_line, validate
 from rewardgen.config import EvalConfig, RewardGenConfig
-from rewardgen.config_check import check_command_line, validate
 from rewardgen.errors import ConfigError, RewardGenError, TaskError
 from tests.helpers import TINY, compose_config
 
@@ -103,7 +103,7 @@ def test_sac_budget_below_learning_starts_is_a_warning():
 def test_enumerations_match_the_modules_that_own_them():
     from stable_baselines3 import PPO, SAC
 
-    from rewardgen import config_check
+    from rewardgen.cli import check as config_check
     from rewardgen.rewards.preference import REWARD_MODELS
     from rewardgen.train.sb3 import ALGORITHMS, VEC_ENVS
     from rewardgen.train.stats import SELECTIONS

@@ -249,7 +249,7 @@ def test_parallel_runs_started_together_get_their_own_directories(tmp_path):
 def test_default_run_directory_is_unique_within_one_second():
     from hydra import compose, initialize_config_dir
 
-    import rewardgen.cli  # noqa: F401 - registers the resolver
+    import rewardgen.cli.app  # noqa: F401 - registers the resolver
     from rewardgen.resources import resource_dir
 
     with initialize_config_dir(str(resource_dir("conf")), version_base="1.3"):

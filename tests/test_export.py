@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rewardgen.errors import ConfigError, RunDirError
-from rewardgen.export import (
+from rewardgen.reporting.export import (
     export_candidate,
     gym_id,
     host_free_url,
@@ -22,8 +22,8 @@ from rewardgen.export import (
     pick_record,
     vendored_source,
 )
-from rewardgen.store import RunStore
-from rewardgen.tasks import load_task
+from rewardgen.runs.store import RunStore
+from rewardgen.tasks.spec import load_task
 
 SHARED_RUN = "shared_tiny_offline_run"
 
@@ -33,7 +33,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Used by tests/test_report.py too; the run takes ~25 s on two cores.
     """
-    from rewardgen.cli import run
+    from rewardgen.cli.app import run
     from tests.helpers import tiny_config
 
     run_dir = tmp_path_factory.getbasetemp() / SHARED_RUN
@@ -152,5 +152,5 @@ def test_helpers():
     assert host_free_url("https://user:pw@llm.internal:8443/v1") == "https://<host>/v1"
     assert host_free_url(None) is None
     assert gym_id(load_task("hopper"), "backflip") == "rewardgen/Hopper-backflip-v0"
-    source = vendored_source(__import__("rewardgen.state", fromlist=["x"]))
+    source = vendored_source(__import__("rewardgen.tasks.state", fromlist=["x"]))
     assert "rewardgen.errors" not in source and "class TaskError(ValueError)" in source

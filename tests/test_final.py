@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rewardgen.cli import run
+from rewardgen.cli.app import run
 from rewardgen.errors import ConfigError
-from rewardgen.final import final_seeds, final_summary, search_seeds
 from rewardgen.resources import resource_dir
-from rewardgen.results import CandidateResult
+from rewardgen.runs.records import CandidateResult
+from rewardgen.search.final import final_seeds, final_summary, search_seeds
 from tests.helpers import compose_config, tiny_config
 
 BIN = Path(sys.executable).parent

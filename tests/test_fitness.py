@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from rewardgen.errors import TaskError
-from rewardgen.fitness import AGGREGATES, FitnessSpec, FitnessTracker
+from rewardgen.tasks.fitness import AGGREGATES, FitnessSpec, FitnessTracker
 
 INITIAL = 10.0
 VALUES = [12.0, 9.0, 15.0, 11.0]

@@ -9,16 +9,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rewardgen.cli import run
+from rewardgen.cli.app import run
 from rewardgen.errors import ConfigError
-from rewardgen.judge import (
+from rewardgen.search.judge import (
     FRAMES_FILE,
     JUDGE_DIR,
     TOURNAMENT_FILE,
     check_judge_config,
     representative,
 )
-from rewardgen.tasks import load_task
+from rewardgen.tasks.spec import load_task
 from tests.fakes.openai_server import (
     FakeOpenAIServer,
     image_urls,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from rewardgen.cli import run
-from rewardgen.store import RunStore
+from rewardgen.cli.app import run
+from rewardgen.runs.store import RunStore
 from tests.helpers import tiny_config
 
 

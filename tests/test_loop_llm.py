@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rewardgen.cli import run
+from rewardgen.cli.app import run
 from tests.fakes.openai_server import BROKEN_CODE, FakeOpenAIServer, Reply, markdown, rate_limited
 from tests.helpers import tiny_config
 

@@ -16,12 +16,12 @@ import mujoco
 import numpy as np
 import pytest
 
-from rewardgen.cli import run, tasks_markdown
+from rewardgen.cli.app import run, tasks_markdown
 from rewardgen.errors import TaskError
-from rewardgen.fitness import FitnessSpec, FitnessTracker
-from rewardgen.results import CandidateJob
-from rewardgen.state import StateBuilder, StateField
-from rewardgen.tasks import TASK_DIRS_ENV, load_task, task_names, tasks_dir, use_task_dirs
+from rewardgen.runs.records import CandidateJob
+from rewardgen.tasks.fitness import FitnessSpec, FitnessTracker
+from rewardgen.tasks.spec import TASK_DIRS_ENV, load_task, task_names, tasks_dir, use_task_dirs
+from rewardgen.tasks.state import StateBuilder, StateField
 from tests.helpers import tiny_config
 from tests.train.helpers import train_and_evaluate_inline
 

@@ -8,9 +8,9 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from rewardgen.fitness import FitnessTracker
 from rewardgen.rewards.wrappers import RewardProgramWrapper
-from rewardgen.tasks import load_task
+from rewardgen.tasks.fitness import FitnessTracker
+from rewardgen.tasks.spec import load_task
 
 NOVEL = ["hopper_backflip", "half_cheetah_front_leg_stand", "ant_circle", "ant_backwards",
          "humanoid_raise_arms", "walker2d_one_leg_hop"]

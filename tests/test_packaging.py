@@ -42,7 +42,7 @@ def test_installed_wheel_finds_its_resources(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target",
                     str(target), str(wheel)], check=True)
-    code = ("import rewardgen.resources as r, rewardgen.tasks as t; "
+    code = ("import rewardgen.resources as r, rewardgen.tasks.spec as t; "
             "print(r.resource_dir('conf')); print(len(t.task_names()))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                          env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, check=True)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rewardgen.errors import ConfigError
-from rewardgen.plots import (
+from rewardgen.reporting.plots import (
     BEST_COLOR,
     DPI,
     component_curves,

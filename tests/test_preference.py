@@ -16,7 +16,9 @@ from rewardgen.config import FeedbackConfig, MethodConfig
 from rewardgen.errors import ConfigError
 from rewardgen.methods import TaskPromptInfo, make_method
 from rewardgen.methods.eureka import best_record
-from rewardgen.preference import (
+from rewardgen.runs.records import CandidateResult
+from rewardgen.runs.store import CandidateRecord, RunStore
+from rewardgen.search.ranking import (
     check_feedback_config,
     collect_feedback,
     mark_ranking,
@@ -25,9 +27,7 @@ from rewardgen.preference import (
     rank_candidates,
     rank_generation,
 )
-from rewardgen.results import CandidateResult
-from rewardgen.store import CandidateRecord, RunStore
-from rewardgen.tasks import load_task
+from rewardgen.tasks.spec import load_task
 
 
 def _records(generation: int = 1) -> list[CandidateRecord]:
@@ -213,10 +213,10 @@ def test_terminal_ranking_and_text_through_a_real_stdin_pipe(tmp_path):
     script = textwrap.dedent(f"""
         from pathlib import Path
         from rewardgen.config import FeedbackConfig
-        from rewardgen.store import RunStore
+        from rewardgen.runs.store import RunStore
         from tests.test_preference import _records
         cfg = FeedbackConfig(mode="interactive", preference="human")
-        from rewardgen.preference import collect_feedback, preference_feedback, rank_generation
+        from rewardgen.search.ranking import collect_feedback, preference_feedback, rank_generation
         store = RunStore({str(tmp_path)!r})
         history = [rank_generation(cfg, store, 1, _records())]
         text = collect_feedback(cfg, history, lambda r: store.cand_dir(r.generation, r.index))

@@ -8,7 +8,8 @@ import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from rewardgen.errors import ConfigError, RenderError
-from rewardgen.render import (
+from rewardgen.tasks.spec import load_task
+from rewardgen.vision.render import (
     FRAME_KEY,
     FrameCapture,
     ensure_headless_gl,
@@ -16,7 +17,6 @@ from rewardgen.render import (
     render_frame,
     render_vec_env,
 )
-from rewardgen.tasks import load_task
 
 
 def _env(steps: int = 5, size: int = 24) -> gym.Env:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from rewardgen.cli.replay import compose_eval, find_programs, replay, replay_main
 from rewardgen.errors import ConfigError
-from rewardgen.replay_eval import compose_eval, find_programs, replay, replay_main
 
 GOOD = """import numpy as np
 

@@ -15,8 +15,14 @@ from typing import Any
 import pytest
 
 from rewardgen.errors import RunDirError
-from rewardgen.report import collect, main, report_at_end, tensorboard_components, write_report
-from rewardgen.store import RunStore
+from rewardgen.reporting.report import (
+    collect,
+    main,
+    report_at_end,
+    tensorboard_components,
+    write_report,
+)
+from rewardgen.runs.store import RunStore
 from tests.test_export import tiny_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -210,9 +216,9 @@ def test_cli_and_failures(report_run, tmp_path, capsys):
 def test_final_comparison_with_intervals_and_an_undefined_score(report_run, tmp_path):
     """A final phase of four hand-made seeds: IQM [CI], P(generated > native), the budget and
     seeds beside them; then native ≈ sparse, where the score is undefined with its reason."""
-    from rewardgen.final import final_summary
-    from rewardgen.io import atomic_write_json
-    from rewardgen.results import CandidateResult
+    from rewardgen.runs.atomic import atomic_write_json
+    from rewardgen.runs.records import CandidateResult
+    from rewardgen.search.final import final_summary
 
     run_dir = tmp_path / "run"
     shutil.copytree(report_run, run_dir)

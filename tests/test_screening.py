@@ -7,13 +7,14 @@ import json
 
 import pytest
 
-from rewardgen.cli import run
+from rewardgen.cli.app import run
 from rewardgen.config import MethodConfig, SandboxConfig
 from rewardgen.errors import ConfigError
-from rewardgen.feedback import failure_summary
 from rewardgen.methods import TaskPromptInfo, make_method
-from rewardgen.results import CandidateResult
-from rewardgen.screening import (
+from rewardgen.runs.records import CandidateResult
+from rewardgen.runs.store import CandidateRecord, RunStore
+from rewardgen.search.feedback import failure_summary
+from rewardgen.search.screening import (
     PREFERENCE_FEEDBACK_CHARS,
     Screener,
     Trajectory,
@@ -30,8 +31,7 @@ from rewardgen.screening import (
     screen_candidate,
     success_labels,
 )
-from rewardgen.store import CandidateRecord, RunStore
-from rewardgen.tasks import load_task
+from rewardgen.tasks.spec import load_task
 from tests.fakes.openai_server import FakeOpenAIServer, markdown
 from tests.helpers import tiny_config
 
@@ -236,7 +236,7 @@ def test_process_feedback_shows_the_highest_and_lowest_return_episodes(tmp_path)
 
 
 def test_unknown_screening_and_progress_methods_are_config_errors(tmp_path):
-    from rewardgen.screening import Screener
+    from rewardgen.search.screening import Screener
 
     with pytest.raises(ConfigError, match="loop.screening='maybe' is not one of"):
         Screener.from_config(tiny_config("loop.screening=maybe"), None, "compute_reward")  # type: ignore[arg-type]

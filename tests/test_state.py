@@ -11,8 +11,14 @@ import numpy as np
 import pytest
 
 from rewardgen.errors import TaskError
-from rewardgen.state import StateBuilder, StateField, compile_source, parse_source, state_source
-from rewardgen.tasks import load_task, task_names
+from rewardgen.tasks.spec import load_task, task_names
+from rewardgen.tasks.state import (
+    StateBuilder,
+    StateField,
+    compile_source,
+    parse_source,
+    state_source,
+)
 
 TASKS = task_names()
 

@@ -13,8 +13,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from rewardgen.config import register_configs
+from rewardgen.reporting.sweep import COSTS, METRICS
 from rewardgen.resources import resource_dir
-from rewardgen.sweep import COSTS, METRICS
 
 BIN = Path(sys.executable).parent
 TINY_TASKS = ["inverted_pendulum", "inverted_double_pendulum"]
@@ -60,7 +60,7 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_suite_table_matches_each_runs_summaries(suite: Path):
-    from rewardgen.report import main as report_main
+    from rewardgen.reporting.report import main as report_main
 
     report_main(["--sweep", str(suite)])
     summary = json.loads((suite / "sweep_summary.json").read_text())

@@ -16,8 +16,8 @@ from hydra import compose, initialize_config_dir
 
 from rewardgen.config import register_configs
 from rewardgen.errors import RunDirError
+from rewardgen.reporting.sweep import find_runs, group_runs, main_sweep
 from rewardgen.resources import resource_dir
-from rewardgen.sweep import find_runs, group_runs, main_sweep
 
 BIN = Path(sys.executable).parent
 LOCOMOTION = ["hopper", "half_cheetah", "walker2d", "ant", "humanoid", "swimmer"]
@@ -78,7 +78,7 @@ def test_basic_launcher_run_with_final_and_the_sweep_report(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     sweep = tmp_path / "sweep"
 
-    from rewardgen.report import main as report_main
+    from rewardgen.reporting.report import main as report_main
 
     report_main(["--sweep", str(sweep)])
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from rewardgen.errors import TaskError
-from rewardgen.tasks import load_task, parse_task, task_names, tasks_dir
+from rewardgen.tasks.spec import load_task, parse_task, task_names, tasks_dir
 
 TASKS = task_names()
 EXPECTED = {

@@ -23,14 +23,14 @@ import pytest
 from rich.console import Console
 
 from rewardgen.config import MethodConfig, ReportConfig
-from rewardgen.loop import LoopOutcome
 from rewardgen.methods import TaskPromptInfo, make_method
-from rewardgen.results import CandidateResult
+from rewardgen.reporting.terminal import RunUI
+from rewardgen.runs.records import CandidateResult
+from rewardgen.runs.store import CandidateRecord, RunStore
+from rewardgen.runs.summary import finish_run
 from rewardgen.sandbox.contract import markup_safe
-from rewardgen.store import CandidateRecord, RunStore
-from rewardgen.summary import finish_run
-from rewardgen.tasks import load_task
-from rewardgen.ui import RunUI
+from rewardgen.search.loop import LoopOutcome
+from rewardgen.tasks.spec import load_task
 from tests.helpers import TINY
 
 BIN = Path(sys.executable).parent
@@ -82,7 +82,7 @@ def test_run_ui_shows_a_hostile_reason_literally(caplog: pytest.LogCaptureFixtur
     records = [_ok(), _failed()]
     out = io.StringIO()
     ui = RunUI(console=_forced_console(out))
-    with caplog.at_level(logging.INFO, logger="rewardgen.ui"):
+    with caplog.at_level(logging.INFO, logger="rewardgen.reporting.terminal"):
         ui.start_generation(0, 1, len(records))
         for record in records:
             ui.candidate_done(record)

@@ -9,10 +9,7 @@ import pytest
 from stable_baselines3 import PPO
 
 from rewardgen.errors import ConfigError, RunDirError
-from rewardgen.results import CandidateResult
-from rewardgen.store import RunStore
-from rewardgen.tasks import load_task
-from rewardgen.video import (
+from rewardgen.reporting.video import (
     generation_bests,
     load_policy,
     record_candidate,
@@ -20,6 +17,9 @@ from rewardgen.video import (
     record_rollout,
     write_frames,
 )
+from rewardgen.runs.records import CandidateResult
+from rewardgen.runs.store import RunStore
+from rewardgen.tasks.spec import load_task
 
 
 def _policy_zip(path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardgen.cli import run
+from rewardgen.cli.app import run
 from rewardgen.errors import ConfigError
 from tests.fakes.openai_server import FakeOpenAIServer, preference_answerer
 from tests.helpers import compose_config, tiny_config
@@ -92,8 +92,8 @@ def test_vision_config_errors(tmp_path: Path) -> None:
 def test_clip_defaults_are_the_papers(tmp_path: Path) -> None:
     """method=clip composes to VLM-RM's protocol: SAC with its hyperparameters, ViT-bigG-14
     laion2b, 480 px frames and the textured humanoid with the official camera."""
-    from rewardgen.tasks import load_task
-    from rewardgen.vision_run import vision_settings
+    from rewardgen.tasks.spec import load_task
+    from rewardgen.vision.run import vision_settings
     from tests.rewards.test_clip import fake_hf_cache
 
     cfg = compose_config(["method=clip", "task=humanoid_kneel",
@@ -128,8 +128,8 @@ def test_missing_clip_weights_stop_the_run_before_training(tmp_path: Path) -> No
 
 
 def test_textured_humanoid_renders_with_the_official_camera(tmp_path: Path) -> None:
-    from rewardgen.results import CandidateJob
-    from rewardgen.tasks import load_task
+    from rewardgen.runs.records import CandidateJob
+    from rewardgen.tasks.spec import load_task
     from rewardgen.train.vision import render_overrides
 
     task = load_task("humanoid_kneel")

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from rewardgen.config import ExecutorConfig, RLConfig, SandboxConfig
 from rewardgen.errors import ConfigError
-from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.runs.records import CandidateJob, CandidateResult
 
 OnDone = Callable[[int, CandidateResult], None]
 EXECUTORS = ("local", "ray")

@@ -20,7 +20,7 @@ from rewardgen.config import ExecutorConfig, RLConfig, SandboxConfig
 from rewardgen.errors import ConfigError
 from rewardgen.executors import OnDone
 from rewardgen.executors.pipeline import run_job
-from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.sandbox.bwrap import check_backend
 from rewardgen.sandbox.worker import DEFAULT_TARGET
 

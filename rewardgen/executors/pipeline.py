@@ -2,7 +2,7 @@
 
 The trust boundary of the design in one function (:func:`run_job`). For a training job:
 
-1. the *untrusted* worker (``rewardgen.train.job:run_candidate``, in the bubblewrap sandbox)
+1. the *untrusted* worker (``rewardgen.worker.train:run_candidate``, in the bubblewrap sandbox)
    checks, smoke-tests and trains the reward program with ``cand_XX/train/`` as its only
    writable folder; it leaves policy weights (``train/checkpoints/*.safetensors``) and a
    *reported* result (training statistics);
@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from rewardgen.config import SandboxConfig
-from rewardgen.io import atomic_write_json
 from rewardgen.jobs import VISION_KINDS
-from rewardgen.results import TRAIN_DIR, CandidateJob, CandidateResult
 from rewardgen.rewards.program import source_sha256
+from rewardgen.runs.atomic import atomic_write_json
+from rewardgen.runs.records import TRAIN_DIR, CandidateJob, CandidateResult
 from rewardgen.sandbox.contract import MAX_COMPONENT_NAME, MAX_COMPONENTS
 from rewardgen.sandbox.worker import DEFAULT_TARGET, STOPPED, run_isolated
 from rewardgen.worker.checkpoints import CHECKPOINT_DIR
@@ -39,7 +39,7 @@ from rewardgen.worker.checkpoints import CHECKPOINT_DIR
 log = logging.getLogger(__name__)
 
 EVALUATOR_TARGET = "rewardgen.worker.evaluate:evaluate_candidate"
-JUDGE_TARGET = "rewardgen.judge:judge_candidate"  # renders the evaluator's policy.zip
+JUDGE_TARGET = "rewardgen.search.judge:judge_candidate"  # renders the evaluator's policy.zip
 TRUSTED_TARGETS = (EVALUATOR_TARGET, JUDGE_TARGET)  # targets that never load reward code
 EVAL_DIR = "evaluation"  # cand_XX/evaluation/: the trusted evaluator's job, result and log
 TRUSTED_ARTIFACTS = ("policy.zip", "trajectories.npz")

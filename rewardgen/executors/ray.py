@@ -32,8 +32,8 @@ from rewardgen.errors import ConfigError
 from rewardgen.executors import OnDone
 from rewardgen.executors.local import pinned_device
 from rewardgen.executors.pipeline import run_job
-from rewardgen.io import atomic_write_json
-from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.runs.atomic import atomic_write_json
+from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.sandbox.worker import DEFAULT_TARGET
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from rewardgen.results import CandidateResult
-    from rewardgen.tasks import TaskSpec
+    from rewardgen.runs.records import CandidateResult
+    from rewardgen.tasks.spec import TaskSpec
 
 Message = dict[str, Any]
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import platformdirs
 
-from rewardgen.io import atomic_write_json
 from rewardgen.llm.base import Completion
+from rewardgen.runs.atomic import atomic_write_json
 
 log = logging.getLogger(__name__)
 

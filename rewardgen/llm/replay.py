@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from rewardgen.errors import ConfigError, LLMError
-from rewardgen.io import atomic_write_text
 from rewardgen.llm.base import Completion, Message, ProposalContext, Usage
+from rewardgen.runs.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from rewardgen.errors import ConfigError
 from rewardgen.llm.base import Completion, Message, ProposalContext
 from rewardgen.llm.cache import ResponseCache
 from rewardgen.llm.client import OpenAIProposer
-from rewardgen.tasks import TaskSpec
+from rewardgen.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 from rewardgen.config import MethodConfig
 from rewardgen.errors import ConfigError
 from rewardgen.methods.base import Method, TaskPromptInfo
-from rewardgen.tasks import TaskSpec
+from rewardgen.tasks.spec import TaskSpec
 
 METHODS = ("eureka", "text2reward", "progress")
 

@@ -8,8 +8,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rewardgen.store import CandidateRecord
-from rewardgen.tasks import TaskSpec
+from rewardgen.runs.store import CandidateRecord
+from rewardgen.tasks.spec import TaskSpec
 
 
 @dataclass(frozen=True)

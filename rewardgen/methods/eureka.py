@@ -18,12 +18,12 @@ from typing import Any
 
 from rewardgen.config import MethodConfig
 from rewardgen.errors import ConfigError
-from rewardgen.feedback import failure_summary, reward_reflection
 from rewardgen.methods.base import ParsedAnswer, TaskPromptInfo
 from rewardgen.prompts import render
+from rewardgen.runs.store import CandidateRecord
 from rewardgen.sandbox.contract import clean_text
-from rewardgen.store import CandidateRecord
-from rewardgen.tasks import TaskSpec
+from rewardgen.search.feedback import failure_summary, reward_reflection
+from rewardgen.tasks.spec import TaskSpec
 
 CONTEXTS = ("iteration", "all_time")
 
@@ -45,7 +45,7 @@ def best_record(history: Sequence[Sequence[CandidateRecord]],
     earlier one, as the official code repeats the iteration from the same messages).
 
     Example:
-        >>> from rewardgen.results import CandidateResult
+        >>> from rewardgen.runs.records import CandidateResult
         >>> def rec(g, f): return CandidateRecord(g, 0, "", CandidateResult("ok", fitness=f))
         >>> history = [[rec(0, 5.0)], [rec(1, 3.0)]]
         >>> best_record(history, "all_time").label, best_record(history, "iteration").label

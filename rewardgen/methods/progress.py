@@ -17,7 +17,7 @@ from rewardgen.methods.base import TaskPromptInfo
 from rewardgen.methods.eureka import EurekaMethod
 from rewardgen.prompts import render
 from rewardgen.rewards.progress import DEFAULT_OPTIONS, check_options
-from rewardgen.tasks import TaskSpec
+from rewardgen.tasks.spec import TaskSpec
 
 
 def progress_options(cfg: MethodConfig) -> dict[str, Any]:

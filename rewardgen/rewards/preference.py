@@ -27,9 +27,9 @@ from torch import nn
 
 from rewardgen.config import LLMConfig
 from rewardgen.errors import ConfigError
-from rewardgen.render import FRAME_KEY
-from rewardgen.results import CandidateJob
-from rewardgen.tasks import TaskSpec
+from rewardgen.runs.records import CandidateJob
+from rewardgen.tasks.spec import TaskSpec
+from rewardgen.vision.render import FRAME_KEY
 
 log = logging.getLogger(__name__)
 REWARD_MODELS = ("cnn", "mlp")

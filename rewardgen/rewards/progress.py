@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from rewardgen.errors import ConfigError, RewardCodeError
-from rewardgen.tasks import TaskSpec
+from rewardgen.tasks.spec import TaskSpec
 
 BONUSES = ("count", "hash", "dense")
 CELL_KEY = "count_cell"  # the component a shared-count env reports its cell under (not logged)

@@ -15,7 +15,7 @@ import numpy as np
 
 from rewardgen.errors import RewardCodeError
 from rewardgen.rewards.program import check_reward_output
-from rewardgen.tasks import TaskSpec
+from rewardgen.tasks.spec import TaskSpec
 
 RewardFn = Callable[[Any, np.ndarray, Any], Any]
 INFO_KEY = "rewardgen"

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from rewardgen.errors import RewardCodeError
-from rewardgen.io import atomic_write_json, read_json
-from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.runs.atomic import atomic_write_json, read_json
+from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.sandbox.contract import (
     MAX_COMPONENTS,
     MAX_TRACEBACK_CHARS,

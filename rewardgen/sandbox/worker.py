@@ -32,9 +32,9 @@ from typing import IO
 
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import SandboxError
-from rewardgen.io import atomic_write_json, atomic_write_text
-from rewardgen.results import CandidateJob, CandidateResult
 from rewardgen.rewards.program import source_sha256
+from rewardgen.runs.atomic import atomic_write_json, atomic_write_text
+from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.sandbox import bwrap, limits
 from rewardgen.sandbox.child import MEMORY_HINTS
 from rewardgen.sandbox.contract import RESULT_LIMIT_MB, tail
@@ -42,7 +42,7 @@ from rewardgen.worker.checkpoints import CheckpointError, read_regular_file
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TARGET = "rewardgen.train.job:run_candidate"
+DEFAULT_TARGET = "rewardgen.worker.train:run_candidate"
 POLL_S = 0.2  # how often the worker's exit and the deadline are checked
 SCAN_S = 1.0  # how often its process tree is recorded (and, on GPU, its memory summed)
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")

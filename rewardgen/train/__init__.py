@@ -1,5 +1,4 @@
-"""Training and evaluation of one candidate reward with stable-baselines3."""
+"""The stable-baselines3 side of training: models, env stacks, callbacks and curve statistics.
 
-from rewardgen.train.job import run_candidate
-
-__all__ = ["run_candidate"]
+The worker target that trains a candidate is :func:`rewardgen.worker.train.run_candidate`.
+"""

@@ -15,8 +15,8 @@ from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from rewardgen.io import atomic_write_json
 from rewardgen.rewards.wrappers import INFO_KEY
+from rewardgen.runs.atomic import atomic_write_json
 from rewardgen.train.stats import mean_components
 
 log = logging.getLogger(__name__)

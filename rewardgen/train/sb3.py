@@ -26,11 +26,11 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from rewardgen.errors import ConfigError, RewardCodeError
 from rewardgen.jobs import REWARD_KINDS
-from rewardgen.results import CandidateJob
 from rewardgen.rewards.program import load_program
 from rewardgen.rewards.wrappers import RewardFn, RewardProgramWrapper
+from rewardgen.runs.records import CandidateJob
 from rewardgen.sandbox.contract import program_traceback
-from rewardgen.tasks import TaskSpec
+from rewardgen.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from rewardgen.errors import ConfigError
-from rewardgen.render import FRAME_KEY, FrameCapture
-from rewardgen.results import CandidateJob
 from rewardgen.rewards.wrappers import INFO_KEY
+from rewardgen.runs.records import CandidateJob
+from rewardgen.vision.render import FRAME_KEY, FrameCapture
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def render_overrides(job: CandidateJob) -> dict[str, Any]:
         xml = Path(str(extra["xml_file"])).expanduser()
         if not xml.is_absolute():
             from rewardgen.resources import resource_dir
-            from rewardgen.tasks import load_task
+            from rewardgen.tasks.spec import load_task
 
             path = load_task(job.task).path
             xml = (path.parent if path is not None else resource_dir("envs")) / xml

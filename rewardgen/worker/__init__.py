@@ -2,5 +2,5 @@
 
 ``evaluate`` is a *trusted* target: it never imports or loads reward code, only policy weights
 (plain tensors, :mod:`.checkpoints`) written by the untrusted training worker, and measures
-fitness on the native env. The untrusted training target lives in :mod:`rewardgen.train.job`.
+fitness on the native env. The untrusted training target lives in :mod:`rewardgen.worker.train`.
 """

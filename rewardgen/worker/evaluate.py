@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from rewardgen.results import CandidateJob, CandidateResult
-from rewardgen.screening import TRAJECTORY_FILE, save_episodes
-from rewardgen.tasks import TaskSpec, load_task
+from rewardgen.runs.records import CandidateJob, CandidateResult
+from rewardgen.search.screening import TRAJECTORY_FILE, save_episodes
+from rewardgen.tasks.spec import TaskSpec, load_task
 from rewardgen.train.stats import aggregate_fitness
 from rewardgen.worker.checkpoints import CheckpointError, list_checkpoints, load_weights
 

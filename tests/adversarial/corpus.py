@@ -25,7 +25,7 @@ from pathlib import Path
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import RewardCodeError
 from rewardgen.executors.pipeline import run_job
-from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.sandbox.validate import check_source
 
 PROGRAM_DIR = Path(__file__).parent / "programs"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from rewardgen.cli import run
+from rewardgen.cli.app import run
 from tests.adversarial.corpus import (
     PWNED_PREFIX,
     Outcome,

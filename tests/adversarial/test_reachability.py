@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rewardgen.results import CandidateJob
 from rewardgen.rewards.program import SAFE_BUILTINS
+from rewardgen.runs.records import CandidateJob
 from rewardgen.sandbox.surface import NAMESPACES
 from rewardgen.sandbox.validate import FORBIDDEN_ATTRIBUTES
-from rewardgen.tasks import load_task
-from rewardgen.train.job import record_smoke_samples
+from rewardgen.tasks.spec import load_task
+from rewardgen.worker.train import record_smoke_samples
 
 DEPTH = 4
 DANGEROUS_BUILTINS = {

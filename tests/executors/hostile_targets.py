@@ -12,8 +12,8 @@ import os
 import pickle
 from pathlib import Path
 
-from rewardgen.results import CandidateJob, CandidateResult
-from rewardgen.train.job import run_candidate
+from rewardgen.runs.records import CandidateJob, CandidateResult
+from rewardgen.worker.train import run_candidate
 
 
 def forge_everything(job: CandidateJob) -> CandidateResult:

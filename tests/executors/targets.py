@@ -12,7 +12,7 @@ import signal
 import time
 from pathlib import Path
 
-from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.runs.records import CandidateJob, CandidateResult
 
 
 def sleep(job: CandidateJob) -> CandidateResult:

@@ -12,7 +12,7 @@ from rewardgen.errors import ConfigError
 from rewardgen.executors import local as local_mod
 from rewardgen.executors import make_executor
 from rewardgen.executors.local import LocalExecutor, default_workers, visible_gpus
-from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.runs.records import CandidateJob, CandidateResult
 
 TARGET = "tests.executors.targets:dispatch"
 

@@ -15,7 +15,7 @@ from stable_baselines3 import PPO
 import rewardgen
 from rewardgen.config import SandboxConfig
 from rewardgen.executors.pipeline import EVAL_DIR, reported_view, train_and_measure
-from rewardgen.results import TRAIN_DIR, CandidateJob, CandidateResult
+from rewardgen.runs.records import TRAIN_DIR, CandidateJob, CandidateResult
 from rewardgen.worker.checkpoints import CHECKPOINT_DIR
 from rewardgen.worker.evaluate import evaluate_candidate
 from tests.train.helpers import HOPPER_PROGRAM, TINY_PPO

@@ -17,7 +17,7 @@ from rewardgen.errors import ConfigError
 from rewardgen.executors import make_executor
 from rewardgen.executors.ray import RayExecutor, check_address, pack_dir, unpack_into
 from rewardgen.jobs import candidate_job
-from rewardgen.results import CandidateJob
+from rewardgen.runs.records import CandidateJob
 from tests.helpers import tiny_config
 
 ray = pytest.importorskip("ray")

@@ -15,7 +15,7 @@ if str(_ROOT) not in sys.path:  # `tests.fakes` importable however pytest was st
 
 from rewardgen.config import LLMConfig  # noqa: E402
 from rewardgen.llm.base import ProposalContext  # noqa: E402
-from rewardgen.tasks import load_task  # noqa: E402
+from rewardgen.tasks.spec import load_task  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer  # noqa: E402
 
 

@@ -11,10 +11,10 @@ from rewardgen.errors import ConfigError
 from rewardgen.llm.base import ProposalContext
 from rewardgen.llm.extract import extract_code
 from rewardgen.llm.offline import OFFLINE_NAME, OfflineProposer, parse_weights
-from rewardgen.results import CandidateResult
 from rewardgen.rewards.program import check_reward_output, load_program
+from rewardgen.runs.records import CandidateResult
 from rewardgen.sandbox.validate import check_source
-from rewardgen.tasks import load_task, task_names
+from rewardgen.tasks.spec import load_task, task_names
 
 
 def _real_states(task_name: str, steps: int = 5) -> list[tuple[object, np.ndarray, object]]:

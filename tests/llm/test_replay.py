@@ -11,7 +11,7 @@ import pytest
 from rewardgen.errors import ConfigError, LLMError
 from rewardgen.llm.base import ProposalContext
 from rewardgen.llm.replay import ReplayProposer, answer_path
-from rewardgen.tasks import load_task
+from rewardgen.tasks.spec import load_task
 
 MESSAGES = [
     {"role": "system", "content": "You write reward functions."},

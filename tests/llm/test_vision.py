@@ -16,7 +16,7 @@ from rewardgen.llm.vision import (
     image_data_url,
     parse_label,
 )
-from rewardgen.tasks import load_task
+from rewardgen.tasks.spec import load_task
 from tests.fakes.openai_server import (
     FakeOpenAIServer,
     image_urls,

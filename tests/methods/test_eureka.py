@@ -10,9 +10,9 @@ from rewardgen.errors import ConfigError
 from rewardgen.methods import TaskPromptInfo, make_method
 from rewardgen.methods.eureka import best_record
 from rewardgen.prompts import estimate_tokens
-from rewardgen.results import CandidateResult
-from rewardgen.store import CandidateRecord
-from rewardgen.tasks import load_task, task_names
+from rewardgen.runs.records import CandidateResult
+from rewardgen.runs.store import CandidateRecord
+from rewardgen.tasks.spec import load_task, task_names
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_context_iteration_improves_the_latest_generation_all_time_the_best_so_f
 def test_paper_defaults_selection_max_and_context_iteration():
     """Eureka takes a training's peak (max_success) and improves the iteration's best;
     last_k and all_time are named options."""
-    from rewardgen import config_check
+    from rewardgen.cli import check as config_check
     from rewardgen.config import LoopConfig
     from rewardgen.jobs import candidate_job
     from rewardgen.methods.eureka import CONTEXTS

@@ -7,15 +7,15 @@ import json
 
 import pytest
 
-from rewardgen.cli import run
+from rewardgen.cli.app import run
 from rewardgen.config import MethodConfig
 from rewardgen.errors import ConfigError
 from rewardgen.methods import TaskPromptInfo, make_method
 from rewardgen.methods.text2reward import env_abstraction, load_library, nearest, similarity
 from rewardgen.prompts import estimate_tokens
-from rewardgen.results import CandidateResult
-from rewardgen.store import CandidateRecord
-from rewardgen.tasks import load_task, task_names
+from rewardgen.runs.records import CandidateResult
+from rewardgen.runs.store import CandidateRecord
+from rewardgen.tasks.spec import load_task, task_names
 from tests.fakes.openai_server import GOOD_CODE, FakeOpenAIServer, markdown
 from tests.helpers import compose_config, tiny_config
 

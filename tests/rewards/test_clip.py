@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from rewardgen.errors import ConfigError
-from rewardgen.results import CandidateJob
 from rewardgen.rewards.clip import (
     ClipReward,
     RunningNorm,
@@ -22,7 +21,8 @@ from rewardgen.rewards.clip import (
     projection,
     unit,
 )
-from rewardgen.tasks import load_task
+from rewardgen.runs.records import CandidateJob
+from rewardgen.tasks.spec import load_task
 from tests.train.helpers import train_and_evaluate_inline
 
 open_clip = pytest.importorskip("open_clip")

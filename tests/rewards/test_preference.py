@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from rewardgen.errors import ConfigError
-from rewardgen.results import CandidateJob
 from rewardgen.rewards.preference import PreferenceCallback, PreferenceRewardModel
-from rewardgen.tasks import load_task
+from rewardgen.runs.records import CandidateJob
+from rewardgen.tasks.spec import load_task
 from tests.fakes.openai_server import FakeOpenAIServer, preference_answerer
 from tests.train.helpers import train_and_evaluate_inline
 

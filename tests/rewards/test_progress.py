@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from rewardgen.errors import ConfigError, RewardCodeError
-from rewardgen.results import CandidateJob
 from rewardgen.rewards.progress import (
     CELL_KEY,
     ProgressReward,
@@ -19,9 +18,10 @@ from rewardgen.rewards.progress import (
     smoke_view,
 )
 from rewardgen.rewards.wrappers import INFO_KEY
-from rewardgen.tasks import load_task
-from rewardgen.train.job import run_candidate
+from rewardgen.runs.records import CandidateJob
+from rewardgen.tasks.spec import load_task
 from rewardgen.train.sb3 import make_vec_env
+from rewardgen.worker.train import run_candidate
 from tests.helpers import tiny_config
 from tests.train.helpers import train_and_evaluate_inline
 

@@ -12,7 +12,7 @@ import pytest
 from rewardgen.errors import RewardCodeError
 from rewardgen.rewards.program import load_program
 from rewardgen.rewards.wrappers import INFO_KEY, RewardProgramWrapper
-from rewardgen.tasks import load_task
+from rewardgen.tasks.spec import load_task
 
 PROGRAM = """
 import numpy as np

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.runs.records import CandidateJob, CandidateResult
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
 

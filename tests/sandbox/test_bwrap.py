@@ -13,7 +13,7 @@ import pytest
 
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import SandboxError
-from rewardgen.results import CandidateJob
+from rewardgen.runs.records import CandidateJob
 from rewardgen.sandbox import bwrap
 from rewardgen.sandbox.worker import run_isolated
 

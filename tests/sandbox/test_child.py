@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from rewardgen.errors import RewardCodeError
-from rewardgen.io import atomic_write_json, read_json
-from rewardgen.results import CandidateJob
+from rewardgen.runs.atomic import atomic_write_json, read_json
+from rewardgen.runs.records import CandidateJob
 from rewardgen.sandbox import child
 from rewardgen.sandbox.child import failure_reason, load_target, run
 from rewardgen.sandbox.contract import trimmed_traceback

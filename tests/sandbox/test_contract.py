@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
-from rewardgen.results import CandidateResult
+from rewardgen.runs.records import CandidateResult
 from rewardgen.sandbox import contract
 from rewardgen.sandbox.contract import CleanFormatter, clean_text, markup_safe
 

@@ -12,7 +12,7 @@ import pytest
 from rewardgen.errors import RewardCodeError, SandboxError
 from rewardgen.rewards.program import load_program
 from rewardgen.sandbox.smoke import smoke_test
-from rewardgen.tasks import load_task
+from rewardgen.tasks.spec import load_task
 
 Sample = tuple[Any, Any, Any]
 

@@ -14,7 +14,7 @@ import pytest
 
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import SandboxError
-from rewardgen.results import CandidateJob
+from rewardgen.runs.records import CandidateJob
 from rewardgen.sandbox import worker
 from rewardgen.sandbox.worker import death_reason, run_isolated, sanitised_env
 

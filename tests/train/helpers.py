@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewardgen.tasks import task_names
+from rewardgen.tasks.spec import task_names
 
 # Uses only the action, so it runs on every task's State view.
 GENERIC_PROGRAM = """
@@ -74,9 +74,9 @@ def train_and_evaluate_inline(job: Any) -> Any:
     from pathlib import Path
 
     from rewardgen.executors.pipeline import merge, reported_view
-    from rewardgen.train.job import run_candidate
     from rewardgen.worker.checkpoints import CHECKPOINT_DIR
     from rewardgen.worker.evaluate import evaluate_candidate
+    from rewardgen.worker.train import run_candidate
 
     raw = run_candidate(job)
     reported = reported_view(raw, job)

@@ -9,8 +9,8 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 
-from rewardgen.results import CandidateJob
-from rewardgen.tasks import load_task
+from rewardgen.runs.records import CandidateJob
+from rewardgen.tasks.spec import load_task
 from rewardgen.train.callbacks import CheckpointCallback, EpisodeStatsCallback
 from rewardgen.train.sb3 import build_model, make_vec_env
 from rewardgen.worker.checkpoints import checkpoint_path, list_checkpoints, load_weights

@@ -1,4 +1,4 @@
-"""End-to-end tests of the training worker (rewardgen.train.job.run_candidate) and of the
+"""End-to-end tests of the training worker (rewardgen.worker.train.run_candidate) and of the
 sandboxed-training + trusted-evaluation path, with tiny real training."""
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import ConfigError
 from rewardgen.executors.pipeline import EVAL_DIR, train_and_measure
-from rewardgen.results import TRAIN_DIR, CandidateJob, CandidateResult
 from rewardgen.rewards.program import source_sha256
-from rewardgen.tasks import load_task
-from rewardgen.train import run_candidate
-from rewardgen.train.job import record_smoke_samples
+from rewardgen.runs.records import TRAIN_DIR, CandidateJob, CandidateResult
+from rewardgen.tasks.spec import load_task
+from rewardgen.worker.train import record_smoke_samples, run_candidate
 from tests.train.helpers import (
     GENERIC_PROGRAM,
     HOPPER_PROGRAM,

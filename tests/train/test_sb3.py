@@ -16,10 +16,10 @@ from stable_baselines3 import PPO, SAC
 from rewardgen.config import RLConfig
 from rewardgen.errors import ConfigError, RewardCodeError
 from rewardgen.resources import resource_dir
-from rewardgen.results import CandidateJob
 from rewardgen.rewards.wrappers import INFO_KEY
+from rewardgen.runs.records import CandidateJob
 from rewardgen.sandbox.contract import program_traceback
-from rewardgen.tasks import load_task
+from rewardgen.tasks.spec import load_task
 from rewardgen.train.sb3 import (
     SparseReward,
     build_model,

@@ -14,22 +14,22 @@ from omegaconf import DictConfig, OmegaConf
 from rewardgen.errors import LLMError, RewardCodeError
 from rewardgen.executors import Executor, make_executor
 from rewardgen.jobs import candidate_job
-from rewardgen.judge import Judge
 from rewardgen.llm import ProposalContext, Proposer, make_proposer
 from rewardgen.methods import Method, TaskPromptInfo, make_method
 from rewardgen.methods.eureka import best_record
-from rewardgen.preference import (
+from rewardgen.reporting.terminal import RunUI
+from rewardgen.runs.records import CandidateJob, CandidateResult
+from rewardgen.runs.store import CandidateRecord, RunStore
+from rewardgen.sandbox.validate import check_source
+from rewardgen.search.judge import Judge
+from rewardgen.search.ranking import (
     check_feedback_config,
     collect_feedback,
     preference_feedback,
     rank_generation,
 )
-from rewardgen.results import CandidateJob, CandidateResult
-from rewardgen.sandbox.validate import check_source
-from rewardgen.screening import Screener, Trajectory
-from rewardgen.store import CandidateRecord, RunStore
-from rewardgen.tasks import TaskSpec, load_task
-from rewardgen.ui import RunUI
+from rewardgen.search.screening import Screener, Trajectory
+from rewardgen.tasks.spec import TaskSpec, load_task
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class Loop:
         lowest-return stored episodes (scored in a sandboxed worker)."""
 
         from rewardgen.config import SandboxConfig
-        from rewardgen.screening import candidate_process_feedback
+        from rewardgen.search.screening import candidate_process_feedback
 
         if not record.source or self.method.entry != "compute_reward":
             return ""
@@ -223,7 +223,7 @@ class Loop:
             self.store.event("search_done", best=best.label if best else None,
                              fitness=best.result.fitness if best else None, usage=outcome.usage)
             if best is not None and self.cfg.final.enabled:
-                from rewardgen.final import run_final
+                from rewardgen.search.final import run_final
 
                 phase = "the final phase"
                 outcome.final = run_final(self.cfg, self.store, self.task, best, self.executor,

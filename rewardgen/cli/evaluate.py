@@ -11,12 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from rewardgen.errors import ConfigError, RewardCodeError
-from rewardgen.io import atomic_write_json
 from rewardgen.jobs import training_job
-from rewardgen.results import CandidateJob
+from rewardgen.runs.atomic import atomic_write_json
+from rewardgen.runs.records import CandidateJob
 from rewardgen.sandbox.contract import markup_safe
 from rewardgen.sandbox.validate import check_source
-from rewardgen.tasks import load_task
+from rewardgen.tasks.spec import load_task
 
 log = logging.getLogger(__name__)
 

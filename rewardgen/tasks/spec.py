@@ -23,9 +23,9 @@ import numpy as np
 import yaml
 
 from rewardgen.errors import TaskError
-from rewardgen.fitness import FitnessSpec, FitnessTracker
 from rewardgen.resources import resource_dir
-from rewardgen.state import StateBuilder, StateField, parse_source
+from rewardgen.tasks.fitness import FitnessSpec, FitnessTracker
+from rewardgen.tasks.state import StateBuilder, StateField, parse_source
 
 TASK_DIRS_ENV = "REWARDGEN_TASK_DIRS"
 # Gymnasium modules named in env ids ("metaworld:Meta-World/MT1") -> the extra that installs them.

@@ -20,11 +20,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from rewardgen.config import LLMConfig, SandboxConfig
 from rewardgen.errors import ConfigError
-from rewardgen.io import atomic_write_json
 from rewardgen.llm.client import resolve_endpoint
-from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.runs.atomic import atomic_write_json
+from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.sandbox.contract import markup_safe
-from rewardgen.tasks import TaskSpec, load_task
+from rewardgen.tasks.spec import TaskSpec, load_task
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def run_vision(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict
     Returns the summary (also written to ``summary.json``).
     """
     from rewardgen.executors.pipeline import run_job
-    from rewardgen.store import RunStore
+    from rewardgen.runs.store import RunStore
     from rewardgen.train.sb3 import resolve_device
 
     task = load_task(cfg.task)

@@ -2,7 +2,7 @@
 
 ``run_candidate`` never raises for anything the candidate did: a program that fails the static
 check or the smoke test is ``rejected``, one that breaks during training is ``failed``, and both
-come back as a :class:`~rewardgen.results.CandidateResult` with a one-line reason and a trimmed
+come back as a :class:`~rewardgen.runs.records.CandidateResult` with a one-line reason and a trimmed
 traceback for the next prompt. It writes only under ``job.out_dir`` (``checkpoints/``, ``tb/``,
 ``progress.json``) and measures nothing: this process runs the reward program, so the fitness,
 the curve and ``policy.zip`` come from the trusted evaluator (:mod:`rewardgen.worker.evaluate`),
@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from rewardgen.errors import ConfigError, RewardCodeError
-from rewardgen.results import PROGRESS_FILE, CandidateJob, CandidateResult
 from rewardgen.rewards.program import load_program, source_sha256
+from rewardgen.runs.records import PROGRESS_FILE, CandidateJob, CandidateResult
 from rewardgen.sandbox.contract import one_line, program_traceback, short_traceback
-from rewardgen.tasks import TaskSpec, load_task
+from rewardgen.tasks.spec import TaskSpec, load_task
 from rewardgen.train.callbacks import (
     CheckpointCallback,
     EpisodeStatsCallback,

@@ -4,7 +4,7 @@ and the native (human-designed) and sparse rewards with the same budget and the 
 The final seeds are fresh: none of them trained anything during the search. Retraining the winner
 on the seed it won with would repeat that very training (the same fitness to the last digit),
 a winner's-curse bias the baselines, trained afresh, would not share. Statistics over the seeds
-(IQM, bootstrap intervals, probability of improvement) come from :mod:`rewardgen.stats_summary`.
+(IQM, bootstrap intervals, probability of improvement) come from :mod:`rewardgen.search.statistics`.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from rewardgen import stats_summary
 from rewardgen.errors import ConfigError
 from rewardgen.executors import Executor
-from rewardgen.io import atomic_write_json, read_json
-from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.reporting.terminal import RunUI
+from rewardgen.runs.atomic import atomic_write_json, read_json
+from rewardgen.runs.records import CandidateJob, CandidateResult
+from rewardgen.runs.store import CandidateRecord, RunStore
 from rewardgen.sandbox.contract import clean_text
-from rewardgen.store import CandidateRecord, RunStore
-from rewardgen.tasks import TaskSpec
-from rewardgen.ui import RunUI
+from rewardgen.search import statistics as stats_summary
+from rewardgen.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def final_seeds(cfg: DictConfig) -> list[int]:
 
     ``final.seeds`` when given (it must not repeat a seed nor use one of the search's); else
     ``final.n_seeds`` fresh seeds ``seed + 1000 * k`` for k = 1..n_seeds. ``rewardgen``
-    calls it before anything is spent (:func:`rewardgen.config_check.validate`), so a bad list
+    calls it before anything is spent (:func:`rewardgen.cli.check.validate`), so a bad list
     fails in one line, not after the search was paid for.
 
     Raises:

@@ -6,8 +6,8 @@ Python package (gymnasium, numpy; stable-baselines3 for the policy)::
     OUT/ pyproject.toml  README.md
       <package>/ __init__.py   make_env(), RewardProgramWrapper, load_policy(), ENV_ID (registered)
                  reward.py     the reward program (numpy and math imported in a header)
-                 state.py      the State view builder (rewardgen.state, vendored)
-                 fitness.py    the trusted fitness (rewardgen.fitness, vendored)
+                 state.py      the State view builder (rewardgen.tasks.state, vendored)
+                 fitness.py    the trusted fitness (rewardgen.tasks.fitness, vendored)
                  task.json     env id and kwargs, State fields, fitness, camera
                  policy.zip    the SB3 policy trained on this reward
                  provenance.json
@@ -34,12 +34,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rewardgen import __version__
-from rewardgen import fitness as fitness_module
-from rewardgen import state as state_module
 from rewardgen.errors import ConfigError, RewardGenError, RunDirError
-from rewardgen.io import atomic_write_json, atomic_write_text, read_json
-from rewardgen.store import CandidateRecord, RunStore, package_versions
-from rewardgen.tasks import TaskSpec, load_task
+from rewardgen.runs.atomic import atomic_write_json, atomic_write_text, read_json
+from rewardgen.runs.store import CandidateRecord, RunStore, package_versions
+from rewardgen.tasks import fitness as fitness_module
+from rewardgen.tasks import state as state_module
+from rewardgen.tasks.spec import TaskSpec, load_task
 
 log = logging.getLogger(__name__)
 

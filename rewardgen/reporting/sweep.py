@@ -6,7 +6,7 @@ mean and spread over seeds of: the best fitness of the search, the final retrain
 reward, the native (human) and sparse baselines, and Eureka's human-normalised score. The seed is
 what a sweep repeats to measure spread, so it is never a grouping key.
 
-The table reports the final comparison as RL papers now do (:mod:`rewardgen.stats_summary`): per
+The table reports the final comparison as RL papers now do (:mod:`rewardgen.search.statistics`): per
 group the interquartile mean of the generated, native and sparse rewards with 95% bootstrap
 intervals, and P(generated > native). These pool every final training of the group (each run's
 fresh final seeds, over the group's runs), so the search's spread from run to run is in them.
@@ -32,10 +32,15 @@ from typing import Any
 
 import yaml
 
-from rewardgen import stats_summary
 from rewardgen.errors import RunDirError
-from rewardgen.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from rewardgen.runs.atomic import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    read_json,
+)
 from rewardgen.sandbox.contract import markup_safe
+from rewardgen.search import statistics as stats_summary
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +292,7 @@ def groups_csv(groups: list[SweepGroup]) -> str:
 
 def plot_groups(groups: list[SweepGroup], sweep_name: str) -> bytes:
     """PNG: one panel per group (fitness of search, final and baselines), one for the score."""
-    from rewardgen.plots import sweep_panels
+    from rewardgen.reporting.plots import sweep_panels
 
     panels = [(f"{g.name}\n({len(g.seeds)} seeds)",
                {LABELS[m]: (g.mean[m], g.std[m], g.values[m]) for m in METRICS[:4]})

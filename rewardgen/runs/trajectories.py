@@ -6,7 +6,7 @@ reward program on them, :func:`run_scorer` copies the episodes into a fresh fold
 (:func:`stage_inputs`) and runs :func:`score_trajectories` there in a sandboxed worker, which
 reports the program's returns, per-step rewards and (when asked) per-step components. It
 decides nothing: its report is read back as hostile input, and screening and feedback are made
-in the parent (:mod:`rewardgen.screening`).
+in the parent (:mod:`rewardgen.search.screening`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import numpy as np
 
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import RewardCodeError
-from rewardgen.io import atomic_write_json
-from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.runs.atomic import atomic_write_json
+from rewardgen.runs.records import CandidateJob, CandidateResult
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ INPUT_FILE = "screening_input.json"
 EPISODES_FILE = "episodes.npz"  # the stored episodes a scorer reads, copied into its folder
 OUTPUT_FILE = "screening.json"
 MAX_STORED_EPISODES = 6  # per candidate, evenly over its evaluations
-SCORER = "rewardgen.trajectories:score_trajectories"
+SCORER = "rewardgen.runs.trajectories:score_trajectories"
 _OUTPUT_LIMIT_MB = 64  # the scorer's output file, read back as hostile input
 
 

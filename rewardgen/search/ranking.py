@@ -29,8 +29,8 @@ from typing import TextIO
 
 from rewardgen.config import FeedbackConfig
 from rewardgen.errors import ConfigError
-from rewardgen.io import read_json
-from rewardgen.store import CandidateRecord, RunStore
+from rewardgen.runs.atomic import read_json
+from rewardgen.runs.store import CandidateRecord, RunStore
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def _file_order(options: list[CandidateRecord], path_text: str | None) -> list[C
 
 def _vlm_order(options: list[CandidateRecord], cand_dir: CandDir,
                incumbent: CandidateRecord | None) -> list[CandidateRecord]:
-    from rewardgen.judge import TOURNAMENT_FILE, vlm_win_rate
+    from rewardgen.search.judge import TOURNAMENT_FILE, vlm_win_rate
 
     rated = [(vlm_win_rate(r.result), r) for r in options]
     if any(rate is None for rate, _ in rated):
@@ -292,7 +292,7 @@ def collect_feedback(cfg: FeedbackConfig, history: Sequence[Sequence[CandidateRe
     which scores it along its stored episode in a sandboxed worker). ICPL's ranking text has
     its own budget: :func:`preference_feedback`.
     """
-    from rewardgen.feedback import human_feedback
+    from rewardgen.search.feedback import human_feedback
 
     parts = []
     text = human_feedback(cfg)
@@ -317,7 +317,7 @@ def check_feedback_config(cfg: FeedbackConfig) -> None:
 
     Raises:
         ConfigError: an unknown mode or preference source, or ``file`` without its file
-            (``vlm``'s endpoint is checked by :func:`rewardgen.judge.check_judge_config`).
+            (``vlm``'s endpoint is checked by :func:`rewardgen.search.judge.check_judge_config`).
     """
     if cfg.mode not in FEEDBACK_MODES:
         raise ConfigError(f"feedback.mode={cfg.mode!r} is not one of {FEEDBACK_MODES}")

@@ -30,9 +30,9 @@ import numpy as np
 
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import ConfigError
-from rewardgen.results import CandidateResult
-from rewardgen.store import CandidateRecord, RunStore
-from rewardgen.trajectories import (
+from rewardgen.runs.records import CandidateResult
+from rewardgen.runs.store import CandidateRecord, RunStore
+from rewardgen.runs.trajectories import (
     TRAJECTORY_FILE,
     Trajectory,
     load_episode,
@@ -234,7 +234,7 @@ def pick_trajectories(found: Sequence[Trajectory], limit: int = MAX_SCREEN_TRAJE
 
 
 def _task_success_threshold(task: str) -> float | None:
-    from rewardgen.tasks import load_task
+    from rewardgen.tasks.spec import load_task
 
     return load_task(task).success_threshold
 

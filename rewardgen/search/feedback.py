@@ -13,8 +13,8 @@ from pathlib import Path
 from rewardgen.config import FeedbackConfig
 from rewardgen.errors import ConfigError
 from rewardgen.prompts import render
+from rewardgen.runs.store import CandidateRecord
 from rewardgen.sandbox.contract import clean_text
-from rewardgen.store import CandidateRecord
 
 log = logging.getLogger(__name__)
 _MAX_POINTS = 10  # evaluation points shown per series (evenly subsampled)

@@ -35,10 +35,10 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from rewardgen.cli.evaluate import eval_job
 from rewardgen.errors import ConfigError, RewardCodeError, RewardGenError
-from rewardgen.evaluate import eval_job
-from rewardgen.io import atomic_write_json, atomic_write_text
-from rewardgen.results import CandidateJob, CandidateResult
+from rewardgen.runs.atomic import atomic_write_json, atomic_write_text
+from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.sandbox.contract import CleanFormatter, clean_text, markup_safe
 from rewardgen.sandbox.validate import check_source
 
@@ -138,7 +138,7 @@ def replay(cfg: DictConfig, folder: str | Path, out_dir: str | Path,
         ConfigError: no programs, or an unknown baseline or task.
     """
     from rewardgen.executors import make_executor
-    from rewardgen.tasks import load_task, use_task_dirs
+    from rewardgen.tasks.spec import load_task, use_task_dirs
 
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
@@ -256,8 +256,8 @@ def main(argv: list[str] | None = None) -> None:
 def replay_main(argv: list[str] | None = None) -> dict[str, Any]:
     """``rewardgen-replay REWARD_DIR [key=value ...] [--baselines native sparse] [--out DIR]``;
     returns the content of replay.json."""
-    from rewardgen.cli import stop_on_ctrl_c
-    from rewardgen.config_check import validate
+    from rewardgen.cli.app import stop_on_ctrl_c
+    from rewardgen.cli.check import validate
 
     parser = argparse.ArgumentParser(prog="rewardgen-replay", description=__doc__.splitlines()[0])
     parser.add_argument("reward_dir", help="run directory, exported package or folder of *.py")

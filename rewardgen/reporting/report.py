@@ -25,13 +25,14 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer, PythonLexer
 
-from rewardgen import __version__, plots
+from rewardgen import __version__
 from rewardgen.errors import RewardGenError
-from rewardgen.io import atomic_write_text, read_json
-from rewardgen.results import TRAIN_DIR
+from rewardgen.reporting import plots
+from rewardgen.runs.atomic import atomic_write_text, read_json
+from rewardgen.runs.records import TRAIN_DIR
+from rewardgen.runs.store import CandidateRecord, RunStore
 from rewardgen.sandbox.contract import CleanFormatter, clean_text
-from rewardgen.store import CandidateRecord, RunStore
-from rewardgen.tasks import TaskSpec, load_task
+from rewardgen.tasks.spec import TaskSpec, load_task
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +266,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _interval(point: Any, ci: Any = None, reason: Any = None) -> str:
-    from rewardgen.stats_summary import format_interval
+    from rewardgen.search.statistics import format_interval
 
     return format_interval(point, ci, reason)
 
@@ -293,7 +294,7 @@ def write_report(run_dir: str | Path, *, videos: bool = True, video_steps: int =
     """
     store = RunStore.open(run_dir)
     if videos:
-        from rewardgen.video import record_generation_bests
+        from rewardgen.reporting.video import record_generation_bests
 
         try:
             record_generation_bests(store.root, max_steps=video_steps)
@@ -334,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.sweep is None and args.run_dir is None:
         parser.error("give a RUN_DIR, or --sweep DIR for a sweep")
     if args.sweep is not None:
-        from rewardgen.sweep import main_sweep
+        from rewardgen.reporting.sweep import main_sweep
 
         try:
             main_sweep(args.sweep)

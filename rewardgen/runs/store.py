@@ -34,8 +34,8 @@ from typing import Any
 
 from rewardgen import __version__
 from rewardgen.errors import RunDirError
-from rewardgen.io import atomic_write_json, atomic_write_text, read_json
-from rewardgen.results import CandidateResult
+from rewardgen.runs.atomic import atomic_write_json, atomic_write_text, read_json
+from rewardgen.runs.records import CandidateResult
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ fitness. With ``loop.judge=vlm`` the generation's candidates (and the best one s
 compared pairwise by a vision chat model on the last frame(s) of their rollouts; win rates give
 the fitness. ``feedback.preference=vlm`` uses the same tournament for ICPL's ranking.
 
-Rendering and CLIP run in an isolated worker per candidate (``rewardgen.judge:judge_candidate``,
+Rendering and CLIP run in an isolated worker per candidate (``rewardgen.search.judge:judge_candidate``,
 no network, writing ``cand_XX/judge/``): it loads ``policy.zip`` and never runs the generated
 reward. The VLM questions are asked from the loop's process, which already talks to the LLM.
 
@@ -31,10 +31,10 @@ from rewardgen.config import LLMConfig, SandboxConfig
 from rewardgen.errors import ConfigError
 from rewardgen.executors import Executor
 from rewardgen.executors.pipeline import JUDGE_TARGET
-from rewardgen.io import atomic_write_json, read_json
-from rewardgen.results import CandidateJob, CandidateResult
-from rewardgen.store import CandidateRecord, RunStore
-from rewardgen.tasks import TaskSpec, load_task
+from rewardgen.runs.atomic import atomic_write_json, read_json
+from rewardgen.runs.records import CandidateJob, CandidateResult
+from rewardgen.runs.store import CandidateRecord, RunStore
+from rewardgen.tasks.spec import TaskSpec, load_task
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def _plain(node: Any) -> Any:
 def _rollout(task: TaskSpec, policy: Any, seed: int, max_steps: int, size: tuple[int, int],
              frame_skip: int) -> tuple[list[np.ndarray], float]:
     """One deterministic episode's frames (every ``frame_skip``-th, the last always) and fitness."""
-    from rewardgen.video import _frame
+    from rewardgen.reporting.video import _frame
 
     env = task.make_env(render_mode="rgb_array", width=size[0], height=size[1])
     try:
@@ -89,7 +89,7 @@ def judge_candidate(job: CandidateJob) -> CandidateResult:
     ``job.vision`` holds ``judge`` (``clip`` or ``frames``), ``policy``, ``algo``, ``episodes``,
     ``max_steps``, ``width``, ``height``, ``frame_skip``, ``frames`` and (clip) ``clip``.
     """
-    from rewardgen.video import load_policy, preload_torch_compiler
+    from rewardgen.reporting.video import load_policy, preload_torch_compiler
 
     preload_torch_compiler()  # before EGL loads Mesa's LLVM (see video.py)
     v = job.vision

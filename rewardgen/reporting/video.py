@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from rewardgen.errors import ConfigError, RunDirError
-from rewardgen.io import read_json
-from rewardgen.store import CandidateRecord, RunStore
-from rewardgen.tasks import TaskSpec, load_task
+from rewardgen.runs.atomic import read_json
+from rewardgen.runs.store import CandidateRecord, RunStore
+from rewardgen.tasks.spec import TaskSpec, load_task
 
 log = logging.getLogger(__name__)
 

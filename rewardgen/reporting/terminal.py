@@ -15,9 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from rewardgen.results import PROGRESS_FILE, TRAIN_DIR
+from rewardgen.runs.records import PROGRESS_FILE, TRAIN_DIR
+from rewardgen.runs.store import CandidateRecord
 from rewardgen.sandbox.contract import clean_text, markup_safe
-from rewardgen.store import CandidateRecord
 from rewardgen.worker.checkpoints import read_regular_file
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class RunUI:
         """Per reward: IQM [95% bootstrap CI] and mean ± std of the fitness over the final seeds."""
         from rich.markup import escape
 
-        from rewardgen.stats_summary import format_interval
+        from rewardgen.search.statistics import format_interval
 
         seeds = final.get("seeds") or []
         table = Table(title=f"final retraining: {int(final.get('timesteps') or 0):,} steps, "

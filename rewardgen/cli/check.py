@@ -18,8 +18,8 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from rewardgen.cli.keys import check_override_keys, key_error, unknown_keys
 from rewardgen.config import EvalConfig, RewardGenConfig
-from rewardgen.config_keys import check_override_keys, key_error, unknown_keys
 from rewardgen.errors import ConfigError
 
 # Enumerations owned by modules that import torch (slow to load in the CLI process); the test
@@ -166,7 +166,7 @@ def _check_method(method: Any) -> None:
     from rewardgen.methods import METHODS
     from rewardgen.methods.text2reward import MODES, SIMILARITIES
     from rewardgen.rewards.progress import BONUSES
-    from rewardgen.vision_run import VISION_METHODS
+    from rewardgen.vision.run import VISION_METHODS
 
     _one_of("method.name", method.name, (*METHODS, *VISION_METHODS))
     _at_least("method.max_feedback_chars", method.max_feedback_chars, 0)
@@ -206,8 +206,8 @@ def _check_method(method: Any) -> None:
 
 
 def _check_loop(cfg: Any, task: Any) -> None:
-    from rewardgen.judge import check_judge_config
-    from rewardgen.screening import SCREENING_TESTS, SCREENINGS
+    from rewardgen.search.judge import check_judge_config
+    from rewardgen.search.screening import SCREENING_TESTS, SCREENINGS
 
     loop = cfg.loop
     _at_least("loop.generations", loop.generations, 1, "the rounds of propose, train, select")
@@ -234,7 +234,7 @@ def _check_final(cfg: Any) -> None:
         _at_least("final.n_seeds", final.n_seeds, 1, "or final.enabled=false")
     for name in final.baselines or []:
         _one_of("final.baselines", name, BASELINES)
-    from rewardgen import final as final_phase
+    from rewardgen.search import final as final_phase
 
     seeds_of = getattr(final_phase, "final_seeds", None)
     if seeds_of is not None:
@@ -257,7 +257,7 @@ def _existing_dir(name: str, value: Any, what: str) -> None:
 
 
 def _check_task(cfg: Any) -> Any:
-    from rewardgen.tasks import load_task, use_task_dirs
+    from rewardgen.tasks.spec import load_task, use_task_dirs
 
     use_task_dirs(cfg.get("task_dirs"))
     return load_task(str(cfg.task))
@@ -313,7 +313,7 @@ def validate(cfg: DictConfig) -> list[str]:
         _check_loop(cfg, task)
         _check_final(cfg)
         _check_executor(cfg.executor)
-        from rewardgen.preference import check_feedback_config
+        from rewardgen.search.ranking import check_feedback_config
 
         check_feedback_config(cfg.feedback)
         _at_least("report.video_steps", cfg.report.video_steps, 1)

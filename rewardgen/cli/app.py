@@ -19,9 +19,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from rewardgen.cli.check import check_command_line, validate
+from rewardgen.cli.keys import key_error
 from rewardgen.config import EvalConfig, RewardGenConfig, register_configs
-from rewardgen.config_check import check_command_line, validate
-from rewardgen.config_keys import key_error
 from rewardgen.errors import ConfigError, LLMError, RewardGenError, RunDirError
 from rewardgen.resources import resource_dir
 from rewardgen.sandbox.contract import CleanFormatter, clean_text, markup_safe
@@ -110,23 +110,23 @@ def run(cfg: DictConfig, run_dir: Path, interactive: bool = True, *,
     Raises:
         RunDirError: the directory is in use, foreign, or from another format version.
         LLMError: the LLM stayed unreachable; summary.json was written first (``stopped``).
-        ConfigError: a value that cannot work (:func:`rewardgen.config_check.validate`).
+        ConfigError: a value that cannot work (:func:`rewardgen.cli.check.validate`).
         KeyboardInterrupt: Ctrl-C; summary.json was written first (``stopped``).
     """
-    from rewardgen.store import RunLock, RunStore
-    from rewardgen.tasks import use_task_dirs
+    from rewardgen.runs.store import RunLock, RunStore
+    from rewardgen.tasks.spec import use_task_dirs
 
     for warning in validate(cfg):
         log.warning(warning)
     use_task_dirs(cfg.get("task_dirs"))  # before anything loads the task, here or in workers
     if cfg.method.name in ("clip", "vlm_preference"):  # no code to evolve: one vision training
-        from rewardgen.vision_run import run_vision
+        from rewardgen.vision.run import run_vision
 
         with RunLock(run_dir):
             return run_vision(cfg, run_dir, interactive)
-    from rewardgen.loop import Loop
-    from rewardgen.summary import finish_run
-    from rewardgen.ui import RunUI
+    from rewardgen.reporting.terminal import RunUI
+    from rewardgen.runs.summary import finish_run
+    from rewardgen.search.loop import Loop
 
     manifest = {
         "task": cfg.task,
@@ -240,7 +240,7 @@ def resume_main(argv: list[str] | None = None) -> None:
     run's own composed config (``RUN_DIR/.hydra/config.yaml``) is reused, with optional
     ``key=value`` overrides for this resume (e.g. ``llm.base_url=...`` when the server moved).
     """
-    from rewardgen.store import RunStore
+    from rewardgen.runs.store import RunStore
 
     parser = argparse.ArgumentParser(prog="rewardgen-resume", description=resume_main.__doc__)
     parser.add_argument("run_dir", type=Path)
@@ -265,8 +265,8 @@ def resume_main(argv: list[str] | None = None) -> None:
 
 def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Train and score one reward file (or the native reward) over ``cfg.seeds``."""
-    from rewardgen.evaluate import evaluate_reward_file
-    from rewardgen.tasks import use_task_dirs
+    from rewardgen.cli.evaluate import evaluate_reward_file
+    from rewardgen.tasks.spec import use_task_dirs
 
     for warning in validate(cfg):
         log.warning(warning)
@@ -306,7 +306,7 @@ def tasks_markdown(names: list[str]) -> str:
     One table of every task, then per task its goal, native reward and State view, all read from
     the task files, so the documentation cannot drift from what the LLM is shown.
     """
-    from rewardgen.tasks import load_task
+    from rewardgen.tasks.spec import load_task
 
     tasks = [load_task(name) for name in names]
     out = ["| task | env | fitness | success at | tags |", "|---|---|---|---|---|"]
@@ -356,7 +356,7 @@ def tasks_main(argv: list[str] | None = None) -> None:
     """``rewardgen-tasks``: list the tasks with their fitness and description."""
     from rich.console import Console
 
-    from rewardgen.tasks import load_task, task_names
+    from rewardgen.tasks.spec import load_task, task_names
 
     parser = argparse.ArgumentParser(prog="rewardgen-tasks", description=tasks_main.__doc__)
     parser.add_argument("name", nargs="?", help="show one task's State view in full")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from rewardgen.config import ReportConfig
-from rewardgen.loop import LoopOutcome
+from rewardgen.search.loop import LoopOutcome
 from rewardgen.sandbox.contract import markup_safe
-from rewardgen.ui import RunUI
+from rewardgen.reporting.terminal import RunUI
 
 
 def build_summary(outcome: LoopOutcome) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def finish_run(outcome: LoopOutcome, ui: RunUI, report: ReportConfig | None = No
     report = report or ReportConfig()
     page = None
     if report.enabled:
-        from rewardgen.report import report_at_end
+        from rewardgen.reporting.report import report_at_end
 
         page = report_at_end(outcome.store.root, videos=report.videos, video_steps=report.video_steps)
         if page is not None:
@@ -68,7 +68,7 @@ def finish_run(outcome: LoopOutcome, ui: RunUI, report: ReportConfig | None = No
     if outcome.final is not None:
         from rich.markup import escape
 
-        from rewardgen.stats_summary import comparison_lines
+        from rewardgen.search.statistics import comparison_lines
 
         ui.show(ui.final_table(outcome.final))
         for line in comparison_lines(outcome.final):
