@@ -29,8 +29,8 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 from common import interleaved_rates, median, spread  # noqa: E402
 
-from rewardgen.rewards.program import load_program  # noqa: E402
 from rewardgen.rewards.wrappers import RewardProgramWrapper  # noqa: E402
+from rewardgen.sandbox.program import load_program  # noqa: E402
 from rewardgen.tasks.spec import load_task  # noqa: E402
 
 log = logging.getLogger(__name__)

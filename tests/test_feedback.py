@@ -6,9 +6,9 @@ import pytest
 
 from rewardgen.config import FeedbackConfig
 from rewardgen.errors import ConfigError
+from rewardgen.methods.feedback import failure_summary, human_feedback, reward_reflection
 from rewardgen.runs.records import CandidateResult
 from rewardgen.runs.store import CandidateRecord
-from rewardgen.search.feedback import failure_summary, human_feedback, reward_reflection
 
 
 def _trained() -> CandidateRecord:

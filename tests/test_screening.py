@@ -11,23 +11,23 @@ from rewardgen.cli.app import run
 from rewardgen.config import MethodConfig, SandboxConfig
 from rewardgen.errors import ConfigError
 from rewardgen.methods import TaskPromptInfo, make_method
+from rewardgen.methods.feedback import failure_summary
 from rewardgen.runs.records import CandidateResult
 from rewardgen.runs.store import CandidateRecord, RunStore
-from rewardgen.search.feedback import failure_summary
+from rewardgen.runs.trajectories import Trajectory, read_trajectories, save_episodes
+from rewardgen.search.scoring import (
+    best_trajectory,
+    candidate_process_feedback,
+    component_series,
+    process_feedback,
+)
 from rewardgen.search.screening import (
     PREFERENCE_FEEDBACK_CHARS,
     Screener,
-    Trajectory,
-    best_trajectory,
-    candidate_process_feedback,
     card_accuracy,
-    component_series,
     judge_returns,
     preference_accuracy,
     preference_feedback,
-    process_feedback,
-    read_trajectories,
-    save_episodes,
     screen_candidate,
     success_labels,
 )

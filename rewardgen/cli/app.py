@@ -124,8 +124,8 @@ def run(cfg: DictConfig, run_dir: Path, interactive: bool = True, *,
 
         with RunLock(run_dir):
             return run_vision(cfg, run_dir, interactive)
+    from rewardgen.reporting.summary import finish_run
     from rewardgen.reporting.terminal import RunUI
-    from rewardgen.runs.summary import finish_run
     from rewardgen.search.loop import Loop
 
     manifest = {

@@ -13,12 +13,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 
 from rewardgen.config import ExecutorConfig, RLConfig, SandboxConfig
 from rewardgen.errors import ConfigError
-from rewardgen.executors import OnDone
+from rewardgen.executors.base import OnDone
 from rewardgen.executors.pipeline import run_job
 from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.sandbox.bwrap import check_backend
@@ -118,7 +118,8 @@ class LocalExecutor:
         return pinned_device(job, gpu), gpu
 
     def run(self, jobs: Sequence[CandidateJob], on_done: OnDone | None = None, *,
-            target: str | None = None, sandbox: SandboxConfig | None = None) -> list[CandidateResult]:
+            target: str | None = None, sandbox: SandboxConfig | None = None,
+            extra_env: Mapping[str, str] | None = None) -> list[CandidateResult]:
         """Run every job; ``on_done(index, result)`` is called in this thread as each finishes.
 
         Args:
@@ -126,6 +127,7 @@ class LocalExecutor:
             on_done: called as each job finishes.
             target: the worker target for this batch (default: the executor's, training).
             sandbox: limits for this batch (default: the executor's).
+            extra_env: variables for workers that load no reward code (see ``run_isolated``).
 
         Returns:
             The results in job order.
@@ -141,7 +143,8 @@ class LocalExecutor:
         try:
             for i, job in enumerate(jobs):
                 worker_job, gpu = self.prepare(i, job)
-                future = pool.submit(run_job, worker_job, sandbox, gpu=gpu, target=target)
+                future = pool.submit(run_job, worker_job, sandbox, gpu=gpu, target=target,
+                                     extra_env=extra_env)
                 futures[future] = i
             for future in as_completed(futures):
                 i = futures[future]

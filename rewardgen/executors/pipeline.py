@@ -29,12 +29,12 @@ from typing import Any
 
 from rewardgen.config import SandboxConfig
 from rewardgen.jobs import VISION_KINDS
-from rewardgen.rewards.program import source_sha256
 from rewardgen.runs.atomic import atomic_write_json
 from rewardgen.runs.records import TRAIN_DIR, CandidateJob, CandidateResult
 from rewardgen.sandbox.contract import MAX_COMPONENT_NAME, MAX_COMPONENTS
+from rewardgen.sandbox.program import source_sha256
 from rewardgen.sandbox.worker import DEFAULT_TARGET, STOPPED, run_isolated
-from rewardgen.worker.checkpoints import CHECKPOINT_DIR
+from rewardgen.train.checkpoints import CHECKPOINT_DIR
 
 log = logging.getLogger(__name__)
 

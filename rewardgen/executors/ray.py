@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rewardgen.config import ExecutorConfig, RLConfig, SandboxConfig
 from rewardgen.errors import ConfigError
-from rewardgen.executors import OnDone
+from rewardgen.executors.base import OnDone
 from rewardgen.executors.local import pinned_device
 from rewardgen.executors.pipeline import run_job
 from rewardgen.runs.atomic import atomic_write_json
@@ -238,16 +238,21 @@ class RayExecutor:
         return result
 
     def run(self, jobs: Sequence[CandidateJob], on_done: OnDone | None = None, *,
-            target: str | None = None, sandbox: Any = None) -> list[CandidateResult]:
+            target: str | None = None, sandbox: Any = None,
+            extra_env: Any = None) -> list[CandidateResult]:
         """Run every job as a Ray task; ``on_done(index, result)`` as each one comes back.
 
-        ``target`` and ``sandbox`` override the executor's for this batch (judges, scorers).
+        ``target`` and ``sandbox`` override the executor's for this batch (judges, scorers);
+        ``extra_env`` is not sent to nodes (it holds keys): vision runs use the local executor.
 
         Returns:
             The results in job order.
         """
         if not jobs:
             return []
+        if extra_env:
+            raise ConfigError("executor=ray does not carry extra_env (API keys) to nodes; run "
+                              "method=vlm_preference with executor=local")
         target = target or self.target
         sandbox_dict = _plain(sandbox) if sandbox is not None else self.sandbox
         ray = self.connect()

@@ -19,10 +19,10 @@ from typing import Any
 from rewardgen.config import MethodConfig
 from rewardgen.errors import ConfigError
 from rewardgen.methods.base import ParsedAnswer, TaskPromptInfo
+from rewardgen.methods.feedback import failure_summary, reward_reflection
 from rewardgen.prompts import render
 from rewardgen.runs.store import CandidateRecord
 from rewardgen.sandbox.contract import clean_text
-from rewardgen.search.feedback import failure_summary, reward_reflection
 from rewardgen.tasks.spec import TaskSpec
 
 CONTEXTS = ("iteration", "all_time")

@@ -37,9 +37,9 @@ from rewardgen.config import MethodConfig
 from rewardgen.errors import ConfigError
 from rewardgen.methods.base import TaskPromptInfo
 from rewardgen.methods.eureka import EurekaMethod, _clean, best_record
+from rewardgen.methods.feedback import failure_line, failure_summary, reward_reflection
 from rewardgen.prompts import render
 from rewardgen.runs.store import CandidateRecord
-from rewardgen.search.feedback import failure_line, failure_summary, reward_reflection
 from rewardgen.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from rewardgen.runs.atomic import read_regular_file
 from rewardgen.runs.records import PROGRESS_FILE, TRAIN_DIR
 from rewardgen.runs.store import CandidateRecord
 from rewardgen.sandbox.contract import clean_text, markup_safe
-from rewardgen.worker.checkpoints import read_regular_file
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from rewardgen.errors import RewardCodeError
-from rewardgen.rewards.program import check_reward_output
+from rewardgen.sandbox.program import check_reward_output
 from rewardgen.tasks.spec import TaskSpec
 
 RewardFn = Callable[[Any, np.ndarray, Any], Any]

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from rewardgen.errors import RewardCodeError, SandboxError
-from rewardgen.rewards.program import check_reward_output
 from rewardgen.sandbox.contract import PROGRAM_FILENAME
+from rewardgen.sandbox.program import check_reward_output
 from rewardgen.sandbox.surface import NUMERIC_KINDS
 
 

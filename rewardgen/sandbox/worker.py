@@ -32,13 +32,17 @@ from typing import IO
 
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import SandboxError
-from rewardgen.rewards.program import source_sha256
-from rewardgen.runs.atomic import atomic_write_json, atomic_write_text
+from rewardgen.runs.atomic import (
+    UnsafeFileError,
+    atomic_write_json,
+    atomic_write_text,
+    read_regular_file,
+)
 from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.sandbox import bwrap, limits
 from rewardgen.sandbox.child import MEMORY_HINTS
 from rewardgen.sandbox.contract import RESULT_LIMIT_MB, tail
-from rewardgen.worker.checkpoints import CheckpointError, read_regular_file
+from rewardgen.sandbox.program import source_sha256
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +381,7 @@ def _collect(
     if result_path.exists() or result_path.is_symlink():
         try:
             raw = read_regular_file(result_path, RESULT_LIMIT_MB)
-        except CheckpointError as e:
+        except UnsafeFileError as e:
             result_path.unlink(missing_ok=True)
             return CandidateResult(
                 status="failed",

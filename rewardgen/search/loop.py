@@ -20,6 +20,7 @@ from rewardgen.methods.eureka import best_record
 from rewardgen.reporting.terminal import RunUI
 from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.runs.store import CandidateRecord, RunStore
+from rewardgen.runs.trajectories import Trajectory
 from rewardgen.sandbox.validate import check_source
 from rewardgen.search.judge import Judge
 from rewardgen.search.ranking import (
@@ -28,7 +29,7 @@ from rewardgen.search.ranking import (
     preference_feedback,
     rank_generation,
 )
-from rewardgen.search.screening import Screener, Trajectory
+from rewardgen.search.screening import Screener
 from rewardgen.tasks.spec import TaskSpec, load_task
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class Loop:
         self.proposer = proposer or make_proposer(cfg.llm, store.root)
         self.executor = executor or make_executor(cfg.executor, cfg.sandbox, cfg.rl, cfg.device)
         check_feedback_config(cfg.feedback)
-        self.screener = Screener.from_config(cfg, store, self.method.entry)
+        self.screener = Screener.from_config(cfg, store, self.method.entry, self.executor)
         self.judge = Judge.from_config(cfg, store, self.task, self.executor)  # loop.judge / preference=vlm
 
     # ------------------------------------------------------------------ one generation
@@ -107,14 +108,14 @@ class Loop:
         lowest-return stored episodes (scored in a sandboxed worker)."""
 
         from rewardgen.config import SandboxConfig
-        from rewardgen.search.screening import candidate_process_feedback
+        from rewardgen.search.scoring import candidate_process_feedback
 
         if not record.source or self.method.entry != "compute_reward":
             return ""
         sandbox = SandboxConfig(**OmegaConf.to_container(self.cfg.sandbox, resolve=True))  # type: ignore[arg-type]
         return candidate_process_feedback(record.source,
                                           self.store.cand_dir(record.generation, record.index),
-                                          sandbox, str(self.cfg.task))
+                                          sandbox, str(self.cfg.task), executor=self.executor)
 
     def _check(self, text: str) -> tuple[str | None, CandidateResult | None]:
         parsed = self.method.parse(text)

@@ -292,7 +292,7 @@ def collect_feedback(cfg: FeedbackConfig, history: Sequence[Sequence[CandidateRe
     which scores it along its stored episode in a sandboxed worker). ICPL's ranking text has
     its own budget: :func:`preference_feedback`.
     """
-    from rewardgen.search.feedback import human_feedback
+    from rewardgen.methods.feedback import human_feedback
 
     parts = []
     text = human_feedback(cfg)

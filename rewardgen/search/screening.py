@@ -1,19 +1,18 @@
 """CARD's Trajectory Preference Evaluation: screen a candidate on stored trajectories before RL.
 
 Every trained candidate leaves ``trajectories.npz`` in its directory: the State sequence and
-actions of a few evaluation episodes, with each episode's trusted fitness (:func:`save_episodes`,
-written by the trusted evaluator from its own rollouts). Before a new candidate trains, its
+actions of a few evaluation episodes, with each episode's trusted fitness (written by the
+trusted evaluator from its own rollouts, :mod:`rewardgen.runs.trajectories`). Before a new candidate trains, its
 ``compute_reward`` is run over those trajectories in an isolated worker
-(:func:`score_trajectories`), which reports returns and per-step rewards; the parent judges them
+(:mod:`rewardgen.worker.score`), which reports returns and per-step rewards; the parent judges them
 against the trusted fitness (:func:`judge_returns`). CARD's test (``loop.screening_test=card``,
 the default): episodes are successful or failed by the task's success threshold, and the share of
 (success, failure) pairs where the success earns the higher *mean reward per step* must reach
 ``loop.screening_threshold`` (0.8). ``pairwise`` is our earlier test: all pairs of different
 fitness ordered by total return, ties half. A screened-out candidate is not trained; it carries
 CARD's preference feedback (:func:`preference_feedback`: the worst success against the best
-failure, step by step) into the next prompt. :func:`candidate_process_feedback` is CARD's process
-feedback: each reward component along a candidate's highest- and lowest-return stored episodes.
-The DESIGN puts this scorer in feedback.py; it lives here to keep that module small.
+failure, step by step) into the next prompt. CARD's process feedback lives in
+:mod:`rewardgen.search.scoring`, which also runs the scorer for this module.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ import numpy as np
 
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import ConfigError
+from rewardgen.executors import Executor
 from rewardgen.runs.records import CandidateResult
 from rewardgen.runs.store import CandidateRecord, RunStore
 from rewardgen.runs.trajectories import (
@@ -37,15 +37,12 @@ from rewardgen.runs.trajectories import (
     Trajectory,
     load_episode,
     read_trajectories,
-    run_scorer,
-    save_episodes,
-    score_trajectories,
 )
+from rewardgen.search.scoring import run_scorer, spread_steps
 
 log = logging.getLogger(__name__)
 
 SCREENING_DIR = "screening"
-PROCESS_DIR = "process"
 MAX_SCREEN_TRAJECTORIES = 16  # per screening, evenly over the fitness range
 SCREENINGS = ("none", "trajectory_preference")
 SCREENING_TESTS = ("card", "pairwise")  # CARD's success-vs-failure test | our all-pairs test
@@ -169,10 +166,6 @@ def _state_text(state: Any, limit: int = 150) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _steps(length: int, points: int) -> list[int]:
-    return sorted(set(np.linspace(0, length - 1, min(points, length)).round().astype(int).tolist()))
-
-
 def preference_feedback(trajectories: Sequence[Trajectory], returns: Sequence[float],
                         rewards: Sequence[Sequence[float]] | None, success: Sequence[bool],
                         outcome: ScreeningOutcome, threshold: float, points: int = 4,
@@ -212,7 +205,7 @@ def preference_feedback(trajectories: Sequence[Trajectory], returns: Sequence[fl
             log.info("preference feedback: episode unreadable (%s)", e)
             continue
         steps = rewards[k] if rewards is not None and len(rewards[k]) == t.length else None
-        for step in _steps(min(t.length, len(states) - 1), points):
+        for step in spread_steps(min(t.length, len(states) - 1), points):
             paid = f"reward {float(steps[step]):.3f}; " if steps is not None else ""
             line = f"  {kind} step {step}: {paid}{_state_text(states[step + 1])}"
             if len(line) + 1 > room // 2:
@@ -242,7 +235,8 @@ def _task_success_threshold(task: str) -> float | None:
 def screen_candidate(source: str, out_dir: Path, trajectories: Sequence[Trajectory],
                      sandbox: SandboxConfig, threshold: float, task: str,
                      entry: str = "compute_reward", *, test: str = "card",
-                     success_threshold: float | None = None) -> ScreeningOutcome:
+                     success_threshold: float | None = None,
+                     executor: Executor | None = None) -> ScreeningOutcome:
     """Run the scorer in an isolated worker and judge its returns with ``test``.
 
     No informative pair (card: no success or no failure; pairwise: one fitness value) lets the
@@ -255,7 +249,7 @@ def screen_candidate(source: str, out_dir: Path, trajectories: Sequence[Trajecto
     """
     if test not in SCREENING_TESTS:
         raise ConfigError(f"loop.screening_test={test!r} is not one of {SCREENING_TESTS}")
-    scored = run_scorer(source, out_dir, trajectories, sandbox, task, entry)
+    scored = run_scorer(source, out_dir, trajectories, sandbox, task, entry, executor=executor)
     if isinstance(scored, str):
         return ScreeningOutcome(False, None, 0, f"trajectory preference screening: {scored}")
     # The worker ran the reward program: only what it reported is taken (validated); the
@@ -285,7 +279,8 @@ class Screener:
     """
 
     def __init__(self, store: RunStore, task: str, sandbox: SandboxConfig, threshold: float,
-                 test: str = "card", success_threshold: float | None = None) -> None:
+                 test: str = "card", success_threshold: float | None = None,
+                 executor: Executor | None = None) -> None:
         if test not in SCREENING_TESTS:
             raise ConfigError(f"loop.screening_test={test!r} is not one of {SCREENING_TESTS}")
         self.store = store
@@ -294,10 +289,12 @@ class Screener:
         self.threshold = float(threshold)
         self.test = test
         self.success_threshold = success_threshold
+        self.executor = executor
         self.saved = 0
 
     @classmethod
-    def from_config(cls, cfg: Any, store: RunStore, entry: str) -> Screener | None:
+    def from_config(cls, cfg: Any, store: RunStore, entry: str,
+                    executor: Executor | None = None) -> Screener | None:
         """A screener for ``loop.screening=trajectory_preference``, None for ``none``.
 
         Raises:
@@ -315,7 +312,7 @@ class Screener:
 
         sandbox = SandboxConfig(**OmegaConf.to_container(cfg.sandbox, resolve=True))  # type: ignore[arg-type]
         return cls(store, str(cfg.task), sandbox, float(cfg.loop.screening_threshold),
-                   str(cfg.loop.get("screening_test", "card")))
+                   str(cfg.loop.get("screening_test", "card")), executor=executor)
 
     def trajectories(self, history: Sequence[Sequence[CandidateRecord]]) -> list[Trajectory]:
         """The stored episodes of every trained candidate so far, spread over the fitness range."""
@@ -340,7 +337,8 @@ class Screener:
         out_dir = self.store.cand_dir(generation, index) / SCREENING_DIR
         outcome = screen_candidate(source, out_dir, trajectories, self.sandbox, self.threshold,
                                    self.task, test=self.test,
-                                   success_threshold=self.success_threshold)
+                                   success_threshold=self.success_threshold,
+                                   executor=self.executor)
         self.store.event("screening", generation=generation, candidate=index, test=self.test,
                          accuracy=outcome.accuracy, pairs=outcome.pairs, passed=outcome.passed)
         if outcome.passed:
@@ -352,104 +350,20 @@ class Screener:
                                feedback=outcome.feedback)
 
 
-# ---------------------------------------------------------------- process feedback
-def _series(steps: Sequence[dict[str, float]]) -> dict[str, list[float]]:
-    names = sorted({n for step in steps for n in step})[:64]
-    return {name: [float(step.get(name, 0.0)) for step in steps] for name in names}
-
-
-def component_series(source: str, trajectory: Trajectory, out_dir: Path, sandbox: SandboxConfig,
-                     task: str, entry: str = "compute_reward") -> dict[str, list[float]]:
-    """Per-step reward components of ``source`` along one stored (trusted) episode.
-
-    The program runs in a sandboxed worker; what it reports is read back as hostile input
-    (plain file, bounded size, finite numbers, at most 64 names) and used only as prompt text.
-    Returns an empty dict when the worker fails.
-    """
-    if trajectory.length == 0:  # made by hand: read its length from its file
-        found = {t.episode: t for t in read_trajectories(Path(trajectory.path))}
-        trajectory = found.get(trajectory.episode, trajectory)
-    scored = run_scorer(source, out_dir, [trajectory], sandbox, task, entry, components=True)
-    if isinstance(scored, str) or scored.components is None:
-        log.info("process feedback: %s", scored if isinstance(scored, str) else "no components")
-        return {}
-    return _series(scored.components[0])
-
-
-def best_trajectory(path: Path) -> Trajectory | None:
-    """The stored episode with the highest trusted fitness, None without any."""
-    return max(read_trajectories(path), key=lambda t: t.fitness, default=None)
-
-
-def process_feedback(trajectory: Trajectory, series: dict[str, list[float]],
-                     points: int = 8, heading: str | None = None) -> str:
-    """CARD's process feedback: each reward component along one stored episode.
-
-    Shows the per-step value of every component at ``points`` evenly spaced steps, with the
-    episode's trusted fitness, so the LLM sees *when* a term pays out (early and then flat, only
-    at the end, oscillating) rather than only its sum.
-    """
-    length = max((len(v) for v in series.values()), default=0)
-    if not series or length == 0:
-        return ""
-    steps = _steps(length, points)
-    where = heading or "Along one evaluation episode of the best policy"
-    lines = [f"{where} ({length} steps, task score {trajectory.fitness:.2f}), per-step reward "
-             f"components at steps {steps}:"]
-    for name, values in series.items():
-        shown = ", ".join(f"{float(values[t]):.3f}" if t < len(values) else "-" for t in steps)
-        lines.append(f"{name}: [{shown}] (episode sum {float(np.sum(values)):.2f})")
-    return "\n".join(lines)
-
-
-def candidate_process_feedback(source: str, cand_dir: Path, sandbox: SandboxConfig, task: str,
-                               entry: str = "compute_reward", points: int = 8) -> str:
-    """CARD's process feedback for one trained candidate: its components along both its
-    highest- and its lowest-return stored episodes (return under its own reward), so the LLM
-    sees what the reward pays for in the episode it likes most and in the one it likes least.
-
-    One sandboxed scorer run over the candidate's stored episodes; empty when it has none or
-    the scorer fails.
-    """
-    episodes = read_trajectories(cand_dir / TRAJECTORY_FILE)
-    if not episodes or not source:
-        return ""
-    scored = run_scorer(source, cand_dir / PROCESS_DIR, episodes, sandbox, task, entry,
-                         components=True)
-    if isinstance(scored, str) or scored.components is None:
-        log.info("process feedback: %s", scored if isinstance(scored, str) else "no components")
-        return ""
-    order = sorted(range(len(episodes)), key=lambda k: scored.returns[k])
-    picks = [("highest", order[-1])] + ([("lowest", order[0])] if len(order) > 1 else [])
-    parts = [
-        process_feedback(episodes[k], _series(scored.components[k]), points,
-                         f"Along the stored episode with the {which} return under this reward "
-                         f"(return {scored.returns[k]:.2f})")
-        for which, k in picks
-    ]
-    return "\n\n".join(p for p in parts if p)
-
-
-__all__ = [  # storage and scorer re-exported: the evaluator and old callers import them here
+__all__ = [
     "SCREENINGS",
     "SCREENING_TESTS",
     "TRAJECTORY_FILE",
     "Screener",
     "ScreeningOutcome",
     "Trajectory",
-    "best_trajectory",
-    "candidate_process_feedback",
     "card_accuracy",
-    "component_series",
     "informative",
     "judge_returns",
     "pick_trajectories",
     "preference_accuracy",
     "preference_feedback",
-    "process_feedback",
     "read_trajectories",
-    "save_episodes",
-    "score_trajectories",
     "screen_candidate",
     "success_labels",
 ]

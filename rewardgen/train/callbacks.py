@@ -70,7 +70,7 @@ class CheckpointCallback(BaseCallback):
     This runs in the untrusted training worker, so it measures nothing: the trusted evaluator
     (:mod:`rewardgen.worker.evaluate`) later loads each checkpoint into a policy it builds
     itself and scores it on the native env. The checkpoints are plain tensors
-    (:func:`rewardgen.worker.checkpoints.save_weights`), never a pickle.
+    (:func:`rewardgen.train.checkpoints.save_weights`), never a pickle.
 
     ``episodes_at`` records, for each checkpoint, how many training episodes had ended, so the
     reported component statistics can be bucketed by evaluation point.
@@ -92,7 +92,7 @@ class CheckpointCallback(BaseCallback):
         self._next = self.eval_freq
 
     def save(self) -> None:
-        from rewardgen.worker.checkpoints import save_weights
+        from rewardgen.train.checkpoints import save_weights
 
         save_weights(self.model.policy, self.folder, self.num_timesteps)
         self.saved.append(int(self.num_timesteps))

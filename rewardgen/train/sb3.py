@@ -26,10 +26,10 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from rewardgen.errors import ConfigError, RewardCodeError
 from rewardgen.jobs import REWARD_KINDS
-from rewardgen.rewards.program import load_program
 from rewardgen.rewards.wrappers import RewardFn, RewardProgramWrapper
 from rewardgen.runs.records import CandidateJob
 from rewardgen.sandbox.contract import program_traceback
+from rewardgen.sandbox.program import load_program
 from rewardgen.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +102,8 @@ def run_vision(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict
 
     Returns the summary (also written to ``summary.json``).
     """
-    from rewardgen.executors.pipeline import run_job
+    from rewardgen.executors import make_executor
+    from rewardgen.jobs import training_job
     from rewardgen.runs.store import RunStore
     from rewardgen.train.sb3 import resolve_device
 
@@ -121,15 +121,8 @@ def run_vision(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict
     store = RunStore.create(run_dir, manifest)
     out_dir = store.cand_dir(0, 0)
     device = resolve_device(str(cfg.device))
-    job = CandidateJob(
-        task=task.name, out_dir=str(out_dir), reward_kind=str(cfg.method.name),
-        seed=int(cfg.seed), device=device, timesteps=int(cfg.train.timesteps),
-        eval_freq=int(cfg.train.eval_freq), eval_episodes=int(cfg.train.eval_episodes),
-        max_episode_steps=cfg.train.max_episode_steps, rl=_plain(cfg.rl),
-        selection=str(cfg.loop.selection), last_k=int(cfg.loop.last_k),
-        save_policy=bool(cfg.train.save_policy), tensorboard=bool(cfg.train.tensorboard),
-        vision=vision,
-    )
+    job = dataclasses.replace(training_job(cfg, str(out_dir), None, str(cfg.method.name)),
+                              task=task.name, device=device, vision=vision)
     atomic_write_json(out_dir / "vision.json", {
         "method": job.reward_kind, "task_vision": task.vision, **vision})
     sandbox = dataclasses.replace(SandboxConfig(**_plain(cfg.sandbox)), network=True)
@@ -138,9 +131,8 @@ def run_vision(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict
                  sandbox.memory_mb, VISION_MEMORY_MB)
         sandbox = dataclasses.replace(sandbox, memory_mb=VISION_MEMORY_MB)
     store.event("candidate_started", generation=0, index=0, method=job.reward_kind)
-    gpu = (device.partition(":")[2] or os.environ.get("CUDA_VISIBLE_DEVICES", "0")
-           if device.startswith("cuda") else None)
-    result = run_job(job, sandbox, gpu=gpu, extra_env=extra_env)  # trusted evaluation
+    executor = make_executor(cfg.executor, sandbox, cfg.rl, device)  # GPUs, limits, bwrap check
+    [result] = executor.run([job], sandbox=sandbox, extra_env=extra_env)  # + trusted evaluation
     store.write_result(0, 0, result)
     record = store.read_record(0, 0)
     if record is not None and result.ok:

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from rewardgen.runs.records import CandidateJob, CandidateResult
-from rewardgen.search.screening import TRAJECTORY_FILE, save_episodes
+from rewardgen.runs.trajectories import TRAJECTORY_FILE, save_episodes
 from rewardgen.tasks.spec import TaskSpec, load_task
+from rewardgen.train.checkpoints import CheckpointError, list_checkpoints, load_weights
 from rewardgen.train.stats import aggregate_fitness
-from rewardgen.worker.checkpoints import CheckpointError, list_checkpoints, load_weights
 
 log = logging.getLogger(__name__)
 

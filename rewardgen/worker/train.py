@@ -19,22 +19,22 @@ from typing import Any
 import numpy as np
 
 from rewardgen.errors import ConfigError, RewardCodeError
-from rewardgen.rewards.program import load_program, source_sha256
 from rewardgen.runs.records import PROGRESS_FILE, CandidateJob, CandidateResult
 from rewardgen.sandbox.contract import one_line, program_traceback, short_traceback
+from rewardgen.sandbox.program import load_program, source_sha256
 from rewardgen.tasks.spec import TaskSpec, load_task
 from rewardgen.train.callbacks import (
     CheckpointCallback,
     EpisodeStatsCallback,
     ProgressFileCallback,
 )
+from rewardgen.train.checkpoints import CHECKPOINT_DIR
 from rewardgen.train.sb3 import (
     build_model,
     make_env,
     make_vec_env,
 )
 from rewardgen.train.stats import pearson
-from rewardgen.worker.checkpoints import CHECKPOINT_DIR
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rewardgen.rewards.program import SAFE_BUILTINS
 from rewardgen.runs.records import CandidateJob
+from rewardgen.sandbox.program import SAFE_BUILTINS
 from rewardgen.sandbox.surface import NAMESPACES
 from rewardgen.sandbox.validate import FORBIDDEN_ATTRIBUTES
 from rewardgen.tasks.spec import load_task

@@ -16,7 +16,7 @@ import rewardgen
 from rewardgen.config import SandboxConfig
 from rewardgen.executors.pipeline import EVAL_DIR, reported_view, train_and_measure
 from rewardgen.runs.records import TRAIN_DIR, CandidateJob, CandidateResult
-from rewardgen.worker.checkpoints import CHECKPOINT_DIR
+from rewardgen.train.checkpoints import CHECKPOINT_DIR
 from rewardgen.worker.evaluate import evaluate_candidate
 from tests.train.helpers import HOPPER_PROGRAM, TINY_PPO
 

@@ -11,8 +11,8 @@ from rewardgen.errors import ConfigError
 from rewardgen.llm.base import ProposalContext
 from rewardgen.llm.extract import extract_code
 from rewardgen.llm.offline import OFFLINE_NAME, OfflineProposer, parse_weights
-from rewardgen.rewards.program import check_reward_output, load_program
 from rewardgen.runs.records import CandidateResult
+from rewardgen.sandbox.program import check_reward_output, load_program
 from rewardgen.sandbox.validate import check_source
 from rewardgen.tasks.spec import load_task, task_names
 

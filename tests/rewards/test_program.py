@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rewardgen.errors import RewardCodeError
-from rewardgen.rewards.program import SAFE_BUILTINS, check_reward_output, load_program
+from rewardgen.sandbox.program import SAFE_BUILTINS, check_reward_output, load_program
 from rewardgen.sandbox.surface import NAMESPACES
 
 
@@ -60,7 +60,7 @@ def test_numpy_internal_imports_from_a_reward_frame_work_in_a_fresh_process() ->
     script = textwrap.dedent(
         """
         import numpy as np
-        from rewardgen.rewards.program import load_program
+        from rewardgen.sandbox.program import load_program
         source = (
             "def compute_reward(state, action, prev_state):\\n"
             "    text = f'{action}'\\n"

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from rewardgen.errors import RewardCodeError
-from rewardgen.rewards.program import load_program
 from rewardgen.rewards.wrappers import INFO_KEY, RewardProgramWrapper
+from rewardgen.sandbox.program import load_program
 from rewardgen.tasks.spec import load_task
 
 PROGRAM = """

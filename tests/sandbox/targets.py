@@ -78,7 +78,7 @@ def _inner(seed: int) -> CandidateResult:
 
 def run_reward_program(job: CandidateJob) -> CandidateResult:
     """Load the job's reward program and call it once, as the training job would."""
-    from rewardgen.rewards.program import load_program
+    from rewardgen.sandbox.program import load_program
 
     program = load_program(job.reward_source or "", job.entry)
     program.fn(None, None, None)

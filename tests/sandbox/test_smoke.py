@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rewardgen.errors import RewardCodeError, SandboxError
-from rewardgen.rewards.program import load_program
+from rewardgen.sandbox.program import load_program
 from rewardgen.sandbox.smoke import smoke_test
 from rewardgen.tasks.spec import load_task
 

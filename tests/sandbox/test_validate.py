@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rewardgen.errors import RewardCodeError
-from rewardgen.rewards.program import check_reward_output, load_program
+from rewardgen.sandbox.program import check_reward_output, load_program
 from rewardgen.sandbox.validate import check_source
 
 EUREKA_STYLE = '''"""Reward for a forward-hopping robot."""

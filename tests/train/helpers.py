@@ -74,7 +74,7 @@ def train_and_evaluate_inline(job: Any) -> Any:
     from pathlib import Path
 
     from rewardgen.executors.pipeline import merge, reported_view
-    from rewardgen.worker.checkpoints import CHECKPOINT_DIR
+    from rewardgen.train.checkpoints import CHECKPOINT_DIR
     from rewardgen.worker.evaluate import evaluate_candidate
     from rewardgen.worker.train import run_candidate
 

@@ -12,8 +12,8 @@ from stable_baselines3 import PPO
 from rewardgen.runs.records import CandidateJob
 from rewardgen.tasks.spec import load_task
 from rewardgen.train.callbacks import CheckpointCallback, EpisodeStatsCallback
+from rewardgen.train.checkpoints import checkpoint_path, list_checkpoints, load_weights
 from rewardgen.train.sb3 import build_model, make_vec_env
-from rewardgen.worker.checkpoints import checkpoint_path, list_checkpoints, load_weights
 from tests.train.helpers import HOPPER_PROGRAM, TINY_PPO
 
 

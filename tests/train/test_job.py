@@ -15,8 +15,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import ConfigError
 from rewardgen.executors.pipeline import EVAL_DIR, train_and_measure
-from rewardgen.rewards.program import source_sha256
 from rewardgen.runs.records import TRAIN_DIR, CandidateJob, CandidateResult
+from rewardgen.sandbox.program import source_sha256
 from rewardgen.tasks.spec import load_task
 from rewardgen.worker.train import record_smoke_samples, run_candidate
 from tests.train.helpers import (

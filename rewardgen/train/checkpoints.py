@@ -14,6 +14,8 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rewardgen.runs.atomic import UnsafeFileError, read_regular_file
+
 if TYPE_CHECKING:
     import torch
 
@@ -72,35 +74,6 @@ def list_checkpoints(folder: str | Path, max_count: int = MAX_CHECKPOINTS) -> li
     return sorted(found)
 
 
-def read_regular_file(path: str | Path, limit_mb: float) -> bytes:
-    """The bytes of a plain file, refusing links, FIFOs, devices and files over ``limit_mb``.
-
-    Raises:
-        CheckpointError: anything but a small regular file.
-    """
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError as e:
-        raise CheckpointError(f"{Path(path).name}: cannot open ({e.strerror})") from e
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise CheckpointError(f"{Path(path).name} is not a regular file")
-        if st.st_size > limit_mb * 1024 * 1024:
-            raise CheckpointError(f"{Path(path).name} is {st.st_size >> 20} MB (limit {limit_mb} MB)")
-        chunks, left = [], st.st_size
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
 def load_weights(policy: torch.nn.Module, path: str | Path) -> None:
     """Load a checkpoint into ``policy``: same names, shapes and floating dtypes, all finite.
 
@@ -111,7 +84,10 @@ def load_weights(policy: torch.nn.Module, path: str | Path) -> None:
     from safetensors import SafetensorError
     from safetensors.torch import load
 
-    data = read_regular_file(path, MAX_CHECKPOINT_MB)
+    try:
+        data = read_regular_file(path, MAX_CHECKPOINT_MB)
+    except UnsafeFileError as e:
+        raise CheckpointError(str(e)) from e
     try:
         tensors = load(data)
     except (SafetensorError, ValueError, RuntimeError) as e:

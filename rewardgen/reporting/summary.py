@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from rewardgen.config import ReportConfig
-from rewardgen.search.loop import LoopOutcome
-from rewardgen.sandbox.contract import markup_safe
 from rewardgen.reporting.terminal import RunUI
+from rewardgen.sandbox.contract import markup_safe
+from rewardgen.search.loop import LoopOutcome
 
 
 def build_summary(outcome: LoopOutcome) -> dict[str, Any]:

@@ -1,0 +1,29 @@
+"""What every executor promises (see the package docstring): the protocol and its callback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from rewardgen.config import SandboxConfig
+from rewardgen.runs.records import CandidateJob, CandidateResult
+
+OnDone = Callable[[int, CandidateResult], None]
+EXECUTORS = ("local", "ray")
+
+
+class Executor(Protocol):
+    @property
+    def workers(self) -> int:
+        """How many candidates train at once."""
+        ...
+
+    def run(self, jobs: Sequence[CandidateJob], on_done: OnDone | None = None, *,
+            target: str | None = None, sandbox: SandboxConfig | None = None,
+            extra_env: Mapping[str, str] | None = None) -> list[CandidateResult]:
+        """Run every job; call ``on_done(index, result)`` as each finishes; results in job order.
+
+        ``target`` (default: training) and ``sandbox`` override the executor's for one batch;
+        ``extra_env`` is set in workers that load no reward code (a VLM labeller's key).
+        """
+        ...
