@@ -10,9 +10,9 @@ import secrets
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -45,7 +45,7 @@ def _unique_suffix() -> str:
 OmegaConf.register_new_resolver("rewardgen.unique", _unique_suffix, use_cache=True, replace=True)
 
 
-def _fail(error: BaseException) -> None:
+def _fail(error: BaseException) -> NoReturn:
     """One clear line on stderr, exit status 1; finished work stays in the run directory."""
     print(f"rewardgen: error: {' '.join(clean_text(str(error)).split())}", file=sys.stderr)
     sys.exit(1)
@@ -85,7 +85,7 @@ def stop_on_ctrl_c(prog: str) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _stopped(prog: str, run_dir: Path | None) -> None:
+def _stopped(prog: str, run_dir: Path | None) -> NoReturn:
     """The one line after a Ctrl-C; exit status 130 (128 + SIGINT), as shells expect."""
     where = (f"; finished work is kept in {run_dir}: continue with `rewardgen-resume {run_dir}`"
              if run_dir is not None else "")
@@ -113,7 +113,8 @@ def run(cfg: DictConfig, run_dir: Path, interactive: bool = True, *,
         ConfigError: a value that cannot work (:func:`rewardgen.cli.check.validate`).
         KeyboardInterrupt: Ctrl-C; summary.json was written first (``stopped``).
     """
-    from rewardgen.runs.store import RunLock, RunStore
+    from rewardgen.runs.lock import RunLock
+    from rewardgen.runs.store import RunStore
     from rewardgen.tasks.spec import use_task_dirs
 
     for warning in validate(cfg):
@@ -126,6 +127,7 @@ def run(cfg: DictConfig, run_dir: Path, interactive: bool = True, *,
             return run_vision(cfg, run_dir, interactive)
     from rewardgen.reporting.summary import finish_run
     from rewardgen.reporting.terminal import RunUI
+    from rewardgen.search.final import run_final
     from rewardgen.search.loop import Loop
 
     manifest = {
@@ -143,7 +145,13 @@ def run(cfg: DictConfig, run_dir: Path, interactive: bool = True, *,
         if resume_overrides is not None:
             store.event("run_resumed", overrides=[_redact(o) for o in resume_overrides])
         ui = RunUI(enabled=interactive)
-        outcome = Loop(cfg, store, ui).run()
+        loop = Loop(cfg, store, ui)
+        outcome = loop.run()  # the search, then the final phase on its best (Eureka's main)
+        if outcome.stopped is None and outcome.best is not None and cfg.final.enabled:
+            try:
+                outcome.final = run_final(cfg, store, loop.task, outcome.best, loop.executor, ui)
+            except KeyboardInterrupt:  # the workers are being killed (sandbox.worker.STOP)
+                loop.interrupted(outcome, outcome.best, "the final phase")
         summary = finish_run(outcome, ui, cfg.report)
     if outcome.interrupted:
         raise KeyboardInterrupt
@@ -163,15 +171,21 @@ def _redact(override: str) -> str:
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def _rewardgen_app(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        with stop_on_ctrl_c("rewardgen"):
-            summary = run(cfg, run_dir)
-    except KeyboardInterrupt:
-        _stopped("rewardgen", run_dir)
-    except RewardGenError as e:
-        _fail(e)
+    summary = _guarded("rewardgen", lambda: run(cfg, run_dir), run_dir)
     if _all_failed(summary):
         sys.exit(1)  # the reasons were printed with the candidates
+
+
+def _guarded(name: str, body: Callable[[], dict[str, Any]],
+             stopped_dir: Path | None) -> dict[str, Any]:
+    """Run an app's body: Ctrl-C stops it in one line, a RewardGenError fails it in one line."""
+    try:
+        with stop_on_ctrl_c(name):
+            return body()
+    except KeyboardInterrupt:
+        _stopped(name, stopped_dir)
+    except RewardGenError as e:
+        _fail(e)
 
 
 def _all_failed(summary: dict[str, Any]) -> bool:
@@ -277,13 +291,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 @hydra.main(config_path=CONF_DIR, config_name="eval", version_base="1.3")
 def _eval_app(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        with stop_on_ctrl_c("rewardgen-eval"):
-            summary = evaluate(cfg, run_dir)
-    except KeyboardInterrupt:
-        _stopped("rewardgen-eval", None)
-    except RewardGenError as e:
-        _fail(e)
+    summary = _guarded("rewardgen-eval", lambda: evaluate(cfg, run_dir), None)
     bad = [r for r in summary["results"] if r["status"] != "ok"]
     if bad:  # a rejected or failed reward is an error for scripts, not a score
         _fail(RewardGenError(f"{len(bad)} of {len(summary['results'])} trainings did not finish "

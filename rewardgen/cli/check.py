@@ -24,7 +24,7 @@ from rewardgen.errors import ConfigError
 
 # Enumerations owned by modules that import torch (slow to load in the CLI process); the test
 # suite checks them against rewardgen.train.stats.SELECTIONS, rewardgen.train.sb3.VEC_ENVS /
-# ALGORITHMS, rewardgen.rewards.preference.REWARD_MODELS and SB3's policy aliases.
+# ALGORITHMS, rewardgen.rewards.preference_model.REWARD_MODELS and SB3's policy aliases.
 SELECTIONS = ("final", "last_k", "max")
 ALGOS = ("ppo", "sac")
 VEC_ENVS = ("dummy", "subproc")

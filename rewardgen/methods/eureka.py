@@ -93,7 +93,8 @@ class EurekaMethod:
         self.info = info
         self.prompt_dir = cfg.prompt_dir
 
-    def _task_prompt(self, failures: str) -> str:
+    def _task_prompt(self, failures: str, **extra: Any) -> str:
+        """The task message; subclasses add their own template variables (``extra``)."""
         info = self.info
         return render(
             self.prompt_dir,
@@ -106,6 +107,7 @@ class EurekaMethod:
             max_steps=info.max_steps,
             description=self.task.description,
             failures=failures,
+            **extra,
         )
 
     def messages(self, history: Sequence[Sequence[CandidateRecord]], human: str | None,

@@ -54,7 +54,7 @@ class ProgressMethod(EurekaMethod):
         self.prompt_dir = cfg.prompt_dir
         self.options = progress_options(cfg)
 
-    def _task_prompt(self, failures: str) -> str:
+    def _task_prompt(self, failures: str, **extra: Any) -> str:  # its own template variables
         return render(
             self.prompt_dir,
             "task",

@@ -257,26 +257,13 @@ class Text2RewardMethod(EurekaMethod):
         # said before the restart; the metrics of those rounds are rebuilt from the history.
         self.said: dict[int, str] = {}
 
-    def _task_prompt(self, failures: str) -> str:
-        info = self.info
+    def _task_prompt(self, failures: str, **extra: Any) -> str:
         examples = [
             {"task": e.task, "description": e.description or e.task, "source": e.source[:_EXAMPLE_CHARS]}
             for e in self.examples
         ]
-        return render(
-            self.prompt_dir,
-            "task",
-            env_source=self.env_source,
-            state_source=info.state_source,
-            action_shape=info.action_shape,
-            action_low=f"{info.action_low:g}",
-            action_high=f"{info.action_high:g}",
-            dt=f"{info.dt:g}",
-            max_steps=info.max_steps,
-            examples=examples,
-            description=self.task.description,
-            failures=failures,
-        )
+        return super()._task_prompt(failures, env_source=self.env_source, examples=examples,
+                                    **extra)
 
     def _round(self, generation: Sequence[CandidateRecord],
                eval_freq: int) -> tuple[CandidateRecord, str] | None:

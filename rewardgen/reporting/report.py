@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.sweep is None and args.run_dir is None:
         parser.error("give a RUN_DIR, or --sweep DIR for a sweep")
     if args.sweep is not None:
-        from rewardgen.reporting.sweep import main_sweep
+        from rewardgen.reporting.sweep_report import main_sweep
 
         try:
             main_sweep(args.sweep)

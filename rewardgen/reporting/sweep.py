@@ -21,12 +21,10 @@ reward beat the human one and what each run cost (LLM tokens and dollars, env st
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +32,8 @@ import yaml
 
 from rewardgen.errors import RunDirError
 from rewardgen.runs.atomic import (
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
     read_json,
 )
-from rewardgen.sandbox.contract import markup_safe
 from rewardgen.search import statistics as stats_summary
 
 log = logging.getLogger(__name__)
@@ -259,156 +253,3 @@ def suite_totals(groups: list[SweepGroup]) -> dict[str, Any]:
         "mean_human_normalised": statistics.fmean(scores) if scores else None,
         **{f"total_{m}": sum(sum(g.values[m]) for g in groups) for m in COSTS},
     }
-
-
-def _cell(mean: float | None, std: float | None) -> str:
-    return "-" if mean is None else f"{mean:.3f} ± {std or 0.0:.3f}"
-
-
-def groups_csv(groups: list[SweepGroup]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["group", "task", "runs", "finished", *(f"{m}_{s}" for m in METRICS
-                                                            for s in ("mean", "std", "n")),
-                     "beats_human", *(f"{m}_mean" for m in COSTS),
-                     *(f"{v}_{s}" for v in VARIANTS for s in ("iqm", "iqm_ci_low", "iqm_ci_high")),
-                     "p_generated_over_native", "p_ci_low", "p_ci_high",
-                     "human_normalised_undefined", "final_timesteps", "final_seeds"])
-    for g in groups:
-        row: list[Any] = [g.name, g.task, len(g.seeds), g.finished]
-        for m in METRICS:
-            row += [g.mean[m], g.std[m], len(g.values[m])]
-        row += [g.beats_human, *(g.mean[m] for m in COSTS)]
-        for v in VARIANTS:
-            stat = g.final_iqm.get(v) or {}
-            row += [stat.get("iqm"), *(stat.get("ci") or [None, None])]
-        poi = g.p_improvement or {}
-        row += [poi.get("value"), *(poi.get("ci") or [None, None])]
-        row += [len(g.human_normalised_undefined), " ".join(map(str, g.final_timesteps)),
-                " ".join(map(str, g.final_seeds))]
-        writer.writerow(row)
-    return buffer.getvalue()
-
-
-def plot_groups(groups: list[SweepGroup], sweep_name: str) -> bytes:
-    """PNG: one panel per group (fitness of search, final and baselines), one for the score."""
-    from rewardgen.reporting.plots import sweep_panels
-
-    panels = [(f"{g.name}\n({len(g.seeds)} seeds)",
-               {LABELS[m]: (g.mean[m], g.std[m], g.values[m]) for m in METRICS[:4]})
-              for g in groups]
-    m = "human_normalised"
-    scores = {g.name: (g.mean[m], g.std[m], g.values[m]) for g in groups}
-    return sweep_panels(panels, scores, f"sweep {sweep_name}")
-
-
-def _budget(g: SweepGroup) -> str:
-    """The final phase's budget and seeds beside its numbers, e.g. ``128 steps, seeds 1000 2000``."""
-    if not g.final_seeds:
-        return "-"
-    steps = " / ".join(f"{t:,}" for t in g.final_timesteps) or "?"
-    shown = " ".join(map(str, g.final_seeds[:6]))
-    more = f" (+{len(g.final_seeds) - 6})" if len(g.final_seeds) > 6 else ""
-    return f"{steps} steps, seeds {shown}{more}"
-
-
-def _human_normalised_cell(g: SweepGroup) -> str:
-    undefined = len(g.human_normalised_undefined)
-    if g.mean["human_normalised"] is None:
-        return "undefined" if undefined else "-"
-    cell = _cell(g.mean["human_normalised"], g.std["human_normalised"])
-    return f"{cell} ({undefined} undefined)" if undefined else cell
-
-
-def _table(groups: list[SweepGroup], title: str) -> Any:
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title=markup_safe(title))
-    table.add_column("group", no_wrap=True)
-    table.add_column("runs (finished)", justify="right")
-    table.add_column(LABELS["search_fitness"], justify="right")
-    for v in VARIANTS:
-        table.add_column(f"{v} IQM [95% CI]", justify="right")
-    table.add_column("P(generated > native) [95% CI]", justify="right")
-    table.add_column(LABELS["human_normalised"], justify="right")
-    table.add_column("beats human", justify="center")
-    table.add_column("final budget", justify="left")
-    for m in COSTS:
-        table.add_column(COST_LABELS[m] + " (mean)", justify="right")
-    for g in groups:
-        beats = "-" if g.beats_human is None else "yes" if g.beats_human else "no"
-        costs = ["-" if g.mean[m] is None else f"{g.mean[m]:,.{4 if m == 'llm_cost_usd' else 0}f}"
-                 for m in COSTS]
-        iqms = [stats_summary.format_interval((g.final_iqm.get(v) or {}).get("iqm"),
-                                              (g.final_iqm.get(v) or {}).get("ci"),
-                                              (g.final_iqm.get(v) or {}).get("ci_reason"))
-                for v in VARIANTS]
-        poi = g.p_improvement or {}
-        p_cell = stats_summary.format_interval(poi.get("value"), poi.get("ci"),
-                                               poi.get("ci_reason"), digits=2)
-        table.add_row(markup_safe(g.name), f"{len(g.seeds)} ({g.finished})",
-                      _cell(g.mean["search_fitness"], g.std["search_fitness"]),
-                      *(escape(c) for c in (*iqms, p_cell)), _human_normalised_cell(g), beats,
-                      escape(_budget(g)), *costs)
-    return table
-
-
-def main_sweep(sweep_dir: str | Path, *, show: bool = True) -> dict[str, Any]:
-    """Aggregate a sweep directory: write its summary files and plot, print its table.
-
-    Args:
-        sweep_dir: the folder of a ``rewardgen --multirun`` sweep (holding one run per job).
-        show: print the table on the terminal.
-
-    Returns:
-        The content of ``sweep_summary.json``: ``runs``, ``groups`` and the output ``files``.
-
-    Raises:
-        RunDirError: the folder is missing or holds no run directories.
-    """
-    root = Path(sweep_dir).resolve()
-    runs = find_runs(root)
-    groups = group_runs(runs)
-    files = {
-        "json": str(root / "sweep_summary.json"),
-        "csv": str(root / "sweep_summary.csv"),
-        "plot": str(root / "sweep_report.png"),
-    }
-    summary: dict[str, Any] = {
-        "sweep_dir": str(root),
-        "runs": [{**asdict(r), "group": r.group} for r in runs],
-        "groups": [asdict(g) for g in groups],
-        "suite": suite_totals(groups),
-        "statistics": stats_summary.describe(),
-        "files": files,
-    }
-    atomic_write_text(files["csv"], groups_csv(groups))
-    atomic_write_bytes(files["plot"], plot_groups(groups, root.name))
-    atomic_write_json(files["json"], summary)
-    unfinished = [r.run_dir for r in runs if not r.finished]
-    if unfinished:
-        log.warning("%d run(s) of the sweep have no summary.json yet (unfinished or failed): %s",
-                    len(unfinished), ", ".join(Path(u).name for u in unfinished))
-    if show:
-        from rich.console import Console
-
-        console = Console(stderr=True)
-        console.print(_table(groups, f"sweep {root} ({len(runs)} runs)"))
-        console.print(f"IQM [CI], P(generated > native): {stats_summary.METHOD}; they pool every "
-                      f"final training of a group (its runs x their final seeds).",
-                      markup=False, highlight=False)
-        for g in groups:
-            for line in g.human_normalised_undefined:
-                console.print(f"human-normalised score undefined for {line}", markup=False,
-                              highlight=False)
-        suite = summary["suite"]
-        if suite["fraction_beats_human"] is not None:
-            console.print(f"generated beats human on {suite['tasks_beating_human']}/"
-                          f"{suite['tasks_judged']} tasks ({suite['fraction_beats_human']:.0%}); "
-                          f"LLM tokens {suite['total_llm_tokens']:,.0f}, cost "
-                          f"${suite['total_llm_cost_usd']:.4f}, env steps "
-                          f"{suite['total_env_steps']:,.0f}")
-        console.print(markup_safe(f"table: {files['csv']}\nplot: {files['plot']}"))
-    return summary
-

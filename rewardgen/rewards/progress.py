@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from rewardgen.errors import ConfigError, RewardCodeError
+from rewardgen.sandbox.program import check_unit_interval
 from rewardgen.tasks.spec import TaskSpec
 
 BONUSES = ("count", "hash", "dense")
@@ -47,19 +48,7 @@ def progress_terms(out: Any) -> dict[str, float]:
     for key, value in raw.items():
         if not isinstance(key, str):
             raise RewardCodeError(f"progress term names must be strings, got {key!r}")
-        if isinstance(value, (bool, str, bytes, complex)):
-            raise RewardCodeError(
-                f"progress term {key!r} must be a float in [0, 1], got {type(value).__name__}"
-            )
-        try:
-            number = float(value)
-        except (TypeError, ValueError) as e:
-            raise RewardCodeError(
-                f"progress term {key!r} must be a float in [0, 1], got {type(value).__name__}"
-            ) from e
-        if not math.isfinite(number) or not 0.0 <= number <= 1.0:
-            raise RewardCodeError(f"progress term {key!r} is {number}, outside [0, 1]")
-        terms[key] = number
+        terms[key] = check_unit_interval(value, f"progress term {key!r}")
     return terms
 
 

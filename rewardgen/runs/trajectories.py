@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardgen.config import SandboxConfig
-from rewardgen.errors import RewardCodeError
 from rewardgen.runs.atomic import atomic_write_json
-from rewardgen.runs.records import CandidateJob, CandidateResult
 
 log = logging.getLogger(__name__)
 

@@ -172,3 +172,23 @@ def _finite(value: Any, what: str) -> float:
     if not math.isfinite(out):
         raise RewardCodeError(f"{what} is not finite ({out})")
     return out
+
+
+def check_unit_interval(value: Any, what: str, verb: str = "must be") -> float:
+    """``value`` as a float in [0, 1] (a progress value), else RewardCodeError naming ``what``.
+
+    Example:
+        >>> check_unit_interval(np.float32(0.5), "progress", "must return")
+        0.5
+    """
+    if isinstance(value, (bool, str, bytes, complex, np.complexfloating)):
+        raise RewardCodeError(f"{what} {verb} a float in [0, 1], got {type(value).__name__}")
+    if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind not in NUMERIC_KINDS:
+        raise RewardCodeError(f"{what} {verb} a float in [0, 1], got dtype {value.dtype}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as e:
+        raise RewardCodeError(f"{what} {verb} a float in [0, 1], got {type(value).__name__}") from e
+    if not math.isfinite(number) or not 0.0 <= number <= 1.0:
+        raise RewardCodeError(f"{what} is {number}, outside [0, 1]")
+    return number

@@ -9,7 +9,6 @@ names the state, the line and the problem. Runs inside the isolated worker.
 from __future__ import annotations
 
 import functools
-import math
 import signal
 import threading
 import time
@@ -18,12 +17,9 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
-import numpy as np
-
 from rewardgen.errors import RewardCodeError, SandboxError
 from rewardgen.sandbox.contract import PROGRAM_FILENAME
-from rewardgen.sandbox.program import check_reward_output
-from rewardgen.sandbox.surface import NUMERIC_KINDS
+from rewardgen.sandbox.program import check_reward_output, check_unit_interval
 
 
 class _CallTimeout(BaseException):
@@ -69,18 +65,7 @@ def _call_with_budget(call: Callable[[], Any], budget_s: float) -> tuple[Any, bo
 
 
 def _check_progress(out: Any) -> None:
-    if isinstance(out, (bool, str, bytes, complex, np.complexfloating)):
-        raise RewardCodeError(f"progress must return a float in [0, 1], got {type(out).__name__}")
-    if isinstance(out, (np.ndarray, np.generic)) and out.dtype.kind not in NUMERIC_KINDS:
-        raise RewardCodeError(f"progress must return a float in [0, 1], got dtype {out.dtype}")
-    try:
-        value = float(out)
-    except (TypeError, ValueError) as e:
-        raise RewardCodeError(
-            f"progress must return a float in [0, 1], got {type(out).__name__}"
-        ) from e
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise RewardCodeError(f"progress is {value}, outside [0, 1]")
+    check_unit_interval(out, "progress", "must return")
 
 
 def smoke_test(

@@ -13,7 +13,6 @@ candidate is a result, never a crash of the loop.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -28,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO
 
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import SandboxError
@@ -42,6 +40,7 @@ from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.sandbox import bwrap, limits
 from rewardgen.sandbox.child import MEMORY_HINTS
 from rewardgen.sandbox.contract import RESULT_LIMIT_MB, tail
+from rewardgen.sandbox.process_tree import Capture, ProcessTree
 from rewardgen.sandbox.program import source_sha256
 
 log = logging.getLogger(__name__)
@@ -77,106 +76,6 @@ def sanitised_env(gpu: str | None, extra: Mapping[str, str] | None = None) -> di
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
-
-
-class _Capture:
-    """Drain one pipe in a thread, keeping its first and last ``limit/2`` bytes."""
-
-    def __init__(self, stream: IO[bytes], limit: int) -> None:
-        self.head_cap, self.tail_cap = limit // 2, limit - limit // 2
-        self.head, self.tail, self.total = bytearray(), bytearray(), 0
-        self._fd = stream.fileno()
-        self.thread = threading.Thread(target=self._drain, daemon=True)
-        self.thread.start()
-
-    def _drain(self) -> None:
-        while chunk := os.read(self._fd, 1 << 16):
-            self.total += len(chunk)
-            room = self.head_cap - len(self.head)
-            if room > 0:
-                self.head += chunk[:room]
-                chunk = chunk[room:]
-            self.tail += chunk
-            if len(self.tail) > 2 * self.tail_cap:
-                del self.tail[: len(self.tail) - self.tail_cap]
-
-    def text(self) -> str:
-        tail = self.tail[-self.tail_cap :] if self.tail_cap else b""
-        dropped = self.total - len(self.head) - len(tail)
-        middle = f"\n[... {dropped} bytes omitted ...]\n".encode() if dropped else b""
-        return bytes(self.head + middle + tail).decode(errors="replace")
-
-
-def _proc_stat(pid: int) -> tuple[int, int, int, int] | None:
-    """(ppid, pgrp, session, start time) of a live process, None when gone or a zombie."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    rest = raw[raw.rfind(")") + 2 :].split()
-    if rest[0] in ("Z", "X"):
-        return None
-    return int(rest[1]), int(rest[2]), int(rest[3]), int(rest[19])
-
-
-def _all_stats() -> dict[int, tuple[int, int, int, int]]:
-    out = {}
-    for name in os.listdir("/proc") if os.path.isdir("/proc") else ():
-        if name.isdigit() and (stat := _proc_stat(int(name))) is not None:
-            out[int(name)] = stat
-    return out
-
-
-class _Tree:
-    """The worker's process tree, remembered while it runs so escapees can still be killed.
-
-    A grandchild that calls ``setsid`` leaves the process group; once its parent dies it is
-    re-parented and unreachable through the group. Remembering every descendant seen (with its
-    start time, against pid reuse) closes that hole for anything that lived one poll interval.
-    """
-
-    def __init__(self, root: int) -> None:
-        self.root = root
-        self.seen: dict[int, int] = {}
-
-    def scan(self) -> list[int]:
-        stats = _all_stats()
-        members = {self.root} if self.root in stats else set()
-        members |= {p for p, s in stats.items() if self.root in (s[1], s[2])}
-        grew = True
-        while grew:
-            new = {p for p, s in stats.items() if s[0] in members and p not in members}
-            members |= new
-            grew = bool(new)
-        for pid in members:
-            self.seen.setdefault(pid, stats[pid][3])
-        return sorted(members)
-
-    def rss_mb(self) -> float:
-        page = os.sysconf("SC_PAGE_SIZE")
-        total = 0
-        for pid in self.scan():
-            try:
-                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
-            except (OSError, IndexError, ValueError):
-                continue
-        return total / (1024 * 1024)
-
-    def kill(self) -> None:
-        for _ in range(3):
-            targets = set(self.scan())
-            for pid, start in self.seen.items():
-                stat = _proc_stat(pid)
-                if stat is not None and stat[3] == start:
-                    targets.add(pid)
-            with contextlib.suppress(OSError):
-                os.killpg(self.root, signal.SIGKILL)
-            for pid in targets:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-            if not targets:
-                return
-            time.sleep(0.05)
 
 
 def _preexec(cfg: SandboxConfig, gpu: bool, network_report_fd: int | None) -> Callable[[], None]:
@@ -308,8 +207,8 @@ def run_isolated(
             _warn_network(reason)
     assert proc.stdout is not None and proc.stderr is not None
     cap = max(2, cfg.output_limit_kb * 1024 // 2)
-    out, err = _Capture(proc.stdout, cap), _Capture(proc.stderr, cap)
-    tree, killed_reason, status = _Tree(proc.pid), "", "failed"
+    out, err = Capture(proc.stdout, cap), Capture(proc.stderr, cap)
+    tree, killed_reason, status = ProcessTree(proc.pid), "", "failed"
     deadline, next_scan = start + cfg.timeout_s, start
     try:
         while True:

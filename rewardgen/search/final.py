@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from rewardgen.errors import ConfigError
 from rewardgen.executors import Executor
 from rewardgen.reporting.terminal import RunUI
-from rewardgen.runs.atomic import atomic_write_json, read_json
+from rewardgen.runs.atomic import atomic_write_json
 from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.runs.store import CandidateRecord, RunStore
 from rewardgen.sandbox.contract import clean_text
@@ -145,15 +145,11 @@ def run_final(cfg: DictConfig, store: RunStore, task: TaskSpec, best: CandidateR
     seeds = final_seeds(cfg)
     pending: list[tuple[str, CandidateJob]] = []
     results: dict[str, list[CandidateResult]] = {name: [] for name in variants}
-    logged = {(e.get("variant"), e.get("seed")) for e in store.events() if e["event"] == "final_done"}
     for name, (source, kind) in variants.items():
         for seed in seeds:
             out = store.final_dir / f"{name}_seed{seed}"
-            if (out / "result.json").is_file():
-                done = CandidateResult.from_dict(read_json(out / "result.json"))
-                if (name, seed) not in logged:  # killed between the worker's write and the event
-                    store.event("final_done", variant=name, seed=seed, status=done.status,
-                                fitness=done.fitness, recovered=True)
+            done = store.finished_final(name, seed)
+            if done is not None:
                 results[name].append(done)
                 continue
             store.clear_interrupted(out)

@@ -50,7 +50,11 @@ class LoopOutcome:
 
 
 class Loop:
-    """Generations × samples of propose → check → train → select → feed back."""
+    """Generations × samples of propose → check → train → select → feed back.
+
+    The search only: the CLI runs the final phase afterwards with the same executor
+    (:func:`rewardgen.search.final.run_final`), as Eureka's main does.
+    """
 
     def __init__(self, cfg: DictConfig, store: RunStore, ui: RunUI,
                  proposer: Proposer | None = None, executor: Executor | None = None) -> None:
@@ -132,13 +136,10 @@ class Loop:
         records: dict[int, CandidateRecord] = {}
         jobs: list[tuple[int, str, CandidateJob]] = []
         trajectories: list[Trajectory] = []
-        logged = self.store.logged_candidates()
         for i, answer in enumerate(answers):
-            done = self.store.read_record(generation, i)
+            done = self.store.finished_candidate(generation, i,
+                                                 int(answer.get("completion_tokens", 0)))
             if done is not None:
-                if (generation, i) not in logged:  # killed between the worker's write and ours
-                    done.result.llm_tokens = int(answer.get("completion_tokens", 0))
-                    self.store.write_result(generation, i, done.result, recovered=True)
                 records[i] = done
                 continue
             self.store.clear_interrupted(self.store.cand_dir(generation, i),
@@ -223,17 +224,11 @@ class Loop:
                 return outcome  # the final phase waits for a resumed, complete search
             self.store.event("search_done", best=best.label if best else None,
                              fitness=best.result.fitness if best else None, usage=outcome.usage)
-            if best is not None and self.cfg.final.enabled:
-                from rewardgen.search.final import run_final
-
-                phase = "the final phase"
-                outcome.final = run_final(self.cfg, self.store, self.task, best, self.executor,
-                                          self.ui)
         except KeyboardInterrupt:  # Ctrl-C: the workers are being killed (sandbox.worker.STOP)
-            self._interrupted(outcome, best, phase)
+            self.interrupted(outcome, best, phase)
         return outcome
 
-    def _interrupted(self, outcome: LoopOutcome, best: CandidateRecord | None, phase: str) -> None:
+    def interrupted(self, outcome: LoopOutcome, best: CandidateRecord | None, phase: str) -> None:
         """Keep what finished (the interrupted generation's finished candidates count in the
         summary); interrupted trainings left no result.json, so a resume trains them again."""
         generation = len(outcome.history)

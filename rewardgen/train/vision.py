@@ -294,7 +294,7 @@ def vision_stack(
         callback = VisionRewardCallback(scorer, key, deferred=deferred)
         return ScoredVecEnv(venv, scorer, key, deferred=deferred), [callback]
     if job.reward_kind == "vlm_preference":
-        from rewardgen.rewards.preference import build_preference
+        from rewardgen.rewards.preference_model import build_preference
 
         model, pref_cb = build_preference(task, job, venv, device, key)
         relabel_cb = VisionRewardCallback(model, key, keep_replay=True)

@@ -28,7 +28,7 @@ from rewardgen.tasks.spec import TaskSpec, load_task
 log = logging.getLogger(__name__)
 
 VISION_METHODS = ("clip", "vlm_preference")
-MIN_IMAGE_SIZE = 47  # RL-VLM-F's conv stack (rewards.preference.conv_output_size) needs this
+MIN_IMAGE_SIZE = 47  # RL-VLM-F's conv stack (rewards.preference_model.conv_output_size) needs this
 VISION_MEMORY_MB = 8192  # address space: mesa's EGL maps ~2 GB beyond torch (4096 fails to render)
 
 

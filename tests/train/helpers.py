@@ -68,7 +68,7 @@ def train_and_evaluate_inline(job: Any) -> Any:
     """The training worker's target, then the trusted evaluator, both in this process.
 
     The fast path for tests about training itself; the real two-process, sandboxed path is
-    tested in tests/executors/test_pipeline.py and tests/train/test_job.py.
+    tested in tests/executors/test_pipeline.py and tests/worker/test_train.py.
     """
     import dataclasses
     from pathlib import Path

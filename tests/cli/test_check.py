@@ -104,7 +104,7 @@ def test_enumerations_match_the_modules_that_own_them():
     from stable_baselines3 import PPO, SAC
 
     from rewardgen.cli import check as config_check
-    from rewardgen.rewards.preference import REWARD_MODELS
+    from rewardgen.rewards.preference_model import REWARD_MODELS
     from rewardgen.train.sb3 import ALGORITHMS, VEC_ENVS
     from rewardgen.train.stats import SELECTIONS
 

@@ -22,7 +22,7 @@ import pytest
 
 from tests.fakes.openai_server import FakeOpenAIServer, Reply, slow
 from tests.helpers import TINY
-from tests.test_loop_llm import pendulum_answerer
+from tests.search.test_loop_llm import pendulum_answerer
 
 BIN = Path(sys.executable).parent
 BASE = [a for a in TINY if not a.startswith(("loop.", "final."))] + ["final.enabled=false"]

@@ -23,7 +23,7 @@ from rewardgen.reporting.report import (
     write_report,
 )
 from rewardgen.runs.store import RunStore
-from tests.test_export import tiny_run
+from tests.reporting.test_export import tiny_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(

@@ -16,7 +16,8 @@ from hydra import compose, initialize_config_dir
 
 from rewardgen.config import register_configs
 from rewardgen.errors import RunDirError
-from rewardgen.reporting.sweep import find_runs, group_runs, main_sweep
+from rewardgen.reporting.sweep import find_runs, group_runs
+from rewardgen.reporting.sweep_report import main_sweep
 from rewardgen.resources import resource_dir
 
 BIN = Path(sys.executable).parent

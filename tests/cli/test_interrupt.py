@@ -13,7 +13,15 @@ import signal
 import time
 from pathlib import Path
 
-from tests.test_crash import BASE, _events, _finish, _no_workers_left, _start, _wait_for, _workers
+from tests.runs.test_crash import (
+    BASE,
+    _events,
+    _finish,
+    _no_workers_left,
+    _start,
+    _wait_for,
+    _workers,
+)
 
 LONG = ["train.timesteps=1000000", "sandbox.timeout_s=900", "llm=offline", "loop.generations=1",
         "loop.samples=2", "executor.workers=2"]

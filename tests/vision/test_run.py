@@ -14,7 +14,7 @@ from rewardgen.errors import ConfigError
 from tests.fakes.openai_server import FakeOpenAIServer, preference_answerer
 from tests.helpers import compose_config, tiny_config
 from tests.rewards.test_clip import tiny_model_config
-from tests.rewards.test_preference import pole_left
+from tests.rewards.test_preference_model import pole_left
 
 pytest.importorskip("open_clip")
 

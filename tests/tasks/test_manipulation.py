@@ -335,5 +335,5 @@ def test_a_missing_env_module_names_the_extra(tmp_path: Path) -> None:
 
 
 def test_docs_hold_the_generated_catalogue() -> None:
-    docs = (Path(__file__).resolve().parents[1] / "docs" / "tasks.md").read_text()
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "tasks.md").read_text()
     assert tasks_markdown(task_names()) in docs, "regenerate: rewardgen-tasks --markdown"

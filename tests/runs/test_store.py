@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from rewardgen.errors import RunDirError
+from rewardgen.runs.lock import RunLock, stale_workers
 from rewardgen.runs.records import CandidateResult
-from rewardgen.runs.store import FORMAT_VERSION, CandidateRecord, RunLock, RunStore, stale_workers
+from rewardgen.runs.store import FORMAT_VERSION, CandidateRecord, RunStore
 
 
 def test_create_writes_manifest_with_versions(tmp_path):
@@ -79,7 +80,7 @@ def test_run_lock_refuses_a_second_holder_in_one_line(tmp_path):
 
 def test_run_lock_dies_with_its_holder(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from rewardgen.runs.store import RunLock; "
+        [sys.executable, "-c", "import sys, time; from rewardgen.runs.lock import RunLock; "
          "RunLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(60)", str(tmp_path)],
         stdout=subprocess.PIPE, text=True)
     try:

@@ -27,7 +27,7 @@ from tests.fakes.openai_server import (
     preference_answerer,
 )
 from tests.helpers import tiny_config
-from tests.rewards.test_preference import pole_left
+from tests.rewards.test_preference_model import pole_left
 
 pytest.importorskip("open_clip")
 

@@ -31,7 +31,7 @@ SHARED_RUN = "shared_tiny_offline_run"
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real 2x2 offline run (with final phase), made once per test session and shared.
 
-    Used by tests/test_report.py too; the run takes ~25 s on two cores.
+    Used by tests/reporting/test_report.py too; the run takes ~25 s on two cores.
     """
     from rewardgen.cli.app import run
     from tests.helpers import tiny_config

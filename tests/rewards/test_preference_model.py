@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rewardgen.errors import ConfigError
-from rewardgen.rewards.preference import PreferenceCallback, PreferenceRewardModel
+from rewardgen.rewards.preference_model import PreferenceCallback, PreferenceRewardModel
 from rewardgen.runs.records import CandidateJob
 from rewardgen.tasks.spec import load_task
 from tests.fakes.openai_server import FakeOpenAIServer, preference_answerer

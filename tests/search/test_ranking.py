@@ -214,7 +214,7 @@ def test_terminal_ranking_and_text_through_a_real_stdin_pipe(tmp_path):
         from pathlib import Path
         from rewardgen.config import FeedbackConfig
         from rewardgen.runs.store import RunStore
-        from tests.test_preference import _records
+        from tests.search.test_ranking import _records
         cfg = FeedbackConfig(mode="interactive", preference="human")
         from rewardgen.search.ranking import collect_feedback, preference_feedback, rank_generation
         store = RunStore({str(tmp_path)!r})
