@@ -16,7 +16,8 @@ import mujoco
 import numpy as np
 import pytest
 
-from rewardgen.cli.app import run, tasks_markdown
+from rewardgen.cli.app import run
+from rewardgen.cli.tasks import tasks_markdown
 from rewardgen.errors import TaskError
 from rewardgen.runs.records import CandidateJob
 from rewardgen.tasks.fitness import FitnessSpec, FitnessTracker
