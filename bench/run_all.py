@@ -77,6 +77,34 @@ def machine() -> str:
             f"torch {torch_version}, {platform.system()} {platform.release()}")
 
 
+def merged(old: str, headlines: list[str], sections: list[str], where: str) -> str:
+    """The existing page with the given benchmarks' rows and sections replaced (or added).
+
+    Running a subset (``python bench/run_all.py trusted_overhead``) keeps the other figures;
+    each replaced section says on which machine and day it was measured.
+    """
+    lines = old.splitlines()
+    for row in headlines:
+        name = row.split("`")[1]
+        hit = [i for i, line in enumerate(lines) if line.startswith(f"| `{name}` |")]
+        if hit:
+            lines[hit[0]] = row
+        else:
+            last = max(i for i, line in enumerate(lines) if line.startswith("| `"))
+            lines.insert(last + 1, row)
+    text = "\n".join(lines) + "\n"
+    for section in sections:
+        title = section.splitlines()[0]
+        stamped = section.replace("\n\n", f"\n\nMeasured {dt.date.today().isoformat()} on {where}.\n\n", 1)
+        if title in text:
+            start = text.index(title)
+            end = text.find("\n## ", start + len(title))
+            text = text[:start] + stamped + ("\n" + text[end + 1:] if end != -1 else "")
+        else:
+            text = text.rstrip("\n") + "\n\n" + stamped
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", help="benchmark file stems (default: all)")
@@ -118,6 +146,8 @@ def main() -> None:
         "",
         *sections,
     ])
+    if args.names and DOC.is_file():
+        text = merged(DOC.read_text(), headlines, sections, machine())
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text(text)
     print(f"wrote {DOC}")
