@@ -101,6 +101,22 @@ def evaluate_checkpoint(task: TaskSpec, env: Any, model: Any, timesteps: int, ep
     return entry, runs
 
 
+def expected_checkpoints(job: CandidateJob) -> int:
+    """The most checkpoints an honest training of ``job`` leaves (more is a malformed folder).
+
+    SB3's ``learn`` stops at the end of a rollout, so it may run up to one rollout past the
+    budget (PPO: ``n_steps`` x ``n_envs``), with a checkpoint every ``eval_freq`` steps plus one
+    at the end.
+    """
+    from rewardgen.train.sb3 import hyperparams_for
+
+    if job.eval_freq <= 0:
+        return 2
+    n_steps = int(hyperparams_for(job.rl, job.task).get("n_steps", 2048))
+    most = job.timesteps + n_steps * max(1, int(job.rl.get("n_envs", 1)))
+    return 2 + most // job.eval_freq
+
+
 def evaluate_candidate(job: CandidateJob) -> CandidateResult:
     """Worker target: score every checkpoint in ``job.checkpoint_dir``; never raises for them.
 
@@ -112,9 +128,8 @@ def evaluate_candidate(job: CandidateJob) -> CandidateResult:
     task = load_task(job.task)
     if not job.checkpoint_dir:
         return CandidateResult(status="failed", reason="evaluation: the job names no checkpoints")
-    slack = 2 + (job.timesteps // job.eval_freq if job.eval_freq > 0 else 0)
     try:
-        checkpoints = list_checkpoints(job.checkpoint_dir, max_count=slack)
+        checkpoints = list_checkpoints(job.checkpoint_dir, max_count=expected_checkpoints(job))
     except CheckpointError as e:
         return CandidateResult(status="failed", reason=f"evaluation: {e}")
     if not checkpoints:

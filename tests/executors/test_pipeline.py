@@ -123,3 +123,13 @@ def test_sandboxed_worker_cannot_write_the_trusted_folder(tmp_path: Path) -> Non
     assert probe["package_write"].startswith("OSError")  # a read-only root
     assert not (out / "planted.txt").exists()  # under /tmp the sandbox sees a private tmpfs
     assert not (Path(rewardgen.__file__).parent / "planted.txt").exists()
+
+
+def test_a_budget_below_one_rollout_still_fits_its_checkpoints() -> None:
+    """learn() runs a whole rollout: timesteps=100 with 2 x 64-step rollouts and eval_freq=10
+    leaves 13 checkpoints (10, 20, ..., 128), which the evaluator must accept."""
+    from rewardgen.worker.evaluate import expected_checkpoints
+
+    job = CandidateJob(task="hopper", out_dir="x", rl=TINY_PPO, timesteps=100, eval_freq=10)
+    assert expected_checkpoints(job) >= 13
+    assert expected_checkpoints(dataclasses.replace(job, eval_freq=0)) == 2
