@@ -7,6 +7,7 @@ Python package (gymnasium, numpy; stable-baselines3 for the policy)::
       <package>/ __init__.py   make_env(), RewardProgramWrapper, load_policy(), ENV_ID (registered)
                  reward.py     the reward program (numpy and math imported in a header)
                  state.py      the State view builder (rewardgen.tasks.state, vendored)
+                 sources.py    its source grammar (rewardgen.tasks.sources, vendored)
                  fitness.py    the trusted fitness (rewardgen.tasks.fitness, vendored)
                  task.json     env id and kwargs, State fields, fitness, camera
                  policy.zip    the SB3 policy trained on this reward
@@ -38,6 +39,7 @@ from rewardgen.errors import ConfigError, RewardGenError, RunDirError
 from rewardgen.runs.atomic import atomic_write_json, atomic_write_text, read_json
 from rewardgen.runs.store import CandidateRecord, RunStore, package_versions
 from rewardgen.tasks import fitness as fitness_module
+from rewardgen.tasks import sources as sources_module
 from rewardgen.tasks import state as state_module
 from rewardgen.tasks.spec import TaskSpec, load_task
 
@@ -48,6 +50,8 @@ _CANDIDATE = re.compile(r"^(?:gen_)?(\d+)/(?:cand_)?(\d+)$")
 _VENDORED_IMPORTS = {"__future__", "keyword", "math", "re", "collections", "dataclasses",
                      "typing", "numpy"}
 _ERRORS_IMPORT = "from rewardgen.errors import TaskError\n"
+# rewardgen modules that are vendored side by side: an import of one becomes a relative import
+_VENDORED_SIBLINGS = {"rewardgen.tasks.sources": "sources"}
 _ERRORS_STANDIN = (
     "class TaskError(ValueError):\n"
     '    """A State source or fitness expression does not fit the model."""\n'
@@ -200,11 +204,15 @@ def vendored_source(module: Any) -> str:
     if _ERRORS_IMPORT not in source:
         raise RewardGenError(f"{module.__name__} no longer imports TaskError as export expects")
     source = source.replace(_ERRORS_IMPORT, _ERRORS_STANDIN, 1)
+    for module_name, sibling in _VENDORED_SIBLINGS.items():
+        source = source.replace(f"from {module_name} import", f"from .{sibling} import")
     for node in ast.walk(ast.parse(source)):
         names = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
+        elif isinstance(node, ast.ImportFrom) and not (
+            node.level == 1 and node.module in _VENDORED_SIBLINGS.values()
+        ):
             names = [node.module or ""]
         bad = [n for n in names if n.split(".")[0] not in _VENDORED_IMPORTS]
         if bad:
@@ -310,6 +318,7 @@ def export_candidate(run_dir: str | Path, out: str | Path, candidate: str = "bes
     source = record.source or ""
     header = _REWARD_HEADER.format(label=record.label, task=task.name, sha=prov["reward_sha256"])
     atomic_write_text(pkg / "reward.py", header + source)
+    atomic_write_text(pkg / "sources.py", vendored_source(sources_module))
     atomic_write_text(pkg / "state.py", vendored_source(state_module))
     atomic_write_text(pkg / "fitness.py", vendored_source(fitness_module))
     atomic_write_text(pkg / "__init__.py",

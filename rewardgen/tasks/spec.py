@@ -11,7 +11,6 @@ import difflib
 import keyword
 import math
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -25,6 +24,7 @@ import yaml
 from rewardgen.errors import TaskError
 from rewardgen.resources import resource_dir
 from rewardgen.tasks.fitness import FitnessSpec, FitnessTracker
+from rewardgen.tasks.sources import IDENTIFIER
 from rewardgen.tasks.state import StateBuilder, StateField, parse_source
 
 TASK_DIRS_ENV = "REWARDGEN_TASK_DIRS"
@@ -179,7 +179,7 @@ def task_names() -> list[str]:
     return sorted({p.stem for d in task_dirs() for p in d.glob("*.yaml")})
 
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
 
 
 def _expression(expr: str) -> Any:
@@ -212,7 +212,7 @@ def _parse_state(name: str, raw: Any) -> tuple[StateField, ...]:
             )
         field_name = str(item["name"])
         if (
-            not _IDENT.match(field_name)
+            not IDENTIFIER.match(field_name)
             or field_name.startswith("_")
             or keyword.iskeyword(field_name)
         ):

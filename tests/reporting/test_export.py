@@ -81,7 +81,7 @@ def test_export_runs_without_rewardgen(run_dir, tmp_path):
     best = pick_record(store, "best")
     assert pkg.name == f"inverted_pendulum_gen{best.generation:03d}_cand{best.index:02d}"
     assert {p.name for p in pkg.iterdir()} >= {
-        "__init__.py", "reward.py", "state.py", "fitness.py", "task.json", "policy.zip",
+        "__init__.py", "reward.py", "state.py", "sources.py", "fitness.py", "task.json", "policy.zip",
         "provenance.json"}
     assert (out / "pyproject.toml").is_file() and (out / "README.md").is_file()
     assert best.source is not None and best.source in (pkg / "reward.py").read_text()
