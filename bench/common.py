@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 
 def interleaved_rates(
@@ -46,3 +47,14 @@ def spread(values: list[float]) -> float:
         return (max(values) - min(values)) / 2 / statistics.median(values)
     q1, _, q3 = statistics.quantiles(values, n=4)
     return (q3 - q1) / 2 / statistics.median(values)
+
+
+def timed_generation(bench: str, executor: Any, jobs: Sequence[Any]) -> float:
+    """Wall seconds of ``executor.run(jobs)``; a failed candidate voids the timing (exit)."""
+    start = time.monotonic()
+    results = executor.run(jobs)
+    wall = time.monotonic() - start
+    bad = [f"{r.status}: {r.reason}" for r in results if not r.ok]
+    if bad:
+        raise SystemExit(f"{bench}: candidates failed ({bad[0]}); the timing is void")
+    return wall

@@ -21,12 +21,12 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import timed_generation  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from rewardgen.config import ExecutorConfig, register_configs  # noqa: E402
@@ -70,13 +70,7 @@ def generation(task: str, candidates: int, timesteps: int, root: Path) -> tuple[
 
 def timed_run(cfg: object, jobs: list[CandidateJob], workers: int) -> float:
     executor = LocalExecutor(ExecutorConfig(workers=workers), cfg.sandbox, cfg.rl, "cpu")  # type: ignore[attr-defined]
-    start = time.monotonic()
-    results = executor.run(jobs)
-    wall = time.monotonic() - start
-    bad = [f"{r.status}: {r.reason}" for r in results if not r.ok]
-    if bad:
-        raise SystemExit(f"parallel_scaling: candidates failed ({bad[0]}); the timing is void")
-    return wall
+    return timed_generation("parallel_scaling", executor, jobs)
 
 
 def main() -> None:

@@ -26,12 +26,12 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from common import timed_generation  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from rewardgen.config import ExecutorConfig, register_configs  # noqa: E402
@@ -83,13 +83,7 @@ def generation(candidates: int, timesteps: int, backend: str, root: Path) -> tup
 def timed(cfg: object, jobs: list[CandidateJob], target: str | None) -> float:
     kwargs = {"target": target} if target else {}
     executor = LocalExecutor(ExecutorConfig(workers=len(jobs)), cfg.sandbox, cfg.rl, "cpu", **kwargs)  # type: ignore[attr-defined]
-    start = time.monotonic()
-    results = executor.run(jobs)
-    wall = time.monotonic() - start
-    bad = [f"{r.status}: {r.reason}" for r in results if not r.ok]
-    if bad:
-        raise SystemExit(f"trusted_overhead: candidates failed ({bad[0]}); the timing is void")
-    return wall
+    return timed_generation("trusted_overhead", executor, jobs)
 
 
 def main() -> None:

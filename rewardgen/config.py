@@ -262,6 +262,16 @@ class EvalConfig:
     last_k: int = 3
 
 
+def as_sandbox_config(cfg: Any) -> SandboxConfig:
+    """A SandboxConfig from a schema instance or a composed ``sandbox`` node."""
+    if isinstance(cfg, SandboxConfig):
+        return cfg
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    return SandboxConfig(**raw)  # type: ignore[arg-type]
+
+
 def register_configs() -> None:
     """Register the schemas so conf/*.yaml is validated against them."""
     cs = ConfigStore.instance()

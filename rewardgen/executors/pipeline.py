@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rewardgen.config import SandboxConfig
+from rewardgen.config import SandboxConfig, as_sandbox_config
 from rewardgen.jobs import VISION_KINDS
 from rewardgen.runs.atomic import atomic_write_json
 from rewardgen.runs.records import TRAIN_DIR, CandidateJob, CandidateResult
@@ -120,16 +120,6 @@ def merge(measured: CandidateResult, reported: CandidateResult) -> CandidateResu
         evaluations=measured.evaluations,
         wall_time_s=reported.wall_time_s + measured.wall_time_s,
     )
-
-
-def as_sandbox_config(cfg: Any) -> SandboxConfig:
-    """A SandboxConfig from a schema instance or a composed ``sandbox`` node."""
-    if isinstance(cfg, SandboxConfig):
-        return cfg
-    from omegaconf import OmegaConf
-
-    raw = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
-    return SandboxConfig(**raw)  # type: ignore[arg-type]
 
 
 def train_and_measure(

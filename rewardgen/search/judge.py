@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from rewardgen.config import LLMConfig, SandboxConfig
+from rewardgen.config import LLMConfig, as_sandbox_config
 from rewardgen.errors import ConfigError
 from rewardgen.executors import Executor
 from rewardgen.executors.pipeline import JUDGE_TARGET
@@ -189,7 +189,7 @@ class Judge:
         """Run the judge worker for each record through the executor; results by label."""
         from rewardgen.executors import make_executor
 
-        sandbox = SandboxConfig(**_plain(self.cfg.sandbox))
+        sandbox = as_sandbox_config(self.cfg.sandbox)
         sandbox = dataclasses.replace(sandbox, network=False,
                                       memory_mb=max(sandbox.memory_mb, JUDGE_MEMORY_MB))
         executor = self.executor or make_executor(self.cfg.executor, self.cfg.sandbox,

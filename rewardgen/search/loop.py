@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from rewardgen.config import as_sandbox_config
 from rewardgen.errors import LLMError, RewardCodeError
 from rewardgen.executors import Executor, make_executor
 from rewardgen.jobs import candidate_job
@@ -111,12 +112,11 @@ class Loop:
         """CARD's process feedback for ``record``: its components along its highest- and
         lowest-return stored episodes (scored in a sandboxed worker)."""
 
-        from rewardgen.config import SandboxConfig
         from rewardgen.search.scoring import candidate_process_feedback
 
         if not record.source or self.method.entry != "compute_reward":
             return ""
-        sandbox = SandboxConfig(**OmegaConf.to_container(self.cfg.sandbox, resolve=True))  # type: ignore[arg-type]
+        sandbox = as_sandbox_config(self.cfg.sandbox)
         return candidate_process_feedback(record.source,
                                           self.store.cand_dir(record.generation, record.index),
                                           sandbox, str(self.cfg.task), executor=self.executor)

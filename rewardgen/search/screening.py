@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardgen.config import SandboxConfig
+from rewardgen.config import SandboxConfig, as_sandbox_config
 from rewardgen.errors import ConfigError
 from rewardgen.executors import Executor
 from rewardgen.runs.records import CandidateResult
@@ -308,10 +308,8 @@ class Screener:
         if entry != "compute_reward":
             raise ConfigError(f"loop.screening={kind} scores compute_reward programs; method "
                               f"{cfg.method.name!r} writes {entry}(); use loop.screening=none")
-        from omegaconf import OmegaConf
-
-        sandbox = SandboxConfig(**OmegaConf.to_container(cfg.sandbox, resolve=True))  # type: ignore[arg-type]
-        return cls(store, str(cfg.task), sandbox, float(cfg.loop.screening_threshold),
+        return cls(store, str(cfg.task), as_sandbox_config(cfg.sandbox),
+                   float(cfg.loop.screening_threshold),
                    str(cfg.loop.get("screening_test", "card")), executor=executor)
 
     def trajectories(self, history: Sequence[Sequence[CandidateRecord]]) -> list[Trajectory]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rewardgen.config import LLMConfig, SandboxConfig
+from rewardgen.config import LLMConfig, as_sandbox_config
 from rewardgen.errors import ConfigError
 from rewardgen.llm.client import resolve_endpoint
 from rewardgen.runs.atomic import atomic_write_json
@@ -125,7 +125,7 @@ def run_vision(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict
                               task=task.name, device=device, vision=vision)
     atomic_write_json(out_dir / "vision.json", {
         "method": job.reward_kind, "task_vision": task.vision, **vision})
-    sandbox = dataclasses.replace(SandboxConfig(**_plain(cfg.sandbox)), network=True)
+    sandbox = dataclasses.replace(as_sandbox_config(cfg.sandbox), network=True)
     if sandbox.memory_mb < VISION_MEMORY_MB:
         log.info("sandbox.memory_mb raised from %d to %d MB for headless GL rendering",
                  sandbox.memory_mb, VISION_MEMORY_MB)
