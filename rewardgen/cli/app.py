@@ -82,15 +82,33 @@ def stop_on_ctrl_c(prog: str) -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if not STOP.is_set():  # after a Ctrl-C the handler stays until the exit: a second one
+            signal.signal(signal.SIGINT, previous)  # while summary.json is written exits 130
+
+
+def exit_stopped(line: str) -> NoReturn:
+    """Print the one line after a Ctrl-C and exit 130 (128 + SIGINT), as shells expect.
+
+    The exit skips interpreter shutdown, which resets SIGINT to its default action: a second
+    Ctrl-C in that window would kill the process by the signal (status -2, not 130). A local Ray
+    cluster is shut down and log files and the standard streams are flushed first; the run's
+    files were written atomically before.
+    """
+    print(f"\n{line}", file=sys.stderr)
+    ray = sys.modules.get("ray")  # a local Ray cluster is stopped by Ray's own exit hook: run it
+    if ray is not None and ray.is_initialized():
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def _stopped(prog: str, run_dir: Path | None) -> NoReturn:
-    """The one line after a Ctrl-C; exit status 130 (128 + SIGINT), as shells expect."""
     where = (f"; finished work is kept in {run_dir}: continue with `rewardgen-resume {run_dir}`"
              if run_dir is not None else "")
-    print(f"\n{prog}: stopped by the user{where}", file=sys.stderr)
-    sys.exit(130)
+    exit_stopped(f"{prog}: stopped by the user{where}")
 
 
 def run(cfg: DictConfig, run_dir: Path, interactive: bool = True, *,
