@@ -20,8 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rewardgen.cli.check import check_command_line, validate
-from rewardgen.cli.keys import key_error
-from rewardgen.config import EvalConfig, RewardGenConfig, register_configs
+from rewardgen.cli.keys import key_error, schema_keys
+from rewardgen.config import EvalConfig, RewardGenConfig, method_schema, register_configs
 from rewardgen.errors import ConfigError, LLMError, RewardGenError, RunDirError
 from rewardgen.resources import resource_dir
 from rewardgen.sandbox.contract import CleanFormatter, clean_text
@@ -245,8 +245,15 @@ def resume_config(run_dir: Path, overrides: list[str]) -> DictConfig:
     if not config_path.is_file():
         raise RunDirError(f"{config_path} is missing; cannot resume without the run's config")
     try:
-        cfg = OmegaConf.merge(OmegaConf.structured(RewardGenConfig), OmegaConf.load(config_path))
-    except OmegaConfBaseException as e:
+        saved = OmegaConf.load(config_path)
+        method = str(OmegaConf.select(saved, "method.name", default="eureka"))
+        schema = RewardGenConfig(method=method_schema(method)())
+        known = schema_keys(RewardGenConfig, method)
+        node = OmegaConf.select(saved, "method")
+        for key in [k for k in (node or {}) if f"method.{k}" not in known]:
+            node.pop(key)  # a run from before one schema per method saved every method's keys
+        cfg = OmegaConf.merge(OmegaConf.structured(schema), saved)
+    except (OmegaConfBaseException, ConfigError) as e:
         raise RunDirError(f"{config_path} does not fit this rewardgen's config: "
                           f"{str(e).splitlines()[0]}; start a new run") from e
     for item in overrides:
@@ -254,7 +261,7 @@ def resume_config(run_dir: Path, overrides: list[str]) -> DictConfig:
         if not eq or not key.strip():
             raise ConfigError(f"resume override {item!r} is not key=value (e.g. "
                               "llm.base_url=http://127.0.0.1:8000/v1)")
-        unknown = key_error(key.strip(), RewardGenConfig, value)
+        unknown = key_error(key.strip(), RewardGenConfig, value, method)
         if unknown is not None:
             raise ConfigError(f"resume override: {unknown}")
         try:
