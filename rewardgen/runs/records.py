@@ -9,6 +9,7 @@ from rewardgen.sandbox.contract import clean_text
 
 STATUSES = ("ok", "rejected", "failed", "timeout", "screened_out")
 TRAIN_DIR = "train"  # cand_XX/train/: the untrusted training worker's only writable folder
+JUDGE_DIR = "judge"  # cand_XX/judge/: job.json, result.json, worker.log, judge.json, frames.npz
 PROGRESS_FILE = "progress.json"  # written by the worker while training, read by the progress display
 
 

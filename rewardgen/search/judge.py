@@ -31,15 +31,15 @@ from rewardgen.config import LLMConfig, as_sandbox_config
 from rewardgen.errors import ConfigError
 from rewardgen.executors import Executor
 from rewardgen.executors.pipeline import JUDGE_TARGET
+from rewardgen.jobs import judge_job
 from rewardgen.runs.atomic import atomic_write_json, read_json
-from rewardgen.runs.records import CandidateResult, JudgeJob
+from rewardgen.runs.records import JUDGE_DIR, CandidateResult, JudgeJob
 from rewardgen.runs.store import CandidateRecord, RunStore
 from rewardgen.tasks.spec import TaskSpec, load_task
 
 log = logging.getLogger(__name__)
 
 JUDGES = ("none", "clip", "vlm")
-JUDGE_DIR = "judge"  # cand_XX/judge/: job.json, result.json, worker.log, judge.json, frames.npz
 FRAMES_FILE = "frames.npz"
 TOURNAMENT_FILE = "judge_vlm.json"  # gen_XXX/judge_vlm.json: every comparison and win rate
 JUDGE_MEMORY_MB = 8192  # headless EGL maps ~2 GB beyond torch (as in vision_run)
@@ -161,23 +161,6 @@ class Judge:
         return cls(cfg, store, task, executor)
 
     # ------------------------------------------------------------ rendering (and CLIP) per candidate
-    def _job(self, record: CandidateRecord) -> JudgeJob:
-        from rewardgen.train.sb3 import resolve_device
-
-        cand = self.store.cand_dir(record.generation, record.index)
-        loop, render = self.cfg.loop, self.cfg.method.render
-        steps = loop.judge_steps or self.cfg.train.max_episode_steps or (
-            self.task.max_episode_steps or 1000)
-        return JudgeJob(
-            task=self.cfg.task, out_dir=str(cand / JUDGE_DIR), seed=int(self.cfg.seed),
-            device=resolve_device(str(self.cfg.device)),
-            judge="clip" if self.kind == "clip" else "frames",
-            policy=str(cand / "policy.zip"), algo=str(self.cfg.rl.algo),
-            episodes=int(loop.judge_episodes), max_steps=int(steps),
-            width=int(render.width), height=int(render.height),
-            frame_skip=int(render.frame_skip), frames=int(loop.judge_frames),
-            clip=_plain(self.cfg.method.clip))
-
     def _render(self, records: list[CandidateRecord]) -> dict[str, CandidateResult]:
         """Run the judge worker for each record through the executor; results by label."""
         from rewardgen.executors import make_executor
@@ -188,7 +171,9 @@ class Judge:
         executor = self.executor or make_executor(self.cfg.executor, self.cfg.sandbox,
                                                   self.cfg.rl, str(self.cfg.device))
         # trusted: the worker renders the evaluator's policy.zip and never loads reward code
-        results = executor.run([self._job(r) for r in records], target=JUDGE_TARGET,
+        jobs = [judge_job(self.cfg, self.task, self.store.cand_dir(r.generation, r.index), self.kind)
+                for r in records]
+        results = executor.run(jobs, target=JUDGE_TARGET,
                                sandbox=sandbox)
         return {r.label: res for r, res in zip(records, results, strict=True)}
 
