@@ -18,7 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from rewardgen.cli.keys import check_override_keys, key_error, unknown_keys
+from rewardgen.cli.keys import check_override_keys, compose_error, key_error, unknown_keys
 from rewardgen.config import EvalConfig, RewardGenConfig
 from rewardgen.errors import ConfigError
 
@@ -205,6 +205,24 @@ def _check_method(method: Any) -> None:
                               "lie in (0, 1]")
 
 
+def _check_offline(cfg: Any, task: Any) -> None:
+    """Without a language model each method runs offline (the seed-term baseline; CLIP from
+    weights on disk) or is refused here, in one line, before anything starts."""
+    from rewardgen.llm import offline_terms, uses_offline
+    from rewardgen.methods import METHODS, method_class
+    from rewardgen.vision.run import VISION_METHODS, vision_settings
+
+    name = str(cfg.method.name)
+    if name in VISION_METHODS:
+        vision_settings(cfg, task)  # CLIP weights on this machine; a VLM endpoint
+    elif name in METHODS and uses_offline(cfg.llm):
+        offline_terms(task, method_class(name).entry)
+        if name == "text2reward" and cfg.method.mode == "few_shot" \
+                and cfg.method.similarity == "embeddings":
+            raise ConfigError("method.similarity=embeddings needs an OpenAI-compatible server and "
+                              "this run has none (llm=offline); use method.similarity=tokens")
+
+
 def _check_loop(cfg: Any, task: Any) -> None:
     from rewardgen.search.judge import check_judge_config
     from rewardgen.search.screening import SCREENING_TESTS, SCREENINGS
@@ -310,6 +328,7 @@ def validate(cfg: DictConfig) -> list[str]:
     else:
         _check_llm(cfg.llm)
         _check_method(cfg.method)
+        _check_offline(cfg, task)
         _check_loop(cfg, task)
         _check_final(cfg)
         _check_executor(cfg.executor)
@@ -324,21 +343,6 @@ def validate(cfg: DictConfig) -> list[str]:
 
 
 MAX_SWEEP_CHECKS = 64  # a larger --multirun sweep is checked job by job as it runs
-
-
-def _compose_error(e: Exception) -> ConfigError:
-    """Hydra's multi-line composition error as one line (the override, then the cause)."""
-    text = str(e).split("Config search path:")[0]  # Hydra's search path says nothing useful
-    text = text.replace(":\n\t", ": ").replace("\n\t", ", ")  # "Available options in 'llm':"
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    cause = e.__cause__
-    while cause is not None:
-        lines += [line.strip() for line in str(cause).splitlines()[:1] if line.strip()]
-        cause = cause.__cause__
-    lines = [line for line in lines if not line.startswith(("full_key:", "object_type=",
-                                                            "reference_type=", "Set the env"))]
-    unique = list(dict.fromkeys(lines))
-    return ConfigError("; ".join(unique) or type(e).__name__)
 
 
 def check_command_line(argv: list[str], config_dir: str, config_name: str, schema: type) -> None:
@@ -383,7 +387,7 @@ def check_command_line(argv: list[str], config_dir: str, config_name: str, schem
             with initialize_config_dir(config_dir, version_base="1.3"):
                 cfg = compose(args.config_name or config_name, overrides=list(job))
         except (HydraException, OmegaConfBaseException) as e:
-            raise _compose_error(e) from e
+            raise compose_error(e) from e
         validate(cfg)
 
 

@@ -88,7 +88,8 @@ class Loop:
         self.store.write_messages(generation, messages)
         flat = [(r.source or "", r.result) for gen in history for r in gen]
         ctx = ProposalContext(task=self.task, generation=generation,
-                              seed=int(self.cfg.seed) + generation, history=flat)
+                              seed=int(self.cfg.seed) + generation, history=flat,
+                              entry=self.method.entry)
         self.store.event("llm_request", generation=generation, n=int(self.cfg.loop.samples),
                          proposer=self.proposer.name)
         asked = int(self.cfg.loop.samples)
