@@ -187,6 +187,9 @@ class SandboxConfig:
     network: bool = False  # False: a new network namespace where the OS allows
     smoke_states: int = 64
     smoke_call_timeout_s: float = 1.0
+    # mean seconds per reward-program call during training, measured as it trains; a candidate
+    # above it (after CALL_BUDGET_GRACE_S of reward time) ends early as failed. null: no budget
+    call_budget_s: float | None = 0.01
     output_limit_kb: int = 256
 
 

@@ -82,6 +82,8 @@ def training_job(cfg: DictConfig, out_dir: str, source: str | None, kind: str = 
         tensorboard=bool(cfg.train.tensorboard),
         smoke_states=int(cfg.sandbox.smoke_states),
         smoke_call_timeout_s=float(cfg.sandbox.smoke_call_timeout_s),
+        call_budget_s=(None if cfg.sandbox.get("call_budget_s") is None
+                       else float(cfg.sandbox.call_budget_s)),
         reward_options=options,
     )
 

@@ -131,6 +131,8 @@ def _check_sandbox(sandbox: Any) -> None:
     _at_least("sandbox.max_file_size_mb", sandbox.max_file_size_mb, 1)
     _at_least("sandbox.smoke_states", sandbox.smoke_states, 1)
     _positive("sandbox.smoke_call_timeout_s", sandbox.smoke_call_timeout_s)
+    if sandbox.get("call_budget_s") is not None:
+        _positive("sandbox.call_budget_s", sandbox.call_budget_s, "or sandbox.call_budget_s=null")
     _at_least("sandbox.output_limit_kb", sandbox.output_limit_kb, 1)
 
 

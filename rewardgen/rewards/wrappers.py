@@ -7,6 +7,7 @@ the scalar) and puts everything it knows into ``info["rewardgen"]``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, SupportsFloat
 
@@ -14,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from rewardgen.errors import RewardCodeError
+from rewardgen.sandbox.contract import CALL_BUDGET_GRACE_S
 from rewardgen.sandbox.program import check_reward_output
 from rewardgen.tasks.spec import TaskSpec
 
@@ -56,6 +58,9 @@ class RewardProgramWrapper(gym.Wrapper):
         task: its TaskSpec (State view and fitness).
         reward_fn: the loaded reward program's function, or None for the native reward.
         check_output: validate every return value (finite float, dict of finite floats).
+        call_budget_s: the most seconds a call of ``reward_fn`` may take on average; the running
+            mean is checked every step once the calls took ``CALL_BUDGET_GRACE_S`` in all, and a
+            slower program raises RewardCodeError naming its time per call (None: no budget).
     """
 
     def __init__(
@@ -64,8 +69,12 @@ class RewardProgramWrapper(gym.Wrapper):
         task: TaskSpec,
         reward_fn: RewardFn | None = None,
         check_output: bool = True,
+        call_budget_s: float | None = None,
     ) -> None:
         super().__init__(env)
+        self.call_budget_s = call_budget_s
+        self._calls = 0
+        self._call_time = 0.0
         self.task = task
         self.reward_fn = reward_fn
         self.check_output = check_output
@@ -100,6 +109,19 @@ class RewardProgramWrapper(gym.Wrapper):
         self._component_sums = {}
         return obs, info
 
+    def _over_budget(self, seconds: float) -> None:
+        """Add one call's time; raise once the running mean is above ``call_budget_s``."""
+        self._calls += 1
+        self._call_time += seconds
+        budget = self.call_budget_s or 0.0
+        if self._call_time > max(CALL_BUDGET_GRACE_S, budget * self._calls):
+            per_call = self._call_time / self._calls
+            raise RewardCodeError(
+                f"the reward program took {per_call:.3g} s per call on average over "
+                f"{self._calls} calls, above sandbox.call_budget_s={budget:g}: make it cheaper "
+                "(no loops over large arrays, no repeated work per step)"
+            )
+
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, native, terminated, truncated, info = self.env.step(action)
         state = self._build()
@@ -109,12 +131,15 @@ class RewardProgramWrapper(gym.Wrapper):
         if reward_fn is None:
             reward, components = native, {}
         else:
+            start = time.perf_counter()
             try:
                 out = reward_fn(state, action, self._prev)
             except RewardCodeError:
                 raise
             except Exception as e:  # noqa: BLE001 - generated code may raise anything
                 raise RewardCodeError(f"compute_reward raised {type(e).__name__}: {e}") from e
+            if self.call_budget_s is not None:
+                self._over_budget(time.perf_counter() - start)
             if self.check_output:
                 reward, components = _checked(out)
             else:

@@ -38,6 +38,7 @@ class CandidateJob:
     tensorboard: bool = True
     smoke_states: int = 64
     smoke_call_timeout_s: float = 1.0
+    call_budget_s: float | None = 0.01  # mean seconds per reward call in training (None: none)
     reward_options: dict[str, Any] = field(default_factory=dict)  # progress: bins, bonus, beta
     vision: dict[str, Any] = field(default_factory=dict)  # clip / vlm_preference settings
     checkpoint_dir: str | None = None  # trusted evaluation: the training worker's checkpoints

@@ -23,6 +23,7 @@ MAX_COMPONENT_NAME = 100  # characters per component name
 MAX_REASON_CHARS = 300  # a one-line reason
 MAX_TRACEBACK_CHARS = 4000  # a trimmed traceback shown to the LLM
 RESULT_LIMIT_MB = 64  # a larger result.json from a worker is not read
+CALL_BUDGET_GRACE_S = 1.0  # reward-program time in training before sandbox.call_budget_s applies
 TAIL_FRAMES = 3  # frames kept after the reward program's own in a trimmed traceback
 
 # ESC-introduced sequences: CSI (ESC [ ... final byte), OSC/DCS/SOS/PM/APC strings (up to BEL

@@ -161,7 +161,8 @@ def make_env(task: TaskSpec, job: CandidateJob, reward_fn: RewardFn | None) -> R
 
         overrides.update(render_overrides(job))
     env = Monitor(task.make_env(**overrides))
-    return RewardProgramWrapper(env, task, reward_fn)
+    budget = job.call_budget_s if job.reward_kind in ("program", "progress") else None
+    return RewardProgramWrapper(env, task, reward_fn, call_budget_s=budget)
 
 
 class _CarryRewardErrors(gym.Wrapper):
