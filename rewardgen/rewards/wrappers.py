@@ -15,7 +15,11 @@ import gymnasium as gym
 import numpy as np
 
 from rewardgen.errors import RewardCodeError
-from rewardgen.sandbox.contract import CALL_BUDGET_GRACE_S
+from rewardgen.sandbox.contract import (
+    CALL_BUDGET_GRACE_S,
+    MAX_REWARD_MAGNITUDE,
+    exception_message,
+)
 from rewardgen.sandbox.program import check_reward_output
 from rewardgen.tasks.spec import TaskSpec
 
@@ -26,13 +30,15 @@ INFO_KEY = "rewardgen"
 def _checked(out: Any) -> tuple[float, dict[str, float]]:
     """``check_reward_output`` with a fast path for the common case, called every env step.
 
-    A tuple of a finite float and a dict of str -> finite float is accepted here in one pass
-    (``v - v == 0.0`` holds exactly for finite floats); anything else goes to the full check,
+    A tuple of a finite float (within ``MAX_REWARD_MAGNITUDE``) and a dict of str -> finite float
+    is accepted here in one pass (``v - v == 0.0`` holds exactly for finite floats, the range
+    check fails for NaN and inf); anything else goes to the full check,
     which converts what it can and raises with the precise reason.
     """
     if type(out) is tuple and len(out) == 2:
         total, components = out
-        if type(components) is dict and isinstance(total, float) and total - total == 0.0:
+        if (type(components) is dict and isinstance(total, float)
+                and -MAX_REWARD_MAGNITUDE <= total <= MAX_REWARD_MAGNITUDE):
             clean = {}
             for key, value in components.items():
                 if type(key) is not str or not isinstance(value, float) or value - value != 0.0:
@@ -137,7 +143,8 @@ class RewardProgramWrapper(gym.Wrapper):
             except RewardCodeError:
                 raise
             except Exception as e:  # noqa: BLE001 - generated code may raise anything
-                raise RewardCodeError(f"compute_reward raised {type(e).__name__}: {e}") from e
+                raise RewardCodeError(
+                    f"compute_reward raised {type(e).__name__}: {exception_message(e)}") from e
             if self.call_budget_s is not None:
                 self._over_budget(time.perf_counter() - start)
             if self.check_output:

@@ -104,10 +104,22 @@ def _warn_network(reason: str) -> None:
         log.debug("no network namespace: %s", reason)
 
 
-def death_reason(returncode: int, stderr: str, cfg: SandboxConfig) -> str:
-    """One line saying how a worker that left no result died."""
+CRASH_SIGNALS = ("SIGSEGV", "SIGBUS", "SIGABRT", "SIGILL", "SIGFPE")
+_SIGNAL_CODES = {-int(sig) for sig in signal.Signals}
+REWARD_TARGETS = (DEFAULT_TARGET, "rewardgen.worker.score:")  # workers that run reward code
+
+
+def death_reason(returncode: int, stderr: str, cfg: SandboxConfig,
+                 runs_reward: bool = False) -> str:
+    """One line saying how a worker that left no result died.
+
+    ``runs_reward``: the worker ran a reward program, so an interpreter crash is its doing (the
+    rest of the worker, SB3 and MuJoCo, does not crash on its own).
+    """
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     last = lines[-1] if lines else ""
+    if returncode > 128 and -(returncode - 128) in _SIGNAL_CODES:  # bwrap: 128 + the signal
+        returncode = 128 - returncode
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
@@ -119,6 +131,10 @@ def death_reason(returncode: int, stderr: str, cfg: SandboxConfig) -> str:
             return f"exceeded the CPU time limit of {cfg.cpu_time_s} s (SIGXCPU)"
         if name == "SIGXFSZ":
             return f"exceeded the file size limit of {cfg.max_file_size_mb} MB (SIGXFSZ)"
+        if runs_reward and name in CRASH_SIGNALS:
+            return (f"killed by {name}: the reward program crashed the Python interpreter (deep "
+                    "nesting, e.g. iterators or containers wrapped thousands of times, overflows "
+                    "its C stack); build no deep structures and keep the program flat")
         return f"killed by {name}"
     if any(hint in last for hint in ("MemoryError", *MEMORY_HINTS)):
         return f"exceeded the memory limit of {cfg.memory_mb} MB"
@@ -253,7 +269,8 @@ def run_isolated(
         out_dir / "worker.log",
         f"== stdout ({out.total} bytes) ==\n{stdout}\n== stderr ({err.total} bytes) ==\n{stderr}\n",
     )
-    result = _collect(result_path, killed_reason, status, returncode, stderr, cfg)
+    runs_reward = bool(job.reward_source) and target.startswith(REWARD_TARGETS)
+    result = _collect(result_path, killed_reason, status, returncode, stderr, cfg, runs_reward)
     if not result.wall_time_s:
         result.wall_time_s = wall
     if result.seed is None:
@@ -273,6 +290,7 @@ def _collect(
     returncode: int,
     stderr: str,
     cfg: SandboxConfig,
+    runs_reward: bool = False,
 ) -> CandidateResult:
     if killed_reason:
         result_path.unlink(missing_ok=True)
@@ -298,5 +316,6 @@ def _collect(
                 traceback=tail(stderr),
             )
     return CandidateResult(
-        status="failed", reason=death_reason(returncode, stderr, cfg), traceback=tail(stderr)
+        status="failed", reason=death_reason(returncode, stderr, cfg, runs_reward),
+        traceback=tail(stderr)
     )
