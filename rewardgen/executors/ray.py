@@ -122,6 +122,17 @@ def check_address(address: str | None) -> str | None:
     )
 
 
+def no_cluster_reason(address: str | None, error: BaseException) -> str:
+    """One line for a cluster that cannot be joined, naming the one-machine fix first (Ray's own
+    text tells a Ray user to set ``--address`` or ``RAY_ADDRESS``, which rewardgen does not read).
+    """
+    detail = " ".join(str(error).split("Please specify")[0].split())
+    detail = detail if len(detail) <= 120 else detail[:117] + "..."
+    return (f"executor=ray cannot join a Ray cluster at executor.address={address}: use "
+            "executor.address=local to start a one-machine cluster here, or start one with "
+            f"`ray start --head` and keep executor.address=auto (Ray said: {detail})")
+
+
 def lost_reason(error: BaseException) -> str:
     """One line saying how Ray lost a candidate's task."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
@@ -179,10 +190,7 @@ class RayExecutor:
             try:
                 ray.init(address=self.address, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as e:
-                raise ConfigError(
-                    f"cannot join the Ray cluster at executor.address={self.address!r}: {e}; start "
-                    f"one with `ray start --head` on the head node, or use executor.address=local"
-                ) from e
+                raise ConfigError(no_cluster_reason(self.address, e)) from e
         resources = ray.cluster_resources()
         for name, need in (("CPU", self.cpus), ("GPU", self.gpus)):
             if need > float(resources.get(name, 0.0)):

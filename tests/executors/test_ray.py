@@ -136,3 +136,23 @@ def test_archive_round_trip_and_hostile_members(tmp_path):
     assert unpack_into(buffer.getvalue(), tmp_path / "box") == ["ok.txt"]
     assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "box" / "link").exists()
 
+
+
+def test_no_running_cluster_names_the_one_machine_address(tmp_path):
+    """executor.address=auto without a cluster: one line that names executor.address=local."""
+    import subprocess
+    import sys
+
+    code = ("from rewardgen.config import ExecutorConfig, RLConfig, SandboxConfig\n"
+            "from rewardgen.executors.ray import RayExecutor\n"
+            "RayExecutor(ExecutorConfig(name='ray', address='auto'), SandboxConfig(), RLConfig(),"
+            " 'cpu').connect()\n")
+    env = {**os.environ, "RAY_TMPDIR": str(tmp_path), "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)  # a cluster this test must not find
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("rewardgen.errors.ConfigError: executor=ray cannot join a Ray cluster "
+                           "at executor.address=auto: use executor.address=local to start a "
+                           "one-machine cluster here"), out.stderr[-2000:]
+    assert "RAY_ADDRESS" not in last
