@@ -189,7 +189,8 @@ class Loop:
         if self.judge is not None:  # vision fitness (and VLM win rates) before selection
             self.judge.judge_generation(generation, ordered, incumbent)
         # feedback.preference: the ranking's marks steer selection (ICPL); saved, asked once
-        ordered = rank_generation(self.cfg.feedback, self.store, generation, ordered, incumbent)
+        ordered = rank_generation(self.cfg.feedback, self.store, generation, ordered, incumbent,
+                                  video_steps=int(self.cfg.report.video_steps))
         self.store.event("generation_done", generation=generation,
                          ok=sum(r.result.ok for r in ordered), total=len(ordered))
         return ordered
