@@ -18,7 +18,13 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from rewardgen.cli.keys import check_override_keys, compose_error, key_error, unknown_keys
+from rewardgen.cli.keys import (
+    check_override_keys,
+    compose_error,
+    config_method,
+    key_error,
+    unknown_keys,
+)
 from rewardgen.config import EvalConfig, RewardGenConfig
 from rewardgen.errors import ConfigError
 
@@ -131,8 +137,7 @@ def _check_sandbox(sandbox: Any) -> None:
     _at_least("sandbox.max_file_size_mb", sandbox.max_file_size_mb, 1)
     _at_least("sandbox.smoke_states", sandbox.smoke_states, 1)
     _positive("sandbox.smoke_call_timeout_s", sandbox.smoke_call_timeout_s)
-    if sandbox.get("call_budget_s") is not None:
-        _positive("sandbox.call_budget_s", sandbox.call_budget_s, "or sandbox.call_budget_s=null")
+    _optional_at_least("sandbox.call_budget_s", sandbox.get("call_budget_s"), 1e-4)
     _at_least("sandbox.output_limit_kb", sandbox.output_limit_kb, 1)
 
 
@@ -208,19 +213,16 @@ def _check_method(method: Any) -> None:
 
 
 def _check_offline(cfg: Any, task: Any) -> None:
-    """Without a language model each method runs offline (the seed-term baseline; CLIP from
-    weights on disk) or is refused here, in one line, before anything starts."""
+    """Each method runs without a language model (seed-term baseline, CLIP) or is refused here."""
     from rewardgen.llm import offline_terms, uses_offline
     from rewardgen.methods import METHODS, method_class
     from rewardgen.vision.run import VISION_METHODS, vision_settings
 
-    name = str(cfg.method.name)
-    if name in VISION_METHODS:
+    if cfg.method.name in VISION_METHODS:
         vision_settings(cfg, task)  # CLIP weights on this machine; a VLM endpoint
-    elif name in METHODS and uses_offline(cfg.llm):
-        offline_terms(task, method_class(name).entry)
-        if name == "text2reward" and cfg.method.mode == "few_shot" \
-                and cfg.method.similarity == "embeddings":
+    elif cfg.method.name in METHODS and uses_offline(cfg.llm):
+        offline_terms(task, method_class(str(cfg.method.name)).entry)
+        if cfg.method.get("similarity") == "embeddings" and cfg.method.mode == "few_shot":
             raise ConfigError("method.similarity=embeddings needs an OpenAI-compatible server and "
                               "this run has none (llm=offline); use method.similarity=tokens")
 
@@ -312,7 +314,8 @@ def validate(cfg: DictConfig) -> list[str]:
     schema: type = EvalConfig if is_eval else RewardGenConfig
     extra = unknown_keys(cfg, schema)
     if extra:
-        raise ConfigError(key_error(extra[0], schema) or f"{extra[0]} is not a config key")
+        raise ConfigError(key_error(extra[0], schema, method=config_method(cfg))
+                          or f"{extra[0]} is not a config key")
     task = _check_task(cfg)
     _check_rl(cfg.rl)
     _check_train(cfg.train)
