@@ -7,9 +7,12 @@ from typing import Any
 
 from rewardgen.sandbox.contract import clean_text
 
-STATUSES = ("ok", "rejected", "failed", "timeout", "screened_out")
+STATUSES = ("ok", "rejected", "failed", "timeout", "screened_out", "pruned")
 TRAIN_DIR = "train"  # cand_XX/train/: the untrusted training worker's only writable folder
 PROGRESS_FILE = "progress.json"  # written by the worker while training, read by the progress display
+# A following evaluator (job.follow) and its parent talk through its own (trusted) folder:
+CURVE_FILE = "curve.json"  # the evaluator: the curve so far, rewritten after every checkpoint
+END_FILE = "end.json"  # the parent: training ended; {"until": steps or null} bounds what counts
 
 
 @dataclass
@@ -41,6 +44,7 @@ class CandidateJob:
     reward_options: dict[str, Any] = field(default_factory=dict)  # progress: bins, bonus, beta
     vision: dict[str, Any] = field(default_factory=dict)  # clip / vlm_preference settings
     checkpoint_dir: str | None = None  # trusted evaluation: the training worker's checkpoints
+    follow: bool = False  # trusted evaluation while training goes on (loop.schedule): see evaluate.py
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,7 +60,9 @@ class CandidateResult:
     """What happened to one candidate (see DESIGN.md, "Candidate result").
 
     Attributes:
-        status: ok | rejected | failed | timeout | screened_out.
+        status: ok | rejected | failed | timeout | screened_out | pruned (stopped early by
+            ``loop.schedule``; its curve, fitness and policy.zip are those of its last
+            evaluated checkpoint).
         reason: one line for anything but ok.
         traceback: trimmed traceback of a failure, shown to the LLM.
         feedback: what a candidate that was not trained teaches the next prompt beyond its
