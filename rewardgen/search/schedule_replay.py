@@ -101,12 +101,12 @@ def replay_run(run_dir: str | Path, schedule: str, params: Mapping[str, Any] | N
     config_path = root / ".hydra" / "config.yaml"
     if not config_path.is_file():
         raise ConfigError(f"{root} is not a run directory (no .hydra/config.yaml)")
-    cfg = OmegaConf.load(config_path)
+    cfg: dict[str, Any] = OmegaConf.to_container(OmegaConf.load(config_path))  # type: ignore[assignment]
     loop = cfg.get("loop") or {}
     merged = {**pruner_params(loop.get("pruner")), **dict(params or {})}
-    eval_freq = int(cfg.get("train", {}).get("eval_freq", 0))
-    pool = int(workers or cfg.get("executor", {}).get("workers") or 1)
-    generations = []
+    eval_freq = int((cfg.get("train") or {}).get("eval_freq", 0))
+    pool = int(workers or (cfg.get("executor") or {}).get("workers") or 1)
+    generations: list[dict[str, Any]] = []
     for generation, curves in sorted(recorded_curves(root).items()):
         pruner = GenerationPruner(schedule, merged, eval_freq, str(loop.get("selection", "max")),
                                   int(loop.get("last_k", 3)))
