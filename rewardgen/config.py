@@ -12,6 +12,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from rewardgen.errors import ConfigError
+
 
 @dataclass
 class LLMConfig:
@@ -94,25 +96,87 @@ class PreferenceConfig:
 
 @dataclass
 class MethodConfig:
-    """How prompts are built from (task, history) (``method=eureka``)."""
+    """What every method has (``method=NAME`` picks its own schema below, registered as
+    ``method/NAME_schema``: a key of another method is refused, not silently ignored)."""
 
     name: str = "eureka"
     prompt_dir: str = "eureka"
     max_feedback_chars: int = 6000  # bound on feedback text carried into the next prompt
-    # method=text2reward
+
+
+@dataclass
+class CodeMethodConfig(MethodConfig):
+    """A method whose LLM writes reward programs. ``render``, ``clip`` and ``preference.question``
+    configure the vision judges of its candidates (``loop.judge=clip|vlm``,
+    ``feedback.preference=vlm``)."""
+
+    render: RenderConfig = field(default_factory=RenderConfig)
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    preference: PreferenceConfig = field(default_factory=PreferenceConfig)
+
+
+@dataclass
+class EurekaMethodConfig(CodeMethodConfig):
+    """``method=eureka`` (Eureka; ICPL with ``feedback.preference``; CARD with its options)."""
+
+
+@dataclass
+class Text2RewardMethodConfig(CodeMethodConfig):
+    """``method=text2reward``."""
+
+    name: str = "text2reward"
+    prompt_dir: str = "text2reward"
     mode: str = "zero_shot"  # zero_shot | few_shot (examples from library_dir)
     library_dir: str | None = None  # folder of exported rewards: <entry>/reward.py + meta.json
     few_shot_k: int = 1  # examples shown in few-shot mode (the paper: 1, never the task's own)
     similarity: str = "auto"  # auto: the LLM server's embeddings, else tokens | embeddings | tokens
     embedding_model: str = "text-embedding-3-small"  # similarity=auto|embeddings
-    # method=progress
+
+
+@dataclass
+class ProgressMethodConfig(CodeMethodConfig):
+    """``method=progress`` (progress functions and count-based exploration)."""
+
+    name: str = "progress"
+    prompt_dir: str = "progress"
     bins: int = 10  # cells per progress term
     bonus: str = "count"  # count (beta/sqrt(N(cell))) | hash (raw-State counts) | dense (progress)
     beta: float = 1.0  # scale of the count bonus (or of the dense progress)
     hash_resolution: float = 0.1  # grid of the raw-State hash (bonus=hash)
-    render: RenderConfig = field(default_factory=RenderConfig)  # vision methods only
-    clip: ClipConfig = field(default_factory=ClipConfig)  # method=clip
-    preference: PreferenceConfig = field(default_factory=PreferenceConfig)  # method=vlm_preference
+
+
+@dataclass
+class ClipMethodConfig(MethodConfig):
+    """``method=clip`` (VLM-RM): no generated code."""
+
+    name: str = "clip"
+    render: RenderConfig = field(default_factory=RenderConfig)
+    clip: ClipConfig = field(default_factory=ClipConfig)
+
+
+@dataclass
+class VlmPreferenceMethodConfig(MethodConfig):
+    """``method=vlm_preference`` (RL-VLM-F): no generated code."""
+
+    name: str = "vlm_preference"
+    render: RenderConfig = field(default_factory=RenderConfig)
+    preference: PreferenceConfig = field(default_factory=PreferenceConfig)
+
+
+METHOD_SCHEMAS: dict[str, type[MethodConfig]] = {
+    "eureka": EurekaMethodConfig,
+    "text2reward": Text2RewardMethodConfig,
+    "progress": ProgressMethodConfig,
+    "clip": ClipMethodConfig,
+    "vlm_preference": VlmPreferenceMethodConfig,
+}
+
+
+def method_schema(name: str) -> type[MethodConfig]:
+    """The schema of ``method=name`` (conf/method/<name>.yaml is validated against it)."""
+    if name not in METHOD_SCHEMAS:
+        raise ConfigError(f"method={name!r} is not one of {', '.join(METHOD_SCHEMAS)}")
+    return METHOD_SCHEMAS[name]
 
 
 @dataclass
@@ -294,6 +358,9 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="rewardgen_schema", node=RewardGenConfig)
     cs.store(name="eval_schema", node=EvalConfig)
+    for name, schema in METHOD_SCHEMAS.items():
+        cs.store(group="method", name=f"{name}_schema", node=schema)
 
 
-__all__ = ["MISSING", "RewardGenConfig", "EvalConfig", "register_configs"]
+__all__ = ["METHOD_SCHEMAS", "MISSING", "EvalConfig", "MethodConfig", "RewardGenConfig",
+           "method_schema", "register_configs"]

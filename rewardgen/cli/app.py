@@ -20,8 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from rewardgen.cli.check import check_command_line, validate
-from rewardgen.cli.keys import key_error
-from rewardgen.config import EvalConfig, RewardGenConfig, register_configs
+from rewardgen.cli.keys import key_error, schema_keys
+from rewardgen.config import EvalConfig, RewardGenConfig, method_schema, register_configs
 from rewardgen.errors import ConfigError, LLMError, RewardGenError, RunDirError
 from rewardgen.resources import resource_dir
 from rewardgen.sandbox.contract import CleanFormatter, clean_text
@@ -82,15 +82,33 @@ def stop_on_ctrl_c(prog: str) -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if not STOP.is_set():  # after a Ctrl-C the handler stays until the exit: a second one
+            signal.signal(signal.SIGINT, previous)  # while summary.json is written exits 130
+
+
+def exit_stopped(line: str) -> NoReturn:
+    """Print the one line after a Ctrl-C and exit 130 (128 + SIGINT), as shells expect.
+
+    The exit skips interpreter shutdown, which resets SIGINT to its default action: a second
+    Ctrl-C in that window would kill the process by the signal (status -2, not 130). A local Ray
+    cluster is shut down and log files and the standard streams are flushed first; the run's
+    files were written atomically before.
+    """
+    print(f"\n{line}", file=sys.stderr)
+    ray = sys.modules.get("ray")  # a local Ray cluster is stopped by Ray's own exit hook: run it
+    if ray is not None and ray.is_initialized():
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def _stopped(prog: str, run_dir: Path | None) -> NoReturn:
-    """The one line after a Ctrl-C; exit status 130 (128 + SIGINT), as shells expect."""
     where = (f"; finished work is kept in {run_dir}: continue with `rewardgen-resume {run_dir}`"
              if run_dir is not None else "")
-    print(f"\n{prog}: stopped by the user{where}", file=sys.stderr)
-    sys.exit(130)
+    exit_stopped(f"{prog}: stopped by the user{where}")
 
 
 def run(cfg: DictConfig, run_dir: Path, interactive: bool = True, *,
@@ -227,8 +245,15 @@ def resume_config(run_dir: Path, overrides: list[str]) -> DictConfig:
     if not config_path.is_file():
         raise RunDirError(f"{config_path} is missing; cannot resume without the run's config")
     try:
-        cfg = OmegaConf.merge(OmegaConf.structured(RewardGenConfig), OmegaConf.load(config_path))
-    except OmegaConfBaseException as e:
+        saved = OmegaConf.load(config_path)
+        method = str(OmegaConf.select(saved, "method.name", default="eureka"))
+        schema = RewardGenConfig(method=method_schema(method)())
+        known = schema_keys(RewardGenConfig, method)
+        node = OmegaConf.select(saved, "method")
+        for key in [k for k in (node or {}) if f"method.{k}" not in known]:
+            node.pop(key)  # a run from before one schema per method saved every method's keys
+        cfg = OmegaConf.merge(OmegaConf.structured(schema), saved)
+    except (OmegaConfBaseException, ConfigError) as e:
         raise RunDirError(f"{config_path} does not fit this rewardgen's config: "
                           f"{str(e).splitlines()[0]}; start a new run") from e
     for item in overrides:
@@ -236,7 +261,7 @@ def resume_config(run_dir: Path, overrides: list[str]) -> DictConfig:
         if not eq or not key.strip():
             raise ConfigError(f"resume override {item!r} is not key=value (e.g. "
                               "llm.base_url=http://127.0.0.1:8000/v1)")
-        unknown = key_error(key.strip(), RewardGenConfig, value)
+        unknown = key_error(key.strip(), RewardGenConfig, value, method)
         if unknown is not None:
             raise ConfigError(f"resume override: {unknown}")
         try:

@@ -18,7 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from rewardgen.cli.keys import check_override_keys, key_error, unknown_keys
+from rewardgen.cli.keys import check_override_keys, config_method, key_error, unknown_keys
 from rewardgen.config import EvalConfig, RewardGenConfig
 from rewardgen.errors import ConfigError
 
@@ -292,7 +292,8 @@ def validate(cfg: DictConfig) -> list[str]:
     schema: type = EvalConfig if is_eval else RewardGenConfig
     extra = unknown_keys(cfg, schema)
     if extra:
-        raise ConfigError(key_error(extra[0], schema) or f"{extra[0]} is not a config key")
+        raise ConfigError(key_error(extra[0], schema, method=config_method(cfg))
+                          or f"{extra[0]} is not a config key")
     task = _check_task(cfg)
     _check_rl(cfg.rl)
     _check_train(cfg.train)

@@ -17,6 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from rewardgen.config import METHOD_SCHEMAS
 from rewardgen.errors import ConfigError
 
 
@@ -28,15 +29,22 @@ def _unwrap(tp: Any) -> Any:
     return tp
 
 
-def schema_keys(schema: type) -> dict[str, str]:
+def schema_keys(schema: type, method: str | None = None) -> dict[str, str]:
     """Every dotted key of a dataclass schema -> ``open`` (a mapping: anything may go below it),
-    ``list`` or ``leaf``."""
+    ``list`` or ``leaf``. ``method`` picks the schema of the ``method`` node
+    (:data:`~rewardgen.config.METHOD_SCHEMAS`; None: the keys of any method)."""
     out: dict[str, str] = {}
 
     def walk(cls: type, prefix: str) -> None:
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             key, tp = prefix + f.name, _unwrap(hints[f.name])
+            if key == "method" and dataclasses.is_dataclass(tp):
+                out[key] = "node"
+                for schema in ([METHOD_SCHEMAS[method]] if method in METHOD_SCHEMAS
+                               else METHOD_SCHEMAS.values()):
+                    walk(schema, key + ".")
+                continue
             if dataclasses.is_dataclass(tp):
                 out[key] = "node"
                 walk(tp, key + ".")  # type: ignore[arg-type]
@@ -51,10 +59,12 @@ def schema_keys(schema: type) -> dict[str, str]:
     return out
 
 
-def key_error(key: str, schema: type, value: str | None = None) -> str | None:
+def key_error(key: str, schema: type, value: str | None = None,
+              method: str | None = None) -> str | None:
     """None when ``key`` is a key of ``schema`` (or lies under an open mapping), else the error
-    line: the closest real key, written as an override to paste."""
-    keys = schema_keys(schema)
+    line: the closest real key, written as an override to paste. ``method``: the run's method
+    (its own schema decides the ``method.*`` keys)."""
+    keys = schema_keys(schema, method)
     parts = key.split(".")
     for i in range(1, len(parts) + 1):
         head = ".".join(parts[:i])
@@ -66,6 +76,10 @@ def key_error(key: str, schema: type, value: str | None = None) -> str | None:
             break
     else:
         return None
+    owners = [name for name in METHOD_SCHEMAS if name != method and key in schema_keys(schema, name)]
+    if method is not None and key.startswith("method.") and owners:
+        return (f"{key} is a key of method={' / method='.join(owners)}, not of method={method}; "
+                f"`rewardgen method={method} --cfg job` prints this method's keys")
     close = difflib.get_close_matches(key, [k for k, v in keys.items() if v != "node"], n=1,
                                       cutoff=0.6)
     if close:
@@ -79,9 +93,14 @@ def key_error(key: str, schema: type, value: str | None = None) -> str | None:
     return f"{key} is not a config key ({where})"
 
 
+def config_method(cfg: DictConfig) -> str | None:
+    """The composed config's method name (None for ``rewardgen-eval``'s config)."""
+    return str(cfg.method.name) if "method" in cfg and "name" in cfg.method else None
+
+
 def unknown_keys(cfg: DictConfig, schema: type) -> list[str]:
     """Dotted keys of ``cfg`` that its schema does not have (added with ``+key=value``)."""
-    keys = schema_keys(schema)
+    keys = schema_keys(schema, config_method(cfg))
     found = []
 
     def walk(node: Any, prefix: str) -> None:
@@ -116,14 +135,20 @@ def check_override_keys(overrides: Iterable[str], schema: type, groups: Iterable
         raise ConfigError(f"{' '.join(str(e).split())}; write overrides as key=value, e.g. "
                           "loop.samples=4") from e
     groups = set(groups)
+    methods = [o for o in parsed if o.key_or_group == "method" and not o.is_delete()]
+    method: str | None = "eureka"  # conf/config.yaml's default
+    if methods:  # a sweep over methods: each job's composition checks its own keys
+        method = None if methods[-1].is_sweep_override() else \
+            methods[-1].get_value_element_as_str()
     for override in parsed:
         key = override.key_or_group
         if override.is_delete() or key in groups or "/" in key or key.split(".")[0] == "hydra":
             continue
         value = None if override.is_sweep_override() else override.get_value_element_as_str()
-        error = key_error(key, schema, value)
+        error = key_error(key, schema, value, method if "method" in schema_keys(schema) else None)
         if error is not None:
             raise ConfigError(error)
 
 
-__all__ = ["check_override_keys", "key_error", "schema_keys", "unknown_keys"]
+__all__ = ["check_override_keys", "config_method", "key_error", "schema_keys",
+           "unknown_keys"]

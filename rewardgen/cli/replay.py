@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
 def replay_main(argv: list[str] | None = None) -> dict[str, Any]:
     """``rewardgen-replay REWARD_DIR [key=value ...] [--baselines native sparse] [--out DIR]``;
     returns the content of replay.json."""
-    from rewardgen.cli.app import stop_on_ctrl_c
+    from rewardgen.cli.app import exit_stopped, stop_on_ctrl_c
     from rewardgen.cli.check import validate
 
     parser = argparse.ArgumentParser(prog="rewardgen-replay", description=__doc__.splitlines()[0])
@@ -324,8 +324,7 @@ def replay_main(argv: list[str] | None = None) -> dict[str, Any]:
         with stop_on_ctrl_c("rewardgen-replay"):
             summary = replay(cfg, args.reward_dir, out, tuple(args.baselines))
     except KeyboardInterrupt:
-        print("\nrewardgen-replay: stopped by the user", file=sys.stderr)
-        sys.exit(130)
+        exit_stopped("rewardgen-replay: stopped by the user")
     except RewardGenError as e:
         print(f"rewardgen-replay: error: {' '.join(clean_text(str(e)).split())}", file=sys.stderr)
         sys.exit(1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewardgen.config import MethodConfig
+from rewardgen.config import ProgressMethodConfig
 from rewardgen.errors import ConfigError
 from rewardgen.methods.base import TaskPromptInfo
 from rewardgen.methods.eureka import EurekaMethod
@@ -20,7 +20,7 @@ from rewardgen.rewards.progress import DEFAULT_OPTIONS, check_options
 from rewardgen.tasks.spec import TaskSpec
 
 
-def progress_options(cfg: MethodConfig) -> dict[str, Any]:
+def progress_options(cfg: ProgressMethodConfig) -> dict[str, Any]:
     """The wrapper's options (bins, bonus, beta, hash_resolution) from ``method.*``."""
     return check_options({k: getattr(cfg, k, v) for k, v in DEFAULT_OPTIONS.items()})
 
@@ -42,7 +42,7 @@ class ProgressMethod(EurekaMethod):
         """The progress wrapper's options (bins, bonus, beta, hash_resolution)."""
         return progress_options(cfg)
 
-    def __init__(self, cfg: MethodConfig, task: TaskSpec, info: TaskPromptInfo) -> None:
+    def __init__(self, cfg: ProgressMethodConfig, task: TaskSpec, info: TaskPromptInfo) -> None:
         if not task.sparse_reward:
             raise ConfigError(
                 f"method=progress needs a sparse reward and task {task.name!r} has no "

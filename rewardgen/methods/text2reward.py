@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from rewardgen.config import MethodConfig
+from rewardgen.config import Text2RewardMethodConfig
 from rewardgen.errors import ConfigError
 from rewardgen.methods.base import TaskPromptInfo
 from rewardgen.methods.eureka import EurekaMethod, _clean, best_record
@@ -158,7 +158,7 @@ def server_embedder(llm: Any, model: str) -> Embedder | None:
     return embed
 
 
-def few_shot_examples(cfg: MethodConfig, task: TaskSpec, llm: Any = None) -> list[LibraryEntry]:
+def few_shot_examples(cfg: Text2RewardMethodConfig, task: TaskSpec, llm: Any = None) -> list[LibraryEntry]:
     """The library entries a few-shot prompt shows (``method.similarity`` picks the measure).
 
     Raises:
@@ -239,7 +239,7 @@ class Text2RewardMethod(EurekaMethod):
     reward_kind = "program"
     uses_llm = True  # make_method passes the llm config (few-shot similarity by embeddings)
 
-    def __init__(self, cfg: MethodConfig, task: TaskSpec, info: TaskPromptInfo,
+    def __init__(self, cfg: Text2RewardMethodConfig, task: TaskSpec, info: TaskPromptInfo,
                  llm: Any = None) -> None:
         mode = str(getattr(cfg, "mode", "zero_shot"))
         if mode not in MODES:

@@ -160,7 +160,7 @@ LOOP_PROGRAMS = [
     "component_flood_late",
     "memory_bomb_list_growth",
     "infinite_loop",
-    "lapack_hang",
+    "c_call_hang",
 ]
 
 

@@ -126,6 +126,50 @@ def test_resume_override_of_no_key_suggests_the_real_one(tmp_path):
         resume_config(tmp_path, ["llm.base_ur=http://x/v1"])
 
 
+# ---------------------------------------------------------------- one schema per method
+@pytest.mark.parametrize("method", ["eureka", "text2reward", "progress", "clip", "vlm_preference"])
+def test_each_method_composes_into_its_own_schema(method):
+    from omegaconf import OmegaConf
+
+    from rewardgen.config import METHOD_SCHEMAS
+
+    cfg = compose_config([*TINY, f"method={method}"])
+    assert OmegaConf.get_type(cfg.method) is METHOD_SCHEMAS[method]
+    fields = set(cfg.method.keys())
+    assert ("bins" in fields) == (method == "progress")
+    assert ("few_shot_k" in fields) == (method == "text2reward")
+    assert ("preference" in fields) == (method != "clip")  # the VLM judge's question
+    assert ("clip" in fields) == (method != "vlm_preference")
+
+
+@pytest.mark.parametrize(("argv", "match"), [
+    (["method.bins=5"], r"method.bins is a key of method=progress, not of method=eureka"),
+    (["method=clip", "method.mode=few_shot"],
+     r"method.mode is a key of method=text2reward, not of method=clip"),
+    (["method=vlm_preference", "method.clip.alpha=0.2"],
+     r"method.clip.alpha is a key of method=eureka / method=text2reward / method=progress / "
+     r"method=clip, not of method=vlm_preference"),
+    (["method=progress", "method.bin=5"], r"did you mean method.bins=5\?"),
+])
+def test_a_key_of_another_method_is_refused_naming_its_owner(argv, match):
+    with pytest.raises(ConfigError, match=match):
+        _check(*argv)
+
+
+def test_resume_reads_a_run_saved_with_every_methods_keys(tmp_path):
+    """A run from before one schema per method saved all methods' keys under ``method``."""
+    from omegaconf import OmegaConf
+
+    (tmp_path / ".hydra").mkdir()
+    saved = OmegaConf.to_container(compose_config([*TINY, "method=progress"]))
+    saved["method"].update(mode="zero_shot", few_shot_k=1, similarity="auto")  # type: ignore[index]
+    OmegaConf.save(OmegaConf.create(saved), tmp_path / ".hydra" / "config.yaml")
+    cfg = resume_config(tmp_path, ["method.beta=0.5"])
+    assert cfg.method.name == "progress" and cfg.method.beta == 0.5 and "mode" not in cfg.method
+    with pytest.raises(ConfigError, match="method.mode is a key of method=text2reward"):
+        resume_config(tmp_path, ["method.mode=few_shot"])
+
+
 # ---------------------------------------------------------------- the console scripts
 def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rewardgen.cli.app import run
-from rewardgen.config import MethodConfig
+from rewardgen.config import ProgressMethodConfig
 from rewardgen.errors import ConfigError
 from rewardgen.methods import TaskPromptInfo, make_method
 from rewardgen.prompts import estimate_tokens
@@ -33,8 +33,8 @@ def progress(state):
 """
 
 
-def _cfg(**kw) -> MethodConfig:
-    return MethodConfig(name="progress", prompt_dir="progress", **kw)
+def _cfg(**kw) -> ProgressMethodConfig:
+    return ProgressMethodConfig(**kw)
 
 
 @pytest.mark.parametrize("name", [n for n in task_names() if load_task(n).sparse_reward])

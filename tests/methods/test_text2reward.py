@@ -8,7 +8,7 @@ import json
 import pytest
 
 from rewardgen.cli.app import run
-from rewardgen.config import MethodConfig
+from rewardgen.config import Text2RewardMethodConfig
 from rewardgen.errors import ConfigError
 from rewardgen.methods import TaskPromptInfo, make_method
 from rewardgen.methods.text2reward import env_abstraction, load_library, nearest, similarity
@@ -29,8 +29,8 @@ def compute_reward(state, action, prev_state):
 """
 
 
-def _cfg(**kw) -> MethodConfig:
-    return MethodConfig(name="text2reward", prompt_dir="text2reward", **kw)
+def _cfg(**kw) -> Text2RewardMethodConfig:
+    return Text2RewardMethodConfig(**kw)
 
 
 def _library(root, entries: dict[str, str]):
