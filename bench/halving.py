@@ -6,7 +6,9 @@ the live pruner, fed the curves in the order a pool of W workers reaches them). 
 
 - ``steps_saved``: share of the candidates' env steps the schedule would not have trained;
 - ``same_best_rate``: share of generations whose best (``loop.selection`` over full curves)
-  would still have been trained to the end and selected.
+  would still have been trained to the end and selected;
+- ``mean_regret``: the fitness the selected best lost, as a share of the spread of its
+  generation's scores (0 when the best is the same), averaged over generations.
 
 Targets (issue 16): steps_saved >= 0.4 with same_best_rate >= 0.8. Without run directories the
 script first makes them (``--tasks``, ``--seeds``; the budgets below, minutes per task on a
@@ -72,7 +74,8 @@ def main() -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
     runs = args.runs or make_runs(args.out, args.tasks, args.seeds)
     print(f"{len(runs)} recorded runs: {', '.join(r.name for r in runs)}")
-    print(f"{'setting':26s} {'workers':>7s} {'gens':>5s} {'steps_saved':>12s} {'same_best_rate':>15s}")
+    print(f"{'setting':26s} {'workers':>7s} {'gens':>5s} {'steps_saved':>12s} "
+          f"{'same_best_rate':>15s} {'mean_regret':>12s}")
     headline = None
     for label, schedule, params in SETTINGS:
         for workers in args.workers:
@@ -81,7 +84,9 @@ def main() -> None:
             full = sum(g["steps_full"] for g in gens)
             saved = 1 - sum(g["steps_schedule"] for g in gens) / full
             same = sum(g["same_best"] for g in gens) / len(gens)
-            print(f"{label:26s} {workers:7d} {len(gens):5d} {saved:12.3f} {same:15.3f}")
+            regret = sum(g["regret"] for g in gens) / len(gens)
+            print(f"{label:26s} {workers:7d} {len(gens):5d} {saved:12.3f} {same:15.3f} "
+                  f"{regret:12.3f}")
             if label == HEADLINE and workers == args.workers[0]:
                 headline = (saved, same)
     for rep in [replay_run(r, "halving", SETTINGS[0][2], args.workers[0]) for r in runs]:

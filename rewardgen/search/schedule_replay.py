@@ -4,8 +4,9 @@ Every trained candidate of a run directory left its evaluation curve in ``result
 replay feeds those curves to the same :class:`~rewardgen.search.schedule.GenerationPruner` a
 live run uses, in the order a pool of ``workers`` would have reached each point (env steps as
 the clock, candidates started in index order as workers free up, evaluation taken as instant),
-and reports per generation the env steps the schedule would have trained, and whether the
-candidate selected by ``loop.selection`` over the full curves survives (the same best).
+and reports per generation the env steps the schedule would have trained, whether the
+candidate selected by ``loop.selection`` over the full curves survives (the same best) and, when
+it does not, the regret: the fitness lost, as a share of the spread of the generation's scores.
 
 ``rewardgen-replay --schedule halving RUN_DIR`` and ``bench/halving.py`` print it.
 """
@@ -114,11 +115,16 @@ def replay_run(run_dir: str | Path, schedule: str, params: Mapping[str, Any] | N
         full = {k: int(c[-1]["timesteps"]) for k, c in curves.items()}
         kept = [k for k in curves if used[k] == full[k]]
         best_full, best_kept = _best(curves, list(curves), pruner), _best(curves, kept, pruner)
+        scores = {k: pruner.value(c) for k, c in curves.items()}
+        spread = max(scores.values()) - min(scores.values())
+        regret = 0.0 if best_full == best_kept or best_full is None or best_kept is None \
+            else (scores[best_full] - scores[best_kept]) / spread if spread > 0 else 0.0
         generations.append({
             "generation": generation, "candidates": len(curves),
             "steps_full": sum(full.values()), "steps_schedule": sum(used.values()),
             "pruned": {k: used[k] for k in curves if used[k] < full[k]},
             "best_full": best_full, "best_schedule": best_kept, "same_best": best_full == best_kept,
+            "regret": regret,  # the best's fitness lost, as a share of the candidates' spread
         })
     steps_full = sum(g["steps_full"] for g in generations)
     steps_used = sum(g["steps_schedule"] for g in generations)
@@ -129,4 +135,6 @@ def replay_run(run_dir: str | Path, schedule: str, params: Mapping[str, Any] | N
         "steps_saved": 1 - steps_used / steps_full if steps_full else 0.0,
         "same_best_rate": (sum(g["same_best"] for g in generations) / len(generations)
                            if generations else None),
+        "mean_regret": (sum(g["regret"] for g in generations) / len(generations)
+                        if generations else None),
     }

@@ -117,6 +117,7 @@ def test_replay_of_a_recorded_run_says_what_it_saves_and_whether_the_best_surviv
     assert first["best_full"] == first["best_schedule"] == "cand_02" and first["same_best"]
     assert second["best_full"] == "cand_01" and second["best_schedule"] == "cand_00"
     assert not second["same_best"]  # the late bloomer is pruned: the schedule changed the best
+    assert first["regret"] == 0.0 and second["regret"] == 1.0  # lost all of the spread (1 vs 9)
     assert replay["steps_saved"] == pytest.approx(1 - 15_000 / 24_000)
     assert replay["same_best_rate"] == 0.5 and replay["workers"] == 1 and replay["task"] == "hopper"
     with pytest.raises(ConfigError, match="not a run directory"):
