@@ -21,7 +21,7 @@ from rewardgen.config import ExecutorConfig, RLConfig, SandboxConfig
 from rewardgen.errors import ConfigError
 from rewardgen.executors.base import OnDone, Pruner
 from rewardgen.executors.pipeline import run_job
-from rewardgen.runs.records import CandidateJob, CandidateResult
+from rewardgen.runs.records import CandidateResult, J, WorkerJob
 from rewardgen.sandbox.bwrap import check_backend
 from rewardgen.sandbox.worker import DEFAULT_TARGET
 
@@ -56,7 +56,7 @@ def visible_gpus(device: str) -> list[str]:
     return gpus
 
 
-def pinned_device(job: CandidateJob, gpu: str | None) -> CandidateJob:
+def pinned_device(job: J, gpu: str | None) -> J:
     """``cuda:N`` becomes ``cuda`` once the worker sees only its own GPU (as device 0)."""
     if gpu is not None and job.device.startswith("cuda:"):
         return dataclasses.replace(job, device="cuda")
@@ -84,7 +84,7 @@ def default_workers(rl: RLConfig, gpus: int = 0) -> int:
     return max(1, cores() // cores_per_candidate(rl))
 
 
-def run_pruned(job: CandidateJob, sandbox: SandboxConfig, *, gpu: str | None, target: str,
+def run_pruned(job: WorkerJob, sandbox: SandboxConfig, *, gpu: str | None, target: str,
                extra_env: Mapping[str, str] | None, pruner: Pruner | None) -> CandidateResult:
     """:func:`run_job` with the candidate's decisions asked of ``pruner`` (None: none)."""
     if pruner is None or target != DEFAULT_TARGET:
@@ -125,12 +125,12 @@ class LocalExecutor:
         """The GPU of the index-th job of a batch (round-robin), None without GPUs."""
         return self.gpus[index % len(self.gpus)] if self.gpus else None
 
-    def prepare(self, index: int, job: CandidateJob) -> tuple[CandidateJob, str | None]:
+    def prepare(self, index: int, job: WorkerJob) -> tuple[WorkerJob, str | None]:
         """The job as its worker sees it, and its GPU."""
         gpu = self.gpu_for(index)
         return pinned_device(job, gpu), gpu
 
-    def run(self, jobs: Sequence[CandidateJob], on_done: OnDone | None = None, *,
+    def run(self, jobs: Sequence[WorkerJob], on_done: OnDone | None = None, *,
             target: str | None = None, sandbox: SandboxConfig | None = None,
             extra_env: Mapping[str, str] | None = None,
             pruner: Pruner | None = None) -> list[CandidateResult]:
