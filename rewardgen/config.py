@@ -205,11 +205,28 @@ class TrainConfig:
 
 
 @dataclass
+class PrunerConfig:
+    """How ``loop.schedule`` stops a generation's candidates early (Optuna's pruners).
+
+    Each candidate's trusted fitness at every evaluation point (its selection score so far,
+    ``loop.selection``) is reported to one in-memory Optuna study per generation.
+    """
+
+    min_steps: int | None = None  # halving: env steps of the first rung (None: train.eval_freq)
+    reduction_factor: int = 2  # halving: only the top 1/reduction_factor at a rung go on
+    min_early_stopping_rate: int = 0  # halving: rung k is at min_steps * factor**(rate + k)
+    startup_candidates: int = 2  # median: candidates that finish before any is pruned
+    warmup_steps: int = 0  # median: no pruning before this many env steps
+
+
+@dataclass
 class LoopConfig:
     """The evolutionary loop."""
 
     generations: int = 5
     samples: int = 16
+    schedule: str = "full"  # full: every candidate trains its budget | halving | median (early stops)
+    pruner: PrunerConfig = field(default_factory=PrunerConfig)  # loop.schedule's settings
     selection: str = "max"  # max (Eureka's peak) | last_k (mean of the last k) | final
     last_k: int = 3
     context: str = "iteration"  # the reward in the next prompt: iteration (Eureka) | all_time

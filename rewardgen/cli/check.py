@@ -243,6 +243,9 @@ def _check_loop(cfg: Any, task: Any) -> None:
     if not 0.0 <= loop.screening_threshold <= 1.0:
         raise ConfigError(f"loop.screening_threshold={loop.screening_threshold} must lie in [0, 1]")
     _optional_at_least("loop.judge_steps", loop.judge_steps, 1)
+    from rewardgen.search.schedule import check_schedule, pruner_params
+
+    check_schedule(str(loop.schedule), pruner_params(loop.pruner), int(cfg.train.eval_freq))
     check_judge_config(cfg, task)  # kind, episodes, frames, prompts, the VLM's endpoint
 
 

@@ -52,6 +52,7 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NU
 SECRET_VAR = re.compile(r"(^|_)(KEY|TOKEN|PASSWORD|PASSWD|CREDENTIALS?)(_|$)|SECRET", re.IGNORECASE)
 _warned_network = False
 STOPPED = "stopped by the user"
+CANCELLED = "cancelled by its caller"
 STOP = threading.Event()  # set by request_stop(): every running worker's tree is killed
 
 
@@ -152,6 +153,7 @@ def run_isolated(
     target: str = DEFAULT_TARGET,
     extra_env: Mapping[str, str] | None = None,
     sandboxed: bool = True,
+    cancel: threading.Event | None = None,
 ) -> CandidateResult:
     """Run ``target(job)`` in an isolated worker process and return its result.
 
@@ -165,6 +167,8 @@ def run_isolated(
         sandboxed: the target loads reward code: with ``sandbox.backend=bwrap`` it runs inside
             bubblewrap with only ``job.out_dir`` writable. Trusted targets (the evaluator,
             judges) pass False and keep the rlimits, timeout and network namespace.
+        cancel: set by the caller to end this one worker (its tree is killed within one poll;
+            the result says :data:`CANCELLED`), e.g. a candidate pruned by ``loop.schedule``.
 
     Returns:
         The worker's result, or a ``failed``/``timeout`` result saying how it died.
@@ -242,6 +246,8 @@ def run_isolated(
                 next_scan = now + SCAN_S
             if STOP.is_set():
                 killed_reason = STOPPED
+            elif cancel is not None and cancel.is_set():
+                killed_reason = CANCELLED
             elif now >= deadline:
                 status = "timeout"
                 killed_reason = f"exceeded the wall-clock limit of {cfg.timeout_s:g} s"

@@ -30,6 +30,7 @@ from rewardgen.search.ranking import (
     preference_feedback,
     rank_generation,
 )
+from rewardgen.search.schedule import make_pruner
 from rewardgen.search.screening import Screener
 from rewardgen.tasks.spec import TaskSpec, load_task
 
@@ -70,6 +71,7 @@ class Loop:
         check_feedback_config(cfg.feedback)
         self.screener = Screener.from_config(cfg, store, self.method.entry, self.executor)
         self.judge = Judge.from_config(cfg, store, self.task, self.executor)  # loop.judge / preference=vlm
+        make_pruner(cfg.loop, int(cfg.train.eval_freq))  # a bad loop.schedule fails before any spend
 
     # ------------------------------------------------------------------ one generation
     def _answers(self, generation: int, history: Sequence[Sequence[CandidateRecord]]) -> list[dict[str, Any]]:
@@ -180,8 +182,12 @@ class Loop:
             records[i] = record
             self.ui.candidate_done(record)
 
+        # loop.schedule: finished candidates (a resumed generation) keep their place in the rungs
+        pruner = make_pruner(self.cfg.loop, int(self.cfg.train.eval_freq), [
+            (f"cand_{r.index:02d}", r.result.evaluations, r.result.status)
+            for r in records.values() if r.result.evaluations])
         try:
-            self.executor.run([job for _, _, job in jobs], on_done)
+            self.executor.run([job for _, _, job in jobs], on_done, pruner=pruner)
         finally:
             self.ui.end_generation()
         ordered = [records[i] for i in sorted(records)]
