@@ -23,7 +23,7 @@ class CandidateJob:
     task: str
     out_dir: str
     reward_source: str | None = None
-    reward_kind: str = "program"  # program | native | sparse | clip | vlm_preference
+    reward_kind: str = "program"  # program | native | sparse | clip | vlm_preference | motif
     entry: str = "compute_reward"
     seed: int = 0
     device: str = "auto"
