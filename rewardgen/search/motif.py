@@ -182,9 +182,16 @@ def run_motif(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[
     summary = build_summary(store.root, task, job, result)
     summary["motif"] = {"episodes": len(episodes), **labels, "reward_model": model,
                         "collect_timesteps": int(cfg.method.collect_timesteps)}
+    if labels["usage"]:
+        summary["llm_usage"] = labels["usage"]
     store.write_summary(summary)
     store.event("run_finished", best=summary["best"]["candidate"] if summary["best"] else None)
     _report(summary, interactive)
+    if cfg.report.enabled:
+        from rewardgen.reporting.report import report_at_end
+
+        report_at_end(store.root, videos=bool(cfg.report.videos),
+                      video_steps=int(cfg.report.video_steps))
     if labels["labels_from"] == "fitness" and interactive:
         log.warning("method=motif: labels came from the trusted fitness (llm=offline), not an LLM")
     return summary

@@ -76,6 +76,8 @@ def test_motif_trains_end_to_end_through_the_openai_server(tmp_path: Path) -> No
     assert prefs["pairs_kept"] + prefs["pairs_dropped"] == 4 and prefs["pairs_kept"] >= 1
     assert all(len(p["answers"]) == 2 for p in prefs["pairs"])
     assert summary["motif"]["usage"]["total_tokens"] > 0
+    report = (root / "report.html").read_text()
+    assert "<b>Motif:</b> 5 episodes" in report and "openai:fake-llm" in report
     for path in root.rglob("*.json"):
         assert "secret-test-key" not in path.read_text(), path
 
