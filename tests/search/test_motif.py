@@ -130,5 +130,14 @@ def test_motif_config_errors_are_one_line(tmp_path: Path, override: str, match: 
 
 
 def test_motif_keys_belong_to_motif() -> None:
-    with pytest.raises(Exception, match="pairs"):
-        tiny_config("method=eureka", "method.pairs=3")
+    from rewardgen.cli.app import CONF_DIR
+    from rewardgen.cli.check import check_command_line
+    from rewardgen.config import MotifMethodConfig, RewardGenConfig
+
+    with pytest.raises(ConfigError, match="method.pairs is a key of method=motif, not of "
+                                          "method=eureka"):
+        check_command_line(["method.pairs=3"], CONF_DIR, "config", RewardGenConfig)
+    cfg = tiny_config("method=motif")
+    assert isinstance(cfg.method, MotifMethodConfig) or cfg.method._metadata.object_type is (
+        MotifMethodConfig)
+    assert "preference" not in cfg.method and "clip" not in cfg.method
