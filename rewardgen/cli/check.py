@@ -193,7 +193,9 @@ def _check_method(method: Any) -> None:
         _one_of("method.clip.mode", clip.mode, CLIP_MODES)
         _at_least("method.clip.batch_size", clip.batch_size, 1)
     if method.name == "motif":
-        _check_motif(method)
+        from rewardgen.methods.motif import check_motif_config
+
+        check_motif_config(method)
     if method.name == "vlm_preference":
         p = method.preference
         _one_of("method.preference.reward_model", p.reward_model, REWARD_MODELS)
@@ -205,27 +207,6 @@ def _check_method(method: Any) -> None:
         if not 0.0 < p.accuracy_threshold <= 1.0:
             raise ConfigError(f"method.preference.accuracy_threshold={p.accuracy_threshold} must "
                               "lie in (0, 1]")
-
-
-def _check_motif(m: Any) -> None:
-    for name in ("episodes", "pairs", "states_per_pair", "ensemble", "max_epochs"):
-        _at_least(f"method.{name}", m[name], 2 if name == "episodes" else 1)
-    _at_least("method.collect_timesteps", m.collect_timesteps, 0, "0 collects with a random policy")
-    _positive("method.lr", m.lr)
-    _at_least("method.coefficient", m.coefficient, 0)
-    _at_least("method.env_coefficient", m.env_coefficient, 0)
-    if not 0.0 < m.accuracy_threshold <= 1.0:
-        raise ConfigError(f"method.accuracy_threshold={m.accuracy_threshold} must lie in (0, 1]")
-    if not 0.0 <= m.threshold_percentile <= 100.0:
-        raise ConfigError(f"method.threshold_percentile={m.threshold_percentile} must lie in "
-                          "[0, 100] (0 keeps every intrinsic reward)")
-    if m.temperature is not None and m.temperature < 0:
-        raise ConfigError(f"method.temperature={m.temperature} must be at least 0, or null")
-    most = m.episodes * (m.episodes - 1) // 2
-    if m.pairs > most:
-        raise ConfigError(f"method.pairs={m.pairs} exceeds the {most} distinct pairs of "
-                          f"method.episodes={m.episodes}; lower method.pairs or raise "
-                          "method.episodes")
 
 
 def _check_loop(cfg: Any, task: Any) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardgen.errors import ConfigError
 from rewardgen.llm.base import Message, ProposalContext
 from rewardgen.prompts import render
 from rewardgen.tasks.fitness import NO_INFO, FitnessSpec
@@ -27,6 +28,35 @@ log = logging.getLogger(__name__)
 
 OFFLINE_LABELLER = "offline (trusted fitness, no language model)"
 _CHOICE = re.compile(r"""choice"?\s*[:=]\s*"?(1|2|none)\b""", re.IGNORECASE)
+
+
+def check_motif_config(m: Any) -> None:
+    """Fail at start on unusable ``method=motif`` settings (called by ``cli/check.py``).
+
+    Raises:
+        ConfigError: one line naming the setting and the fix.
+    """
+    lows = {"episodes": 2, "pairs": 1, "states_per_pair": 1, "ensemble": 1, "max_epochs": 1,
+            "collect_timesteps": 0, "coefficient": 0, "env_coefficient": 0}
+    for name, low in lows.items():
+        value = m[name]
+        if value is None or isinstance(value, bool) or value < low:
+            hint = "; 0 collects with a random policy" if name == "collect_timesteps" else ""
+            raise ConfigError(f"method.{name}={value} must be at least {low}{hint}")
+    if not m.lr > 0:
+        raise ConfigError(f"method.lr={m.lr} must be greater than 0")
+    if not 0.0 < m.accuracy_threshold <= 1.0:
+        raise ConfigError(f"method.accuracy_threshold={m.accuracy_threshold} must lie in (0, 1]")
+    if not 0.0 <= m.threshold_percentile <= 100.0:
+        raise ConfigError(f"method.threshold_percentile={m.threshold_percentile} must lie in "
+                          "[0, 100] (0 keeps every intrinsic reward)")
+    if m.temperature is not None and m.temperature < 0:
+        raise ConfigError(f"method.temperature={m.temperature} must be at least 0, or null")
+    most = m.episodes * (m.episodes - 1) // 2
+    if m.pairs > most:
+        raise ConfigError(f"method.pairs={m.pairs} exceeds the {most} distinct pairs of "
+                          f"method.episodes={m.episodes}; lower method.pairs or raise "
+                          "method.episodes")
 
 
 # ---------------------------------------------------------------- captions
@@ -150,5 +180,6 @@ def fitness_label(first: float, second: float) -> dict[str, Any]:
             "answers": [], "labeller": OFFLINE_LABELLER}
 
 
-__all__ = ["EpisodeRecord", "OFFLINE_LABELLER", "PairLabeller", "caption", "combine",
+__all__ = ["EpisodeRecord", "OFFLINE_LABELLER", "PairLabeller", "caption", "check_motif_config",
+           "combine",
            "default_caption", "fitness_label", "pair_messages", "parse_choice"]

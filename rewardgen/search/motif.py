@@ -62,14 +62,17 @@ def _labeller(cfg: DictConfig, task: TaskSpec, run_dir: Path) -> tuple[Any, str]
 
 def collect(cfg: DictConfig, task: TaskSpec, executor: Any, sandbox: Any,
             root: Path) -> list[EpisodeRecord]:
-    """Steps 1: the episodes (States from the trusted collector), via the executor."""
+    """Step 1: the episodes (States from the trusted collector), via the executor; a resume
+    reads those already collected."""
     from rewardgen.executors.pipeline import COLLECT_TARGET
     from rewardgen.jobs import RewardKind, training_job
-    from rewardgen.runs.trajectories import load_episode
-    from rewardgen.worker.collect import EPISODES_JSON, EPISODES_NPZ
 
     method = cfg.method
     checkpoints = None
+    done = root / "episodes" / "result.json"
+    if done.is_file() and json.loads(done.read_text()).get("status") == "ok":
+        log.info("method=motif: episodes already collected in %s (resume)", root / "episodes")
+        return _read_episodes(root)
     if int(method.collect_timesteps) > 0:
         policy_dir = root / "policy"
         job = training_job(cfg, str(policy_dir), None, RewardKind.NATIVE.value,
@@ -86,6 +89,13 @@ def collect(cfg: DictConfig, task: TaskSpec, executor: Any, sandbox: Any,
     if not result.ok:
         raise ConfigError(f"method=motif: collecting episodes failed ({result.status}: "
                           f"{result.reason})")
+    return _read_episodes(root)
+
+
+def _read_episodes(root: Path) -> list[EpisodeRecord]:
+    from rewardgen.runs.trajectories import load_episode
+    from rewardgen.worker.collect import EPISODES_JSON, EPISODES_NPZ
+
     meta = json.loads((root / "episodes" / EPISODES_JSON).read_text())["episodes"]
     episodes = []
     for k, m in enumerate(meta):
@@ -173,10 +183,14 @@ def run_motif(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[
         device=device, reward_options={
             "reward_model_dir": str(root), "coefficient": float(cfg.method.coefficient),
             "env_coefficient": float(cfg.method.env_coefficient)})
-    store.event("candidate_started", generation=0, index=0, method="motif")
-    [result] = executor.run([job], sandbox=sandbox)  # untrusted training + trusted evaluation
-    store.write_result(0, 0, result)
-    record = store.read_record(0, 0)
+    record = store.finished_candidate(0, 0)  # a resume never trains a finished run again
+    if record is None:
+        store.event("candidate_started", generation=0, index=0, method="motif")
+        [result] = executor.run([job], sandbox=sandbox)  # untrusted training + trusted evaluation
+        store.write_result(0, 0, result)
+        record = store.read_record(0, 0)
+    else:
+        result = record.result
     if record is not None and result.ok:
         store.save_best(record)
     summary = build_summary(store.root, task, job, result)

@@ -101,6 +101,11 @@ def test_motif_replay_end_to_end_on_hopper(tmp_path: Path) -> None:
     assert labels == [0, 1, None, None]
     assert summary["motif"]["pairs_kept"] == 2
     assert "Episode 1:" in (replay / "gen_000.prompt.md").read_text()
+    # a resume of the finished run collects and trains nothing again
+    again = run(cfg, tmp_path / "run", False)
+    events = [json.loads(x)["event"] for x in
+              (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    assert events.count("candidate_started") == 1 and again["best"] == summary["best"]
 
 
 def test_motif_offline_labels_by_the_trusted_fitness(tmp_path: Path) -> None:
