@@ -163,12 +163,33 @@ class VlmPreferenceMethodConfig(MethodConfig):
     preference: PreferenceConfig = field(default_factory=PreferenceConfig)
 
 
+@dataclass
+class MotifMethodConfig(MethodConfig):
+    """``method=motif`` (Motif): LLM preferences over episode captions -> intrinsic reward."""
+
+    name: str = "motif"
+    prompt_dir: str = "motif"
+    episodes: int = 64  # episodes collected and captioned before any preference is asked
+    collect_timesteps: int = 0  # 0: a random policy collects | N: a native-reward PPO of N steps
+    pairs: int = 100  # caption pairs sent to the LLM, each asked in both orders
+    states_per_pair: int = 32  # State pairs drawn from each labelled episode pair for the fit
+    ensemble: int = 3  # reward-model members (rewards/preference_model.py, its mlp)
+    max_epochs: int = 50
+    lr: float = 3e-4
+    accuracy_threshold: float = 0.97
+    coefficient: float = 0.1  # weight of the normalised intrinsic reward beside the env's
+    env_coefficient: float = 1.0  # weight of the task's env reward
+    threshold_percentile: float = 50.0  # intrinsic reward below this dataset percentile -> 0
+    temperature: float | None = 0.0  # of the preference requests; None: llm.temperature
+
+
 METHOD_SCHEMAS: dict[str, type[MethodConfig]] = {
     "eureka": EurekaMethodConfig,
     "text2reward": Text2RewardMethodConfig,
     "progress": ProgressMethodConfig,
     "clip": ClipMethodConfig,
     "vlm_preference": VlmPreferenceMethodConfig,
+    "motif": MotifMethodConfig,
 }
 
 

@@ -175,7 +175,7 @@ def _check_method(method: Any) -> None:
     from rewardgen.rewards.progress import BONUSES
     from rewardgen.vision.run import VISION_METHODS
 
-    _one_of("method.name", method.name, (*METHODS, *VISION_METHODS))
+    _one_of("method.name", method.name, (*METHODS, *VISION_METHODS, "motif"))
     _at_least("method.max_feedback_chars", method.max_feedback_chars, 0)
     if method.name == "text2reward":
         _one_of("method.mode", method.mode, MODES)
@@ -199,6 +199,10 @@ def _check_method(method: Any) -> None:
                               "to the goal, 1: only the goal-baseline direction)")
         _one_of("method.clip.mode", clip.mode, CLIP_MODES)
         _at_least("method.clip.batch_size", clip.batch_size, 1)
+    if method.name == "motif":
+        from rewardgen.methods.motif import check_motif_config
+
+        check_motif_config(method)
     if method.name == "vlm_preference":
         p = method.preference
         _one_of("method.preference.reward_model", p.reward_model, REWARD_MODELS)

@@ -29,7 +29,7 @@ from typing import Any
 
 from rewardgen.config import SandboxConfig, as_sandbox_config
 from rewardgen.executors.follow import Prune, train_following
-from rewardgen.jobs import VISION_KINDS
+from rewardgen.jobs import NO_CODE_KINDS
 from rewardgen.runs.atomic import atomic_write_json
 from rewardgen.runs.records import TRAIN_DIR, CandidateJob, CandidateResult, WorkerJob
 from rewardgen.sandbox.contract import MAX_COMPONENT_NAME, MAX_COMPONENTS
@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 EVALUATOR_TARGET = "rewardgen.worker.evaluate:evaluate_candidate"
 JUDGE_TARGET = "rewardgen.search.judge:judge_candidate"  # renders the evaluator's policy.zip
-TRUSTED_TARGETS = (EVALUATOR_TARGET, JUDGE_TARGET)  # targets that never load reward code
+COLLECT_TARGET = "rewardgen.worker.collect:collect_episodes"  # method=motif's episodes
+TRUSTED_TARGETS = (EVALUATOR_TARGET, JUDGE_TARGET, COLLECT_TARGET)  # never load reward code
 EVAL_DIR = "evaluation"  # cand_XX/evaluation/: the trusted evaluator's job, result and log
 TRUSTED_ARTIFACTS = ("policy.zip", "trajectories.npz")
 MAX_REPORTED_EPISODES = 100_000  # training episodes kept per reported list
@@ -164,7 +165,7 @@ def train_and_measure(
     train_dir = out / TRAIN_DIR
     for name in ("result.json", *TRUSTED_ARTIFACTS):
         (out / name).unlink(missing_ok=True)
-    loads_code = job.reward_kind not in VISION_KINDS
+    loads_code = job.reward_kind not in NO_CODE_KINDS
     train_job = dataclasses.replace(job, out_dir=str(train_dir))
     eval_job = dataclasses.replace(
         job, out_dir=str(out / EVAL_DIR), reward_source=None, device="cpu",

@@ -54,6 +54,7 @@ class CandidateJob(WorkerJob):
 
     reward_source: str | None = None
     reward_kind: str = "program"  # program | progress | native | sparse | clip | vlm_preference
+    # | motif
     entry: str = "compute_reward"
     timesteps: int = 10_000
     eval_freq: int = 5_000

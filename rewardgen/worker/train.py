@@ -136,6 +136,15 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
         except BaseException:
             venv.close()
             raise
+    if job.reward_kind == "motif":
+        from rewardgen.rewards.motif import motif_stack
+        from rewardgen.train.sb3 import resolve_device
+
+        try:
+            venv = motif_stack(job, venv, resolve_device(job.device))
+        except BaseException:
+            venv.close()
+            raise
     stats_cb = EpisodeStatsCallback()
     checkpoint_cb = CheckpointCallback(out_dir / CHECKPOINT_DIR, job.eval_freq, stats_cb)
     status, reason, tb = "ok", "", ""
