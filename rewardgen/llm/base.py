@@ -119,12 +119,15 @@ class ProposalContext:
         generation: 0-based generation index.
         seed: the run's seed (proposals are deterministic given seed and generation).
         history: ``(reward source, result)`` of earlier candidates, oldest first.
+        entry: the function the method's programs define (``compute_reward``, or ``progress``
+            for progress functions).
     """
 
     task: TaskSpec
     generation: int
     seed: int
     history: list[tuple[str, CandidateResult]] = field(default_factory=list)
+    entry: str = "compute_reward"
 
 
 @runtime_checkable
