@@ -94,17 +94,16 @@ def training_job(cfg: DictConfig, out_dir: str, source: str | None, kind: str = 
 candidate_job = training_job  # the name the loop, the final phase, tests and benches use
 
 
-def judge_job(cfg: DictConfig, task: Any, cand_dir: Path, kind: str) -> JudgeJob:
+def judge_job(cfg: DictConfig, task: Any, cand_dir: Path, kind: str, device: str) -> JudgeJob:
     """The vision judge's job for one trained candidate (``loop.judge*``, ``method.render``,
     ``method.clip``): render the evaluator's policy.zip; CLIP scores the frames when ``kind``
-    is ``clip``, the VLM judge (``vlm``) reads them in the parent."""
-    from rewardgen.train.sb3 import resolve_device
-
+    is ``clip``, the VLM judge (``vlm``) reads them in the parent. ``device``: the resolved
+    ``device`` (``auto`` already turned into ``cpu`` or ``cuda``)."""
     loop, render = cfg.loop, cfg.method.render
     steps = loop.judge_steps or cfg.train.max_episode_steps or (task.max_episode_steps or 1000)
     return JudgeJob(
         task=str(cfg.task), out_dir=str(cand_dir / JUDGE_DIR), seed=int(cfg.seed),
-        device=resolve_device(str(cfg.device)), judge="clip" if kind == "clip" else "frames",
+        device=device, judge="clip" if kind == "clip" else "frames",
         policy=str(cand_dir / "policy.zip"), algo=str(cfg.rl.algo),
         episodes=int(loop.judge_episodes), max_steps=int(steps),
         width=int(render.width), height=int(render.height),

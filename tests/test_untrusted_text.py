@@ -26,10 +26,10 @@ from rewardgen.config import MethodConfig, ReportConfig
 from rewardgen.methods import TaskPromptInfo, make_method
 from rewardgen.reporting.summary import finish_run
 from rewardgen.reporting.terminal import RunUI
+from rewardgen.runs.outcome import LoopOutcome
 from rewardgen.runs.records import CandidateResult
 from rewardgen.runs.store import CandidateRecord, RunStore
 from rewardgen.sandbox.contract import markup_safe
-from rewardgen.search.loop import LoopOutcome
 from rewardgen.tasks.spec import load_task
 from tests.helpers import TINY
 

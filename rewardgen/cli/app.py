@@ -144,7 +144,7 @@ def run(cfg: DictConfig, run_dir: Path, interactive: bool = True, *,
         with RunLock(run_dir):
             return run_motif(cfg, run_dir, interactive)
     if cfg.method.name in ("clip", "vlm_preference"):  # no code to evolve: one vision training
-        from rewardgen.vision.run import run_vision
+        from rewardgen.search.vision import run_vision
 
         with RunLock(run_dir):
             return run_vision(cfg, run_dir, interactive)

@@ -11,12 +11,10 @@ warnings (settings that run but learn nothing) for the caller to log.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from rewardgen.cli.keys import (
     check_override_keys,
@@ -24,6 +22,14 @@ from rewardgen.cli.keys import (
     config_method,
     key_error,
     unknown_keys,
+)
+from rewardgen.cli.values import (
+    at_least,
+    existing_dir,
+    one_of,
+    optional_at_least,
+    positive,
+    seeds,
 )
 from rewardgen.config import EvalConfig, RewardGenConfig
 from rewardgen.errors import ConfigError
@@ -43,47 +49,6 @@ CONTEXTS = ("iteration", "all_time")  # rewardgen.methods.eureka.CONTEXTS
 # torch alone maps about 3.2 GB of it (measured: 3200 MB fails to import, 3350 MB trains).
 MIN_MEMORY_MB = 3500
 SB3_LEARNING_STARTS = 100  # SAC's default when no layer of rl hyperparameters sets it
-
-
-# ---------------------------------------------------------------- values
-def _one_of(name: str, value: Any, valid: Iterable[str]) -> None:
-    valid = tuple(valid)
-    if value not in valid:
-        close = difflib.get_close_matches(str(value), valid, n=1)
-        hint = f"did you mean {name}={close[0]}? " if close else ""
-        raise ConfigError(f"{name}={value!r} is not one of {', '.join(valid)}; {hint}"
-                          f"e.g. {name}={valid[0]}")
-
-
-def _at_least(name: str, value: Any, low: float, hint: str = "") -> None:
-    if value is None or isinstance(value, bool) or value < low:
-        low_text = f"{low:g}"
-        raise ConfigError(f"{name}={value} must be at least {low_text}"
-                          + (f"; {hint}" if hint else ""))
-
-
-def _positive(name: str, value: Any, hint: str = "") -> None:
-    if value is None or isinstance(value, bool) or value <= 0:
-        raise ConfigError(f"{name}={value} must be greater than 0" + (f"; {hint}" if hint else ""))
-
-
-def _optional_at_least(name: str, value: Any, low: float) -> None:
-    if value is not None:
-        _at_least(name, value, low, f"or {name}=null")
-
-
-def _seeds(name: str, seeds: Any, example: str) -> None:
-    if seeds is None:
-        return
-    if not isinstance(seeds, ListConfig | list) or len(seeds) == 0:
-        raise ConfigError(f"{name}={_show(seeds)} holds no seed; give at least one, e.g. "
-                          f"{name}={example}")
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, DictConfig | ListConfig):
-        return str(OmegaConf.to_container(value))
-    return str(value)
 
 
 def _check_device(device: str, executor: Any | None) -> None:
@@ -106,18 +71,18 @@ def _check_device(device: str, executor: Any | None) -> None:
 
 
 def _check_rl(rl: Any) -> None:
-    _one_of("rl.algo", str(rl.algo).lower(), ALGOS)
-    _at_least("rl.n_envs", rl.n_envs, 1)
-    _one_of("rl.vec_env", rl.vec_env, VEC_ENVS)
-    _one_of("rl.policy", rl.policy, POLICIES)
+    one_of("rl.algo", str(rl.algo).lower(), ALGOS)
+    at_least("rl.n_envs", rl.n_envs, 1)
+    one_of("rl.vec_env", rl.vec_env, VEC_ENVS)
+    one_of("rl.policy", rl.policy, POLICIES)
 
 
 def _check_train(train: Any, prefix: str = "train") -> None:
-    _at_least(f"{prefix}.timesteps", train.timesteps, 1, "the env steps each training runs, "
+    at_least(f"{prefix}.timesteps", train.timesteps, 1, "the env steps each training runs, "
               f"e.g. {prefix}.timesteps=100_000")
-    _at_least(f"{prefix}.eval_freq", train.eval_freq, 1)
-    _at_least(f"{prefix}.eval_episodes", train.eval_episodes, 1)
-    _optional_at_least(f"{prefix}.max_episode_steps", train.max_episode_steps, 1)
+    at_least(f"{prefix}.eval_freq", train.eval_freq, 1)
+    at_least(f"{prefix}.eval_episodes", train.eval_episodes, 1)
+    optional_at_least(f"{prefix}.max_episode_steps", train.max_episode_steps, 1)
 
 
 def _check_sandbox(sandbox: Any) -> None:
@@ -125,38 +90,38 @@ def _check_sandbox(sandbox: Any) -> None:
         from rewardgen.sandbox.bwrap import check_backend
 
         check_backend(str(sandbox.backend))  # bubblewrap present and able to start a sandbox
-    _positive("sandbox.timeout_s", sandbox.timeout_s, "the wall-clock seconds of one training")
+    positive("sandbox.timeout_s", sandbox.timeout_s, "the wall-clock seconds of one training")
     if sandbox.memory_mb is None or sandbox.memory_mb < MIN_MEMORY_MB:
         raise ConfigError(
             f"sandbox.memory_mb={sandbox.memory_mb} is below the {MIN_MEMORY_MB} MB a worker "
             f"needs to load torch, stable-baselines3 and MuJoCo; use at least "
             f"sandbox.memory_mb={MIN_MEMORY_MB} (default 4096)")
-    _optional_at_least("sandbox.cpu_time_s", sandbox.cpu_time_s, 1)
-    _optional_at_least("sandbox.max_processes", sandbox.max_processes, 1)
-    _at_least("sandbox.max_open_files", sandbox.max_open_files, 64)
-    _at_least("sandbox.max_file_size_mb", sandbox.max_file_size_mb, 1)
-    _at_least("sandbox.smoke_states", sandbox.smoke_states, 1)
-    _positive("sandbox.smoke_call_timeout_s", sandbox.smoke_call_timeout_s)
-    _optional_at_least("sandbox.call_budget_s", sandbox.get("call_budget_s"), 1e-4)
-    _at_least("sandbox.output_limit_kb", sandbox.output_limit_kb, 1)
+    optional_at_least("sandbox.cpu_time_s", sandbox.cpu_time_s, 1)
+    optional_at_least("sandbox.max_processes", sandbox.max_processes, 1)
+    at_least("sandbox.max_open_files", sandbox.max_open_files, 64)
+    at_least("sandbox.max_file_size_mb", sandbox.max_file_size_mb, 1)
+    at_least("sandbox.smoke_states", sandbox.smoke_states, 1)
+    positive("sandbox.smoke_call_timeout_s", sandbox.smoke_call_timeout_s)
+    optional_at_least("sandbox.call_budget_s", sandbox.get("call_budget_s"), 1e-4)
+    at_least("sandbox.output_limit_kb", sandbox.output_limit_kb, 1)
 
 
 def _check_llm(llm: Any) -> None:
     from rewardgen.llm import PROVIDERS
 
-    _one_of("llm.provider", str(llm.provider or "auto").lower(), PROVIDERS)
+    one_of("llm.provider", str(llm.provider or "auto").lower(), PROVIDERS)
     if llm.temperature < 0:
         raise ConfigError(f"llm.temperature={llm.temperature} must be at least 0")
-    _optional_at_least("llm.max_tokens", llm.max_tokens, 1)
-    _positive("llm.timeout_s", llm.timeout_s)
-    _at_least("llm.max_retries", llm.max_retries, 0)
-    _at_least("llm.backoff_initial_s", llm.backoff_initial_s, 0)
-    _at_least("llm.backoff_max_s", llm.backoff_max_s, 0)
-    _at_least("llm.max_parallel", llm.max_parallel, 1)
-    _at_least("llm.context_tokens", llm.context_tokens, 1)
-    _at_least("llm.price_input_per_mtok", llm.price_input_per_mtok, 0)
-    _at_least("llm.price_output_per_mtok", llm.price_output_per_mtok, 0)
-    _at_least("llm.replay_wait_s", llm.replay_wait_s, 0)
+    optional_at_least("llm.max_tokens", llm.max_tokens, 1)
+    positive("llm.timeout_s", llm.timeout_s)
+    at_least("llm.max_retries", llm.max_retries, 0)
+    at_least("llm.backoff_initial_s", llm.backoff_initial_s, 0)
+    at_least("llm.backoff_max_s", llm.backoff_max_s, 0)
+    at_least("llm.max_parallel", llm.max_parallel, 1)
+    at_least("llm.context_tokens", llm.context_tokens, 1)
+    at_least("llm.price_input_per_mtok", llm.price_input_per_mtok, 0)
+    at_least("llm.price_output_per_mtok", llm.price_output_per_mtok, 0)
+    at_least("llm.replay_wait_s", llm.replay_wait_s, 0)
     if str(llm.provider).lower() == "replay" and not llm.replay_dir:
         raise ConfigError("llm=replay needs llm.replay_dir=DIR: a folder for prompt/answer "
                           "files, or a run directory to replay")
@@ -173,44 +138,44 @@ def _check_method(method: Any) -> None:
     from rewardgen.methods import METHODS
     from rewardgen.methods.text2reward import MODES, SIMILARITIES
     from rewardgen.rewards.progress import BONUSES
-    from rewardgen.vision.run import VISION_METHODS
+    from rewardgen.search.vision import VISION_METHODS
 
-    _one_of("method.name", method.name, (*METHODS, *VISION_METHODS, "motif"))
-    _at_least("method.max_feedback_chars", method.max_feedback_chars, 0)
+    one_of("method.name", method.name, (*METHODS, *VISION_METHODS, "motif"))
+    at_least("method.max_feedback_chars", method.max_feedback_chars, 0)
     if method.name == "text2reward":
-        _one_of("method.mode", method.mode, MODES)
-        _at_least("method.few_shot_k", method.few_shot_k, 1)
-        _one_of("method.similarity", method.similarity, SIMILARITIES)
+        one_of("method.mode", method.mode, MODES)
+        at_least("method.few_shot_k", method.few_shot_k, 1)
+        one_of("method.similarity", method.similarity, SIMILARITIES)
         if method.mode == "few_shot":
-            _existing_dir("method.library_dir", method.library_dir, "a folder of exported rewards")
+            existing_dir("method.library_dir", method.library_dir, "a folder of exported rewards")
     if method.name == "progress":
-        _at_least("method.bins", method.bins, 1)
-        _one_of("method.bonus", method.bonus, BONUSES)
-        _at_least("method.beta", method.beta, 0)
-        _positive("method.hash_resolution", method.hash_resolution)
+        at_least("method.bins", method.bins, 1)
+        one_of("method.bonus", method.bonus, BONUSES)
+        at_least("method.beta", method.beta, 0)
+        positive("method.hash_resolution", method.hash_resolution)
     if method.name in VISION_METHODS:
-        _at_least("method.render.width", method.render.width, 1)
-        _at_least("method.render.height", method.render.height, 1)
-        _at_least("method.render.frame_skip", method.render.frame_skip, 1)
+        at_least("method.render.width", method.render.width, 1)
+        at_least("method.render.height", method.render.height, 1)
+        at_least("method.render.frame_skip", method.render.frame_skip, 1)
     if method.name == "clip":
         clip = method.clip
         if not 0.0 <= clip.alpha <= 1.0:
             raise ConfigError(f"method.clip.alpha={clip.alpha} must lie in [0, 1] (0: similarity "
                               "to the goal, 1: only the goal-baseline direction)")
-        _one_of("method.clip.mode", clip.mode, CLIP_MODES)
-        _at_least("method.clip.batch_size", clip.batch_size, 1)
+        one_of("method.clip.mode", clip.mode, CLIP_MODES)
+        at_least("method.clip.batch_size", clip.batch_size, 1)
     if method.name == "motif":
         from rewardgen.methods.motif import check_motif_config
 
         check_motif_config(method)
     if method.name == "vlm_preference":
         p = method.preference
-        _one_of("method.preference.reward_model", p.reward_model, REWARD_MODELS)
+        one_of("method.preference.reward_model", p.reward_model, REWARD_MODELS)
         for name in ("ensemble", "image_size", "pairs_per_round", "max_epochs", "capacity"):
-            _at_least(f"method.preference.{name}", p[name], 1)
+            at_least(f"method.preference.{name}", p[name], 1)
         for name in ("steps_between_rounds", "first_round_after", "budget"):
-            _at_least(f"method.preference.{name}", p[name], 0)
-        _positive("method.preference.lr", p.lr)
+            at_least(f"method.preference.{name}", p[name], 0)
+        positive("method.preference.lr", p.lr)
         if not 0.0 < p.accuracy_threshold <= 1.0:
             raise ConfigError(f"method.preference.accuracy_threshold={p.accuracy_threshold} must "
                               "lie in (0, 1]")
@@ -220,7 +185,7 @@ def _check_offline(cfg: Any, task: Any) -> None:
     """Each method runs without a language model (seed-term baseline, CLIP) or is refused here."""
     from rewardgen.llm import offline_terms, uses_offline
     from rewardgen.methods import METHODS, method_class
-    from rewardgen.vision.run import VISION_METHODS, vision_settings
+    from rewardgen.search.vision import VISION_METHODS, vision_settings
 
     if cfg.method.name in VISION_METHODS:
         vision_settings(cfg, task)  # CLIP weights on this machine; a VLM endpoint
@@ -236,17 +201,17 @@ def _check_loop(cfg: Any, task: Any) -> None:
     from rewardgen.search.screening import SCREENING_TESTS, SCREENINGS
 
     loop = cfg.loop
-    _at_least("loop.generations", loop.generations, 1, "the rounds of propose, train, select")
-    _at_least("loop.samples", loop.samples, 1, "the reward programs asked of the LLM per "
+    at_least("loop.generations", loop.generations, 1, "the rounds of propose, train, select")
+    at_least("loop.samples", loop.samples, 1, "the reward programs asked of the LLM per "
               "generation, e.g. loop.samples=16")
-    _one_of("loop.selection", loop.selection, SELECTIONS)
-    _at_least("loop.last_k", loop.last_k, 1)
-    _one_of("loop.context", loop.context, CONTEXTS)
-    _one_of("loop.screening", loop.screening, SCREENINGS)
-    _one_of("loop.screening_test", loop.screening_test, SCREENING_TESTS)
+    one_of("loop.selection", loop.selection, SELECTIONS)
+    at_least("loop.last_k", loop.last_k, 1)
+    one_of("loop.context", loop.context, CONTEXTS)
+    one_of("loop.screening", loop.screening, SCREENINGS)
+    one_of("loop.screening_test", loop.screening_test, SCREENING_TESTS)
     if not 0.0 <= loop.screening_threshold <= 1.0:
         raise ConfigError(f"loop.screening_threshold={loop.screening_threshold} must lie in [0, 1]")
-    _optional_at_least("loop.judge_steps", loop.judge_steps, 1)
+    optional_at_least("loop.judge_steps", loop.judge_steps, 1)
     from rewardgen.search.schedule import check_schedule, pruner_params
 
     check_schedule(str(loop.schedule), pruner_params(loop.pruner), int(cfg.train.eval_freq))
@@ -257,12 +222,12 @@ def _check_final(cfg: Any) -> None:
     final = cfg.final
     if not final.enabled:
         return
-    _at_least("final.timesteps", final.timesteps, 1, "or final.enabled=false")
-    _seeds("final.seeds", final.get("seeds"), "[1000,2000,3000]")
+    at_least("final.timesteps", final.timesteps, 1, "or final.enabled=false")
+    seeds("final.seeds", final.get("seeds"), "[1000,2000,3000]")
     if final.get("seeds") is None and final.get("n_seeds") is not None:
-        _at_least("final.n_seeds", final.n_seeds, 1, "or final.enabled=false")
+        at_least("final.n_seeds", final.n_seeds, 1, "or final.enabled=false")
     for name in final.baselines or []:
-        _one_of("final.baselines", name, BASELINES)
+        one_of("final.baselines", name, BASELINES)
     from rewardgen.search import final as final_phase
 
     seeds_of = getattr(final_phase, "final_seeds", None)
@@ -273,16 +238,11 @@ def _check_final(cfg: Any) -> None:
 def _check_executor(executor: Any) -> None:
     from rewardgen.executors import EXECUTORS
 
-    _one_of("executor.name", executor.name, EXECUTORS)
-    _optional_at_least("executor.workers", executor.workers, 1)
-    _positive("executor.cpus_per_candidate", executor.cpus_per_candidate)
-    _at_least("executor.gpus_per_candidate", executor.gpus_per_candidate, 0)
-    _at_least("executor.max_retries", executor.max_retries, 0)
-
-
-def _existing_dir(name: str, value: Any, what: str) -> None:
-    if not value or not Path(str(value)).expanduser().is_dir():
-        raise ConfigError(f"{name}={value} does not exist; give {what}")
+    one_of("executor.name", executor.name, EXECUTORS)
+    optional_at_least("executor.workers", executor.workers, 1)
+    positive("executor.cpus_per_candidate", executor.cpus_per_candidate)
+    at_least("executor.gpus_per_candidate", executor.gpus_per_candidate, 0)
+    at_least("executor.max_retries", executor.max_retries, 0)
 
 
 def _check_task(cfg: Any) -> Any:
@@ -329,9 +289,9 @@ def validate(cfg: DictConfig) -> list[str]:
     _check_sandbox(cfg.sandbox)
     budgets = {"train.timesteps": int(cfg.train.timesteps)}
     if is_eval:
-        _one_of("fitness_aggregate", cfg.fitness_aggregate, SELECTIONS)
-        _at_least("last_k", cfg.last_k, 1)
-        _seeds("seeds", cfg.seeds, "[0,1,2]")
+        one_of("fitness_aggregate", cfg.fitness_aggregate, SELECTIONS)
+        at_least("last_k", cfg.last_k, 1)
+        seeds("seeds", cfg.seeds, "[0,1,2]")
         if cfg.reward_file and not Path(str(cfg.reward_file)).expanduser().is_file():
             raise ConfigError(f"reward_file={cfg.reward_file} does not exist; give the path of a "
                               "Python file with compute_reward(state, action, prev_state), or "
@@ -347,7 +307,7 @@ def validate(cfg: DictConfig) -> list[str]:
         from rewardgen.search.ranking import check_feedback_config
 
         check_feedback_config(cfg.feedback)
-        _at_least("report.video_steps", cfg.report.video_steps, 1)
+        at_least("report.video_steps", cfg.report.video_steps, 1)
         _check_device(str(cfg.device), cfg.executor)
         if cfg.final.enabled:
             budgets["final.timesteps"] = int(cfg.final.timesteps)

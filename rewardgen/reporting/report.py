@@ -266,7 +266,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _interval(point: Any, ci: Any = None, reason: Any = None) -> str:
-    from rewardgen.search.statistics import format_interval
+    from rewardgen.reporting.statistics import format_interval
 
     return format_interval(point, ci, reason)
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from rewardgen.config import ReportConfig
 from rewardgen.reporting.terminal import RunUI
+from rewardgen.runs.outcome import LoopOutcome
 from rewardgen.sandbox.contract import markup_safe
-from rewardgen.search.loop import LoopOutcome
 
 
 def build_summary(outcome: LoopOutcome) -> dict[str, Any]:
@@ -68,7 +68,7 @@ def finish_run(outcome: LoopOutcome, ui: RunUI, report: ReportConfig | None = No
     if outcome.final is not None:
         from rich.markup import escape
 
-        from rewardgen.search.statistics import comparison_lines
+        from rewardgen.reporting.statistics import comparison_lines
 
         ui.show(ui.final_table(outcome.final))
         for line in comparison_lines(outcome.final):

@@ -6,7 +6,7 @@ mean and spread over seeds of: the best fitness of the search, the final retrain
 reward, the native (human) and sparse baselines, and Eureka's human-normalised score. The seed is
 what a sweep repeats to measure spread, so it is never a grouping key.
 
-The table reports the final comparison as RL papers now do (:mod:`rewardgen.search.statistics`): per
+The table reports the final comparison as RL papers now do (:mod:`rewardgen.reporting.statistics`): per
 group the interquartile mean of the generated, native and sparse rewards with 95% bootstrap
 intervals, and P(generated > native). These pool every final training of the group (each run's
 fresh final seeds, over the group's runs), so the search's spread from run to run is in them.
@@ -31,10 +31,10 @@ from typing import Any
 import yaml
 
 from rewardgen.errors import RunDirError
+from rewardgen.reporting import statistics as stats_summary
 from rewardgen.runs.atomic import (
     read_json,
 )
-from rewardgen.search import statistics as stats_summary
 
 log = logging.getLogger(__name__)
 

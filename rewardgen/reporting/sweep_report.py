@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from rewardgen.reporting import statistics as stats_summary
 from rewardgen.reporting.sweep import (
     COST_LABELS,
     COSTS,
@@ -27,7 +28,6 @@ from rewardgen.reporting.sweep import (
 )
 from rewardgen.runs.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from rewardgen.sandbox.contract import markup_safe
-from rewardgen.search import statistics as stats_summary
 
 log = logging.getLogger(__name__)
 

@@ -127,7 +127,7 @@ class RunUI:
         """Per reward: IQM [95% bootstrap CI] and mean ± std of the fitness over the final seeds."""
         from rich.markup import escape
 
-        from rewardgen.search.statistics import format_interval
+        from rewardgen.reporting.statistics import format_interval
 
         seeds = final.get("seeds") or []
         table = Table(title=f"final retraining: {int(final.get('timesteps') or 0):,} steps, "

@@ -176,7 +176,7 @@ class MotifVecEnv(VecEnvWrapper):
 
 def motif_stack(job: Any, venv: VecEnv, device: str) -> VecEnv:
     """Wrap a ``motif`` job's vector env with its intrinsic reward."""
-    from rewardgen.train.vision import STATE_KEY
+    from rewardgen.vision.render import STATE_KEY
 
     options = job.reward_options
     intrinsic = IntrinsicReward(options["reward_model_dir"], device)

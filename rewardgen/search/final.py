@@ -4,7 +4,7 @@ and the native (human-designed) and sparse rewards with the same budget and the 
 The final seeds are fresh: none of them trained anything during the search. Retraining the winner
 on the seed it won with would repeat that very training (the same fitness to the last digit),
 a winner's-curse bias the baselines, trained afresh, would not share. Statistics over the seeds
-(IQM, bootstrap intervals, probability of improvement) come from :mod:`rewardgen.search.statistics`.
+(IQM, bootstrap intervals, probability of improvement) come from :mod:`rewardgen.reporting.statistics`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from omegaconf import DictConfig
 
 from rewardgen.errors import ConfigError
 from rewardgen.executors import Executor
+from rewardgen.reporting import statistics as stats_summary
 from rewardgen.reporting.terminal import RunUI
 from rewardgen.runs.atomic import atomic_write_json
 from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.runs.store import CandidateRecord, RunStore
 from rewardgen.sandbox.contract import clean_text
-from rewardgen.search import statistics as stats_summary
 from rewardgen.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)

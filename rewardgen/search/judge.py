@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 JUDGES = ("none", "clip", "vlm")
 FRAMES_FILE = "frames.npz"
 TOURNAMENT_FILE = "judge_vlm.json"  # gen_XXX/judge_vlm.json: every comparison and win rate
-JUDGE_MEMORY_MB = 8192  # headless EGL maps ~2 GB beyond torch (as in vision_run)
+JUDGE_MEMORY_MB = 8192  # headless EGL maps ~2 GB beyond torch (as in search/vision.py)
 
 
 def _plain(node: Any) -> Any:
@@ -171,8 +171,11 @@ class Judge:
         executor = self.executor or make_executor(self.cfg.executor, self.cfg.sandbox,
                                                   self.cfg.rl, str(self.cfg.device))
         # trusted: the worker renders the evaluator's policy.zip and never loads reward code
-        jobs = [judge_job(self.cfg, self.task, self.store.cand_dir(r.generation, r.index), self.kind)
-                for r in records]
+        from rewardgen.train.sb3 import resolve_device
+
+        device = resolve_device(str(self.cfg.device))
+        jobs = [judge_job(self.cfg, self.task, self.store.cand_dir(r.generation, r.index),
+                          self.kind, device) for r in records]
         results = executor.run(jobs, target=JUDGE_TARGET,
                                sandbox=sandbox)
         return {r.label: res for r, res in zip(records, results, strict=True)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from rewardgen.llm import ProposalContext, Proposer, make_proposer
 from rewardgen.methods import Method, TaskPromptInfo, make_method
 from rewardgen.methods.eureka import best_record
 from rewardgen.reporting.terminal import RunUI
+from rewardgen.runs.outcome import LoopOutcome
 from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.runs.store import CandidateRecord, RunStore
 from rewardgen.runs.trajectories import Trajectory
@@ -35,20 +35,6 @@ from rewardgen.search.screening import Screener
 from rewardgen.tasks.spec import TaskSpec, load_task
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LoopOutcome:
-    """What a finished run hands to the CLI."""
-
-    store: RunStore
-    history: list[list[CandidateRecord]] = field(default_factory=list)
-    best: CandidateRecord | None = None
-    final: dict[str, Any] | None = None
-    usage: dict[str, Any] = field(default_factory=dict)
-    stopped: str | None = None  # why the search ended early (the LLM is down), None if complete
-    error: LLMError | None = None  # the error behind ``stopped``, for the CLI to report
-    interrupted: bool = False  # stopped by the user (Ctrl-C): summary.json, then exit at once
 
 
 class Loop:

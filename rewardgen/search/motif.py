@@ -141,9 +141,9 @@ def run_motif(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[
     from rewardgen.jobs import RewardKind, training_job
     from rewardgen.rewards.motif import fit_intrinsic
     from rewardgen.runs.store import RunStore
+    from rewardgen.search.vision import build_summary, print_run_summary
     from rewardgen.train.sb3 import resolve_device
     from rewardgen.train.vision import flatten_state
-    from rewardgen.vision.run import _report, build_summary
 
     task = load_task(cfg.task)
     offline = str(cfg.llm.provider).lower() == "offline"
@@ -200,7 +200,7 @@ def run_motif(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[
         summary["llm_usage"] = labels["usage"]
     store.write_summary(summary)
     store.event("run_finished", best=summary["best"]["candidate"] if summary["best"] else None)
-    _report(summary, interactive)
+    print_run_summary(summary, interactive)
     if cfg.report.enabled:
         from rewardgen.reporting.report import report_at_end
 

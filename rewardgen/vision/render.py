@@ -24,7 +24,8 @@ from rewardgen.errors import ConfigError, RenderError
 
 log = logging.getLogger(__name__)
 
-FRAME_KEY = "rewardgen_frame"
+FRAME_KEY = "rewardgen_frame"  # info key of a captured frame
+STATE_KEY = "rewardgen_state"  # info key of a captured State view (train/vision.py StateCapture)
 EGL_PACKAGES = "libegl1 libegl-mesa0"
 _HINT = (
     f"install EGL for headless rendering (Debian/Ubuntu: apt-get install {EGL_PACKAGES}; "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rewardgen.search.statistics import (
+from rewardgen.reporting.statistics import (
     BOOTSTRAP_REPS,
     describe,
     format_interval,
@@ -110,7 +110,7 @@ def test_describe_names_the_method():
 def test_vectorised_improvement_equals_rliables_metric():
     from rliable import metrics
 
-    from rewardgen.search.statistics import _improvement
+    from rewardgen.reporting.statistics import _improvement
 
     rng = np.random.default_rng(0)
     for nx, ny in [(2, 3), (5, 5), (7, 4)]:

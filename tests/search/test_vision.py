@@ -92,8 +92,8 @@ def test_vision_config_errors(tmp_path: Path) -> None:
 def test_clip_defaults_are_the_papers(tmp_path: Path) -> None:
     """method=clip composes to VLM-RM's protocol: SAC with its hyperparameters, ViT-bigG-14
     laion2b, 480 px frames and the textured humanoid with the official camera."""
+    from rewardgen.search.vision import vision_settings
     from rewardgen.tasks.spec import load_task
-    from rewardgen.vision.run import vision_settings
     from tests.rewards.test_clip import fake_hf_cache
 
     cfg = compose_config(["method=clip", "task=humanoid_kneel",

@@ -150,7 +150,7 @@ def run_vision(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict
     summary = build_summary(store.root, task, job, result)
     store.write_summary(summary)
     store.event("run_finished", best=summary["best"]["candidate"] if summary["best"] else None)
-    _report(summary, interactive)
+    print_run_summary(summary, interactive)
     return summary
 
 
@@ -170,7 +170,7 @@ def build_summary(root: Path, task: TaskSpec, job: CandidateJob,
     }
 
 
-def _report(summary: dict[str, Any], interactive: bool) -> None:
+def print_run_summary(summary: dict[str, Any], interactive: bool) -> None:
     from rich.console import Console
 
     console = Console(stderr=True, quiet=not interactive)
