@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardgen.config import SandboxConfig, as_sandbox_config
-from rewardgen.jobs import VISION_KINDS
+from rewardgen.jobs import MPC_KIND, VISION_KINDS
 from rewardgen.runs.atomic import atomic_write_json
 from rewardgen.runs.records import TRAIN_DIR, CandidateJob, CandidateResult
 from rewardgen.sandbox.contract import MAX_COMPONENT_NAME, MAX_COMPONENTS
@@ -40,9 +40,11 @@ log = logging.getLogger(__name__)
 
 EVALUATOR_TARGET = "rewardgen.worker.evaluate:evaluate_candidate"
 JUDGE_TARGET = "rewardgen.search.judge:judge_candidate"  # renders the evaluator's policy.zip
-TRUSTED_TARGETS = (EVALUATOR_TARGET, JUDGE_TARGET)  # targets that never load reward code
+MPC_TARGET = "rewardgen.worker.mpc:run_mpc"  # untrusted: plans with the reward program
+MPC_REPLAY_TARGET = "rewardgen.worker.mpc_replay:replay_actions"  # trusted: replays the actions
+TRUSTED_TARGETS = (EVALUATOR_TARGET, JUDGE_TARGET, MPC_REPLAY_TARGET)  # never load reward code
 EVAL_DIR = "evaluation"  # cand_XX/evaluation/: the trusted evaluator's job, result and log
-TRUSTED_ARTIFACTS = ("policy.zip", "trajectories.npz")
+TRUSTED_ARTIFACTS = ("policy.zip", "trajectories.npz", "video.mp4", "video.gif")
 MAX_REPORTED_EPISODES = 100_000  # training episodes kept per reported list
 MAX_REPORTED_POINTS = 10_000  # points per reported component series
 UNTRUSTED_STATUSES = ("ok", "rejected", "failed", "timeout")
@@ -138,16 +140,20 @@ def train_and_measure(
     for name in ("result.json", *TRUSTED_ARTIFACTS):
         (out / name).unlink(missing_ok=True)
     loads_code = job.reward_kind not in VISION_KINDS
+    mpc = job.reward_kind == MPC_KIND  # L2R: an MPC episode, replayed from its actions
+    if mpc:
+        target = MPC_TARGET
     raw = run_isolated(dataclasses.replace(job, out_dir=str(train_dir)), cfg, gpu=gpu,
                        target=target, extra_env=extra_env, sandboxed=loads_code)
     reported = reported_view(raw, job)
     if reported.status == "ok":
         eval_job = dataclasses.replace(
             job, out_dir=str(out / EVAL_DIR), reward_source=None, device="cpu",
-            checkpoint_dir=str(train_dir / CHECKPOINT_DIR),
+            checkpoint_dir=str(train_dir if mpc else train_dir / CHECKPOINT_DIR),
         )
         measured = run_isolated(eval_job, dataclasses.replace(cfg, network=False), gpu=None,
-                                target=EVALUATOR_TARGET, sandboxed=False)
+                                target=MPC_REPLAY_TARGET if mpc else EVALUATOR_TARGET,
+                                sandboxed=False)
         for name in TRUSTED_ARTIFACTS:
             source = out / EVAL_DIR / name
             if source.is_file():
@@ -169,7 +175,8 @@ def run_job(
     target: str = DEFAULT_TARGET,
     extra_env: Mapping[str, str] | None = None,
 ) -> CandidateResult:
-    """Run one job the way its target needs: training jobs get trusted measurement.
+    """Run one job the way its target needs: training jobs get trusted measurement (an MPC
+    job, ``reward_kind="mpc"``, is planned by the MPC worker and replayed by the trusted replay).
 
     Other targets (CARD's trajectory scorer, judges, test targets) are single isolated runs;
     every target but the trusted ones (:data:`TRUSTED_TARGETS`, which never load reward code)

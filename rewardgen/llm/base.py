@@ -119,12 +119,15 @@ class ProposalContext:
         generation: 0-based generation index.
         seed: the run's seed (proposals are deterministic given seed and generation).
         history: ``(reward source, result)`` of earlier candidates, oldest first.
+        stage: a first prompting stage before the reward programs (L2R's ``motion``
+            description); empty for the programs themselves.
     """
 
     task: TaskSpec
     generation: int
     seed: int
     history: list[tuple[str, CandidateResult]] = field(default_factory=list)
+    stage: str = ""
 
 
 @runtime_checkable

@@ -134,10 +134,15 @@ def _compare(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def run_final(cfg: DictConfig, store: RunStore, task: TaskSpec, best: CandidateRecord,
               executor: Executor, ui: RunUI) -> dict[str, Any]:
     """Train every (variant, seed) pair not already finished; write final/summary.json."""
-    from rewardgen.jobs import candidate_job
+    from rewardgen.jobs import MPC_KIND, candidate_job, method_reward
 
     variants: dict[str, tuple[str | None, str]] = {"generated": (best.source, "program")}
     baselines = list(cfg.final.baselines)
+    if baselines and method_reward(cfg)[0] == MPC_KIND:
+        # an MPC method's final phase is its best reward's MPC episode from fresh initial
+        # states; the native and sparse baselines would need RL, which it never runs
+        log.info("final: no baselines for an MPC method (%s need RL)", ", ".join(baselines))
+        baselines = []
     if "native" in baselines:
         variants["native"] = (None, "native")
     if "sparse" in baselines and task.sparse_reward:
