@@ -51,6 +51,11 @@ class LoopOutcome:
     interrupted: bool = False  # stopped by the user (Ctrl-C): summary.json, then exit at once
 
 
+def jobs_source(jobs: Sequence[tuple[int, str, CandidateJob]], index: int) -> str | None:
+    """The reward source of candidate ``index`` among a generation's pending jobs."""
+    return next((job.reward_source for i, _, job in jobs if i == index), None)
+
+
 class Loop:
     """Generations × samples of propose → check → train → select → feed back.
 
@@ -183,7 +188,7 @@ class Loop:
                 records[i] = CandidateRecord(generation, i, source, rejected, answer["text"])
                 continue
             assert source is not None
-            if self.screener is not None:  # CARD: no RL for a reward that misranks known episodes
+            if self.screener is not None and not self.screener.per_generation:  # CARD
                 trajectories = trajectories or self.screener.trajectories(history)
                 screened = self.screener.screen(generation, i, source, trajectories)
                 if screened is not None:
@@ -194,6 +199,16 @@ class Loop:
             job = candidate_job(self.cfg, str(self.store.cand_dir(generation, i)), source)
             jobs.append((i, answer["text"], job))
 
+        if self.screener is not None and self.screener.per_generation and jobs:  # MPC screen
+            screened = self.screener.screen_generation(
+                generation, [(i, job.reward_source or "") for i, _, job in jobs])
+            for i, text, _ in jobs:
+                if i in screened:
+                    screened[i].llm_tokens = int(answers[i].get("completion_tokens", 0))
+                    self.store.write_result(generation, i, screened[i])
+                    records[i] = CandidateRecord(generation, i, jobs_source(jobs, i), screened[i],
+                                                 text)
+            jobs = [j for j in jobs if j[0] not in screened]
         self.ui.start_generation(generation, int(self.cfg.loop.generations), len(answers))
         for record in records.values():
             self.ui.candidate_done(record)
