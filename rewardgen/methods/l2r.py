@@ -154,7 +154,7 @@ class L2RMethod(EurekaMethod):
 
     def set_motion(self, generation: int, text: str) -> None:
         """The descriptor's answer for ``generation`` (what :meth:`messages` codes)."""
-        self.motion = description_of(text, int(self.cfg.get("max_description_chars", 4000)))
+        self.motion = description_of(text, int(getattr(self.cfg, "max_description_chars", 4000)))
         self.motions[generation] = self.motion
 
     def messages(self, history: Sequence[Sequence[CandidateRecord]], human: str | None,

@@ -60,7 +60,7 @@ class MPCScreener:
         self.executor = executor
         self.settings = mpc_settings(cfg.loop.screening_mpc)
         self.margin = float(cfg.loop.screening_mpc_margin)
-        if not 0.0 <= self.margin:
+        if self.margin < 0.0:
             raise ConfigError(f"loop.screening_mpc_margin={self.margin} must be at least 0")
         check_mpc_task(load_task(str(cfg.task)), "loop.screening=mpc")
         self.saved = 0

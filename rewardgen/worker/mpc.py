@@ -91,7 +91,7 @@ class RolloutScorer:
 _STATE_ONLY = {"qpos", "qvel", "act", "ctrl", "time", "dt"}
 _KINEMATIC = {"xpos", "xquat", "xmat", "xipos", "ximat", "site_xpos", "site_xmat", "geom_xpos",
               "geom_xmat"}
-_LADDER = (
+_LADDER: tuple[tuple[set[str], list[str]], ...] = (
     (_STATE_ONLY, []),
     (_STATE_ONLY | _KINEMATIC, ["mj_kinematics"]),
     (_STATE_ONLY | _KINEMATIC | {"subtree_com"}, ["mj_kinematics", "mj_comPos"]),

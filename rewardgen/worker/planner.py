@@ -14,6 +14,7 @@ This module loads no reward code: the scorer is passed in. It runs in the untrus
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -159,10 +160,8 @@ class PredictiveSampler:
 
     def close(self) -> None:
         """Free the persistent rollout thread pool."""
-        try:
+        with contextlib.suppress(AttributeError):  # older mujoco: no persistent pool to free
             self.rollout.shutdown_persistent_pool()
-        except AttributeError:  # older mujoco: no persistent pool to free
-            pass
 
 
 def controls_reason(env: Any) -> str | None:

@@ -59,12 +59,12 @@ def test_action_file_is_read_as_hostile_input(tmp_path):
     write_actions(path, np.zeros((3, 2)))
     assert read_actions(path, (2,), low, high, 3).shape == (3, 2)
     cases = {
-        "shape": np.zeros((3, 3)), "steps": np.zeros((4, 2)), "NaN": np.full((3, 2), np.nan),
+        "shape": np.zeros((3, 3)), "steps;": np.zeros((4, 2)), "NaN": np.full((3, 2), np.nan),
         "bounds": np.full((3, 2), 2.0),
     }
     for what, bad in cases.items():
         write_actions(path, bad)
-        with pytest.raises(ActionFileError):
+        with pytest.raises(ActionFileError, match=what):
             read_actions(path, (2,), low, high, 3)
     np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ActionFileError, match="not a plain .npy"):
