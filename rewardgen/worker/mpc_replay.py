@@ -8,7 +8,9 @@ by step, scores the episode with the task's State view and fitness expression, a
 - ``result.json``: ``fitness``, ``success_rate`` and one ``evaluations`` entry (the episode);
 - ``trajectories.npz``: the episode's States and actions with its fitness (CARD screening and
   the report read them as they read a trained candidate's);
-- ``video.mp4`` / ``video.gif``: the episode rendered from the task's camera (when asked).
+- ``video.mp4`` / ``video.gif``: the episode rendered from the task's camera (when asked), at
+  real speed and at most :data:`VIDEO_FPS` frames per second (a frame every k-th control step:
+  software rendering costs far more than the replay itself).
 
 MuJoCo is deterministic, so the replayed episode is the one the planner drove; if a worker lied
 about its actions, the replay measures the lie, not the claim.
@@ -33,6 +35,7 @@ from rewardgen.worker.planner import settings_from
 log = logging.getLogger(__name__)
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+VIDEO_FPS = 25.0
 
 
 def replay_actions(job: CandidateJob) -> CandidateResult:
@@ -52,6 +55,7 @@ def replay_actions(job: CandidateJob) -> CandidateResult:
         overrides["max_episode_steps"] = job.max_episode_steps
     env = task.make_env(render_mode="rgb_array" if video else None, **overrides)
     frames: list[np.ndarray] = []
+    every = max(1, round(1.0 / float(env.unwrapped.dt) / VIDEO_FPS))  # type: ignore[attr-defined]
     try:
         space = env.action_space
         try:
@@ -75,11 +79,11 @@ def replay_actions(job: CandidateJob) -> CandidateResult:
             states.append(state)
             applied.append(np.asarray(action, dtype=np.float32))
             native_return += float(reward)
-            if video:
+            if video and (len(applied) % every == 0 or terminated or truncated):
                 frames.append(_frame(env))
             if terminated or truncated:
                 break
-        fps = float(env.metadata.get("render_fps") or 1.0 / float(env.unwrapped.dt))  # type: ignore[attr-defined]
+        fps = 1.0 / float(env.unwrapped.dt) / every  # type: ignore[attr-defined]
     finally:
         env.close()
     fitness = float(tracker.value)
