@@ -9,11 +9,12 @@ with one set of defaults (the config schema's). The method says what reward its 
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rewardgen.runs.records import CandidateJob
+from rewardgen.runs.records import JUDGE_DIR, CandidateJob, JudgeJob
 
 
 class RewardKind(str, Enum):
@@ -93,5 +94,25 @@ def training_job(cfg: DictConfig, out_dir: str, source: str | None, kind: str = 
 
 candidate_job = training_job  # the name the loop, the final phase, tests and benches use
 
-__all__ = ["MPC_KIND", "REWARD_KINDS", "VISION_KINDS", "RewardKind", "candidate_job", "method_reward",
-           "training_job"]
+
+def judge_job(cfg: DictConfig, task: Any, cand_dir: Path, kind: str) -> JudgeJob:
+    """The vision judge's job for one trained candidate (``loop.judge*``, ``method.render``,
+    ``method.clip``): render the evaluator's policy.zip; CLIP scores the frames when ``kind``
+    is ``clip``, the VLM judge (``vlm``) reads them in the parent."""
+    from rewardgen.train.sb3 import resolve_device
+
+    loop, render = cfg.loop, cfg.method.render
+    steps = loop.judge_steps or cfg.train.max_episode_steps or (task.max_episode_steps or 1000)
+    return JudgeJob(
+        task=str(cfg.task), out_dir=str(cand_dir / JUDGE_DIR), seed=int(cfg.seed),
+        device=resolve_device(str(cfg.device)), judge="clip" if kind == "clip" else "frames",
+        policy=str(cand_dir / "policy.zip"), algo=str(cfg.rl.algo),
+        episodes=int(loop.judge_episodes), max_steps=int(steps),
+        width=int(render.width), height=int(render.height),
+        frame_skip=int(render.frame_skip), frames=int(loop.judge_frames),
+        clip=OmegaConf.to_container(cfg.method.clip, resolve=True),  # type: ignore[arg-type]
+    )
+
+
+__all__ = ["MPC_KIND", "REWARD_KINDS", "VISION_KINDS", "RewardKind", "candidate_job", "judge_job",
+           "method_reward", "training_job"]

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from rewardgen.config import SandboxConfig
-from rewardgen.runs.records import CandidateJob, CandidateResult
+from rewardgen.runs.records import CandidateResult, WorkerJob
 
 OnDone = Callable[[int, CandidateResult], None]
 EXECUTORS = ("local", "ray")
@@ -18,7 +18,7 @@ class Executor(Protocol):
         """How many candidates train at once."""
         ...
 
-    def run(self, jobs: Sequence[CandidateJob], on_done: OnDone | None = None, *,
+    def run(self, jobs: Sequence[WorkerJob], on_done: OnDone | None = None, *,
             target: str | None = None, sandbox: SandboxConfig | None = None,
             extra_env: Mapping[str, str] | None = None) -> list[CandidateResult]:
         """Run every job; call ``on_done(index, result)`` as each finishes; results in job order.

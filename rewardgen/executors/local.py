@@ -20,7 +20,7 @@ from rewardgen.config import ExecutorConfig, RLConfig, SandboxConfig
 from rewardgen.errors import ConfigError
 from rewardgen.executors.base import OnDone
 from rewardgen.executors.pipeline import run_job
-from rewardgen.runs.records import CandidateJob, CandidateResult
+from rewardgen.runs.records import CandidateResult, J, WorkerJob
 from rewardgen.sandbox.bwrap import check_backend
 from rewardgen.sandbox.worker import DEFAULT_TARGET
 
@@ -55,7 +55,7 @@ def visible_gpus(device: str) -> list[str]:
     return gpus
 
 
-def pinned_device(job: CandidateJob, gpu: str | None) -> CandidateJob:
+def pinned_device(job: J, gpu: str | None) -> J:
     """``cuda:N`` becomes ``cuda`` once the worker sees only its own GPU (as device 0)."""
     if gpu is not None and job.device.startswith("cuda:"):
         return dataclasses.replace(job, device="cuda")
@@ -112,12 +112,12 @@ class LocalExecutor:
         """The GPU of the index-th job of a batch (round-robin), None without GPUs."""
         return self.gpus[index % len(self.gpus)] if self.gpus else None
 
-    def prepare(self, index: int, job: CandidateJob) -> tuple[CandidateJob, str | None]:
+    def prepare(self, index: int, job: WorkerJob) -> tuple[WorkerJob, str | None]:
         """The job as its worker sees it, and its GPU."""
         gpu = self.gpu_for(index)
         return pinned_device(job, gpu), gpu
 
-    def run(self, jobs: Sequence[CandidateJob], on_done: OnDone | None = None, *,
+    def run(self, jobs: Sequence[WorkerJob], on_done: OnDone | None = None, *,
             target: str | None = None, sandbox: SandboxConfig | None = None,
             extra_env: Mapping[str, str] | None = None) -> list[CandidateResult]:
         """Run every job; ``on_done(index, result)`` is called in this thread as each finishes.

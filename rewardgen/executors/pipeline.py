@@ -30,7 +30,7 @@ from typing import Any
 from rewardgen.config import SandboxConfig, as_sandbox_config
 from rewardgen.jobs import MPC_KIND, VISION_KINDS
 from rewardgen.runs.atomic import atomic_write_json
-from rewardgen.runs.records import TRAIN_DIR, CandidateJob, CandidateResult
+from rewardgen.runs.records import TRAIN_DIR, CandidateJob, CandidateResult, WorkerJob
 from rewardgen.sandbox.contract import MAX_COMPONENT_NAME, MAX_COMPONENTS
 from rewardgen.sandbox.program import source_sha256
 from rewardgen.sandbox.worker import DEFAULT_TARGET, STOPPED, run_isolated
@@ -168,7 +168,7 @@ def train_and_measure(
 
 
 def run_job(
-    job: CandidateJob,
+    job: WorkerJob,
     cfg: SandboxConfig,
     *,
     gpu: str | None = None,
@@ -183,6 +183,8 @@ def run_job(
     runs sandboxed.
     """
     if target == DEFAULT_TARGET:
+        if not isinstance(job, CandidateJob):
+            raise TypeError(f"the training target takes a training job, not a {job.kind} job")
         return train_and_measure(job, cfg, gpu=gpu, target=target, extra_env=extra_env)
     return run_isolated(job, as_sandbox_config(cfg), gpu=gpu, target=target, extra_env=extra_env,
                         sandboxed=target not in TRUSTED_TARGETS)

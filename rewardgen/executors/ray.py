@@ -33,7 +33,7 @@ from rewardgen.executors.base import OnDone
 from rewardgen.executors.local import pinned_device
 from rewardgen.executors.pipeline import run_job
 from rewardgen.runs.atomic import atomic_write_json
-from rewardgen.runs.records import CandidateJob, CandidateResult
+from rewardgen.runs.records import CandidateResult, WorkerJob, job_from_dict
 from rewardgen.sandbox.worker import DEFAULT_TARGET
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def run_candidate_on_node(job_dict: dict[str, Any], sandbox_dict: dict[str, Any]
     """
     import os
 
-    job = CandidateJob.from_dict(job_dict)
+    job = job_from_dict(job_dict)
     gpu = (os.environ.get("CUDA_VISIBLE_DEVICES") or None) if use_gpu else None  # set by Ray
     scratch = Path(tempfile.mkdtemp(prefix="rewardgen-ray-"))
     try:
@@ -207,7 +207,7 @@ class RayExecutor:
         return max(1, int(slots))
 
     # ------------------------------------------------------------------ one batch
-    def _submit(self, remote: Any, job: CandidateJob, target: str, sandbox: dict[str, Any]) -> Any:
+    def _submit(self, remote: Any, job: WorkerJob, target: str, sandbox: dict[str, Any]) -> Any:
         return remote.options(
             num_cpus=self.cpus,
             num_gpus=self.gpus,
@@ -216,7 +216,7 @@ class RayExecutor:
             name=f"rewardgen:{Path(job.out_dir).parent.name}/{Path(job.out_dir).name}",
         ).remote(job.to_dict(), sandbox, target, self.gpus > 0)
 
-    def _collect(self, ref: Any, job: CandidateJob, started: float) -> CandidateResult:
+    def _collect(self, ref: Any, job: WorkerJob, started: float) -> CandidateResult:
         """The task's result with its artifacts unpacked into ``job.out_dir``."""
         ray = self._ray
         out_dir = Path(job.out_dir)
@@ -237,7 +237,7 @@ class RayExecutor:
                  result.reason, result.wall_time_s)
         return result
 
-    def run(self, jobs: Sequence[CandidateJob], on_done: OnDone | None = None, *,
+    def run(self, jobs: Sequence[WorkerJob], on_done: OnDone | None = None, *,
             target: str | None = None, sandbox: Any = None,
             extra_env: Any = None) -> list[CandidateResult]:
         """Run every job as a Ray task; ``on_done(index, result)`` as each one comes back.

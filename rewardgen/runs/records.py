@@ -3,30 +3,55 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from rewardgen.sandbox.contract import clean_text
 
 STATUSES = ("ok", "rejected", "failed", "timeout", "screened_out")
 TRAIN_DIR = "train"  # cand_XX/train/: the untrusted training worker's only writable folder
+JUDGE_DIR = "judge"  # cand_XX/judge/: job.json, result.json, worker.log, judge.json, frames.npz
 PROGRESS_FILE = "progress.json"  # written by the worker while training, read by the progress display
 
 
+J = TypeVar("J", bound="WorkerJob")
+
+
 @dataclass
-class CandidateJob:
-    """Everything an isolated worker needs to train and score one reward program.
+class WorkerJob:
+    """What every worker job has; one subclass per kind of worker (see :data:`JOB_TYPES`).
+
+    The job crosses the process boundary as ``job.json``; its ``job`` field names the subclass
+    (:func:`job_from_dict`), so a worker target always receives the type it was written for.
+    """
+
+    task: str
+    out_dir: str
+    seed: int = 0
+    device: str = "auto"
+
+    kind: ClassVar[str] = "worker"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job": self.kind, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls: type[J], raw: dict[str, Any]) -> J:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in names})
+
+
+@dataclass
+class CandidateJob(WorkerJob):
+    """A training job (the untrusted ``worker/train.py``) and its trusted evaluation
+    (``worker/evaluate.py``, with ``checkpoint_dir`` set and no reward source).
 
     ``reward_source=None`` trains on the env's native reward; ``reward_kind="sparse"`` on the
     task's sparse reward expression.
     """
 
-    task: str
-    out_dir: str
     reward_source: str | None = None
-    reward_kind: str = "program"  # program | native | sparse | clip | vlm_preference
+    reward_kind: str = "program"  # program | progress | native | sparse | clip | vlm_preference
     entry: str = "compute_reward"
-    seed: int = 0
-    device: str = "auto"
     timesteps: int = 10_000
     eval_freq: int = 5_000
     eval_episodes: int = 3
@@ -42,13 +67,53 @@ class CandidateJob:
     vision: dict[str, Any] = field(default_factory=dict)  # clip / vlm_preference settings
     checkpoint_dir: str | None = None  # trusted evaluation: the training worker's checkpoints
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    kind: ClassVar[str] = "training"
 
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> CandidateJob:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in names})
+
+TrainingJob = CandidateJob  # the name by what it does; CandidateJob is the run directory's word
+
+
+@dataclass
+class JudgeJob(WorkerJob):
+    """A vision judge's rendering (trusted ``search/judge.py:judge_candidate``): roll out the
+    evaluator's ``policy`` (policy.zip), keep frames, score them with CLIP when ``judge`` is
+    ``clip``."""
+
+    policy: str = ""
+    algo: str = "ppo"
+    judge: str = "frames"  # clip | frames (the VLM judge scores the frames in the parent)
+    episodes: int = 2
+    max_steps: int = 1000
+    width: int = 224
+    height: int = 224
+    frame_skip: int = 1
+    frames: int = 1  # frames per rollout kept for the VLM
+    clip: dict[str, Any] = field(default_factory=dict)  # ClipConfig as a dict
+
+    kind: ClassVar[str] = "judge"
+
+
+@dataclass
+class ScoreJob(WorkerJob):
+    """A reward program run over stored episodes (untrusted ``worker/score.py``; CARD)."""
+
+    reward_source: str = ""
+    entry: str = "compute_reward"
+
+    kind: ClassVar[str] = "score"
+
+
+JOB_TYPES: dict[str, type[WorkerJob]] = {
+    cls.kind: cls for cls in (CandidateJob, JudgeJob, ScoreJob)
+}
+
+
+def job_from_dict(raw: dict[str, Any]) -> WorkerJob:
+    """The job a ``job.json`` holds, as its own type (a job without ``job``: training)."""
+    kind = str(raw.get("job", CandidateJob.kind))
+    if kind not in JOB_TYPES:
+        raise ValueError(f"job.json names an unknown job type {kind!r}")
+    return JOB_TYPES[kind].from_dict(raw)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Any
 
 from rewardgen.errors import RewardCodeError
 from rewardgen.runs.atomic import atomic_write_json, read_json
-from rewardgen.runs.records import CandidateJob, CandidateResult
+from rewardgen.runs.records import CandidateResult, WorkerJob, job_from_dict
 from rewardgen.sandbox.contract import (
     MAX_COMPONENTS,
     MAX_TRACEBACK_CHARS,
@@ -39,7 +39,7 @@ EXIT_NO_RESULT = 70
 MEMORY_HINTS = ("failed to map segment", "Cannot allocate memory", "bad_alloc")
 
 
-def load_target(target: str) -> Callable[[CandidateJob], Any]:
+def load_target(target: str) -> Callable[[WorkerJob], Any]:
     """Import ``module:function``; raise ValueError naming the bad part."""
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
@@ -73,10 +73,10 @@ def failure_reason(exc: BaseException) -> str:
     return one_line(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
 
 
-def run(job: CandidateJob, target: str) -> CandidateResult:
+def run(job: WorkerJob, target: str) -> CandidateResult:
     """Run the target on the job; never raise for anything the target did."""
-    if job.reward_source:
-        source = job.reward_source
+    source = getattr(job, "reward_source", None)  # training and scoring jobs carry one
+    if source:
         linecache.cache[PROGRAM_FILENAME] = (
             len(source),
             None,
@@ -133,7 +133,7 @@ def main(argv: list[str]) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     job_path, target = argv
-    job = CandidateJob.from_dict(read_json(job_path))
+    job = job_from_dict(read_json(job_path))
     result = run(job, target)
     atomic_write_json(Path(job.out_dir) / "result.json", result.to_dict())
     return EXIT_RESULT_WRITTEN

@@ -36,7 +36,7 @@ from rewardgen.runs.atomic import (
     atomic_write_text,
     read_regular_file,
 )
-from rewardgen.runs.records import CandidateJob, CandidateResult
+from rewardgen.runs.records import CandidateResult, WorkerJob
 from rewardgen.sandbox import bwrap, limits
 from rewardgen.sandbox.child import MEMORY_HINTS
 from rewardgen.sandbox.contract import RESULT_LIMIT_MB, tail
@@ -129,7 +129,7 @@ def death_reason(returncode: int, stderr: str, cfg: SandboxConfig) -> str:
 
 
 def run_isolated(
-    job: CandidateJob,
+    job: WorkerJob,
     cfg: SandboxConfig,
     *,
     gpu: str | None = None,
@@ -258,8 +258,9 @@ def run_isolated(
         result.wall_time_s = wall
     if result.seed is None:
         result.seed = job.seed
-    if result.reward_sha256 is None and job.reward_source:
-        result.reward_sha256 = source_sha256(job.reward_source)
+    source = getattr(job, "reward_source", None)  # training and scoring jobs carry one
+    if result.reward_sha256 is None and source:
+        result.reward_sha256 = source_sha256(source)
     if not result_path.exists() and killed_reason != STOPPED:
         atomic_write_json(result_path, result.to_dict())
     log.info("candidate %s: %s %s (%.1f s)", out_dir.name, result.status, result.reason, wall)

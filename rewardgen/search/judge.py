@@ -31,15 +31,15 @@ from rewardgen.config import LLMConfig, as_sandbox_config
 from rewardgen.errors import ConfigError
 from rewardgen.executors import Executor
 from rewardgen.executors.pipeline import JUDGE_TARGET
+from rewardgen.jobs import judge_job
 from rewardgen.runs.atomic import atomic_write_json, read_json
-from rewardgen.runs.records import CandidateJob, CandidateResult
+from rewardgen.runs.records import JUDGE_DIR, CandidateResult, JudgeJob
 from rewardgen.runs.store import CandidateRecord, RunStore
 from rewardgen.tasks.spec import TaskSpec, load_task
 
 log = logging.getLogger(__name__)
 
 JUDGES = ("none", "clip", "vlm")
-JUDGE_DIR = "judge"  # cand_XX/judge/: job.json, result.json, worker.log, judge.json, frames.npz
 FRAMES_FILE = "frames.npz"
 TOURNAMENT_FILE = "judge_vlm.json"  # gen_XXX/judge_vlm.json: every comparison and win rate
 JUDGE_MEMORY_MB = 8192  # headless EGL maps ~2 GB beyond torch (as in vision_run)
@@ -83,34 +83,29 @@ def representative(frames: list[np.ndarray], count: int) -> np.ndarray:
     return np.stack([frames[int(round(i))] for i in picks])
 
 
-def judge_candidate(job: CandidateJob) -> CandidateResult:
-    """Worker target: roll out the saved policy, keep frames for the VLM, score them with CLIP.
-
-    ``job.vision`` holds ``judge`` (``clip`` or ``frames``), ``policy``, ``algo``, ``episodes``,
-    ``max_steps``, ``width``, ``height``, ``frame_skip``, ``frames`` and (clip) ``clip``.
-    """
+def judge_candidate(job: JudgeJob) -> CandidateResult:
+    """Worker target: roll out the saved policy, keep frames for the VLM, score them with CLIP."""
     from rewardgen.reporting.video import load_policy, preload_torch_compiler
 
     preload_torch_compiler()  # before EGL loads Mesa's LLVM (see video.py)
-    v = job.vision
     task = load_task(job.task)
-    policy = load_policy(v["policy"], v.get("algo", "ppo"), "cpu")
+    policy = load_policy(job.policy, job.algo, "cpu")
     out = Path(job.out_dir)
     episodes, fitness, shown = [], [], []
-    for k in range(int(v["episodes"])):
-        frames, value = _rollout(task, policy, job.seed + k, int(v["max_steps"]),
-                                 (int(v["width"]), int(v["height"])), int(v.get("frame_skip", 1)))
+    for k in range(job.episodes):
+        frames, value = _rollout(task, policy, job.seed + k, job.max_steps,
+                                 (job.width, job.height), job.frame_skip)
         episodes.append(frames)
         fitness.append(value)
-        shown.append(representative(frames, int(v.get("frames", 1))))
+        shown.append(representative(frames, job.frames))
     np.savez_compressed(out / FRAMES_FILE, frames=np.stack(shown))  # (episodes, frames, H, W, 3)
-    report: dict[str, Any] = {"judge": v["judge"], "episodes": len(episodes),
+    report: dict[str, Any] = {"judge": job.judge, "episodes": len(episodes),
                               "frames": [len(f) for f in episodes], "task_fitness": fitness}
     score = None
-    if v["judge"] == "clip":
+    if job.judge == "clip":
         from rewardgen.rewards.clip import ClipReward, judge_score
 
-        reward = ClipReward.from_config(v["clip"], task.vision, job.device)
+        reward = ClipReward.from_config(job.clip, task.vision, job.device)
         scores = [judge_score(reward, np.stack(frames)) for frames in episodes]
         score = float(np.mean(scores))
         report.update(score=score, episode_scores=scores)
@@ -166,25 +161,6 @@ class Judge:
         return cls(cfg, store, task, executor)
 
     # ------------------------------------------------------------ rendering (and CLIP) per candidate
-    def _job(self, record: CandidateRecord) -> CandidateJob:
-        from rewardgen.train.sb3 import resolve_device
-
-        cand = self.store.cand_dir(record.generation, record.index)
-        loop, render = self.cfg.loop, self.cfg.method.render
-        steps = loop.judge_steps or self.cfg.train.max_episode_steps or (
-            self.task.max_episode_steps or 1000)
-        vision = {
-            "judge": "clip" if self.kind == "clip" else "frames",
-            "policy": str(cand / "policy.zip"), "algo": str(self.cfg.rl.algo),
-            "episodes": int(loop.judge_episodes), "max_steps": int(steps),
-            "width": int(render.width), "height": int(render.height),
-            "frame_skip": int(render.frame_skip), "frames": int(loop.judge_frames),
-            "clip": _plain(self.cfg.method.clip),
-        }
-        return CandidateJob(task=self.cfg.task, out_dir=str(cand / JUDGE_DIR),
-                            reward_kind="judge", seed=int(self.cfg.seed),
-                            device=resolve_device(str(self.cfg.device)), vision=vision)
-
     def _render(self, records: list[CandidateRecord]) -> dict[str, CandidateResult]:
         """Run the judge worker for each record through the executor; results by label."""
         from rewardgen.executors import make_executor
@@ -195,7 +171,9 @@ class Judge:
         executor = self.executor or make_executor(self.cfg.executor, self.cfg.sandbox,
                                                   self.cfg.rl, str(self.cfg.device))
         # trusted: the worker renders the evaluator's policy.zip and never loads reward code
-        results = executor.run([self._job(r) for r in records], target=JUDGE_TARGET,
+        jobs = [judge_job(self.cfg, self.task, self.store.cand_dir(r.generation, r.index), self.kind)
+                for r in records]
+        results = executor.run(jobs, target=JUDGE_TARGET,
                                sandbox=sandbox)
         return {r.label: res for r, res in zip(records, results, strict=True)}
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from rewardgen.config import ExecutorConfig, RLConfig, SandboxConfig
 from rewardgen.executors import Executor
-from rewardgen.runs.records import CandidateJob
+from rewardgen.runs.records import ScoreJob
 from rewardgen.runs.trajectories import (
     OUTPUT_FILE,
     TRAJECTORY_FILE,
@@ -79,7 +79,7 @@ def run_scorer(source: str, out_dir: Path, trajectories: Sequence[Trajectory],
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stage_inputs(out_dir, trajectories, **({"components": True} if components else {}))
-    job = CandidateJob(task=task, out_dir=str(out_dir), reward_source=source, entry=entry)
+    job = ScoreJob(task=task, out_dir=str(out_dir), reward_source=source, entry=entry)
     quick = dataclasses.replace(sandbox, timeout_s=min(float(sandbox.timeout_s), 120.0))
     runner = executor or default_executor(quick)
     [result] = runner.run([job], target=SCORER, sandbox=quick)

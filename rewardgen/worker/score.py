@@ -11,11 +11,11 @@ from pathlib import Path
 
 from rewardgen.errors import RewardCodeError
 from rewardgen.runs.atomic import atomic_write_json
-from rewardgen.runs.records import CandidateJob, CandidateResult
+from rewardgen.runs.records import CandidateResult, ScoreJob
 from rewardgen.runs.trajectories import INPUT_FILE, OUTPUT_FILE, load_episode
 
 
-def score_trajectories(job: CandidateJob) -> CandidateResult:
+def score_trajectories(job: ScoreJob) -> CandidateResult:
     """Worker target: the candidate's reward along the stored trajectories. It decides nothing.
 
     Reads ``<out_dir>/screening_input.json`` and writes ``<out_dir>/screening.json`` (returns,
@@ -28,7 +28,7 @@ def score_trajectories(job: CandidateJob) -> CandidateResult:
     out_dir = Path(job.out_dir)
     spec = json.loads((out_dir / INPUT_FILE).read_text())
     try:
-        fn = load_program(job.reward_source or "", job.entry).fn
+        fn = load_program(job.reward_source, job.entry).fn
         returns: list[float] = []
         rewards: list[list[float]] = []
         per_step: list[list[dict[str, float]]] = []

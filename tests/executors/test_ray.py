@@ -83,13 +83,14 @@ def test_lost_worker_is_a_failed_candidate_and_the_others_finish(cluster, tmp_pa
 
 
 def test_fast_candidate_is_reported_before_the_slow_one(cluster, tmp_path):
-    jobs = [_job(tmp_path, "slow", "sleep", seed=30), _job(tmp_path, "fast", "sleep", seed=0)]
+    # 6 s apart: a loaded machine delays one worker's start by seconds, never the order
+    jobs = [_job(tmp_path, "slow", "sleep", seed=60), _job(tmp_path, "fast", "sleep", seed=0)]
     done: list[tuple[int, float]] = []
     start = time.monotonic()
     results = _executor().run(jobs, lambda i, r: done.append((i, time.monotonic() - start)))
     assert [i for i, _ in done] == [1, 0]
     assert done[1][1] - done[0][1] > 1.5
-    assert [r.fitness for r in results] == [30.0, 0.0]
+    assert [r.fitness for r in results] == [60.0, 0.0]
 
 
 def test_workers_caps_candidates_in_flight(cluster, tmp_path):
