@@ -11,7 +11,7 @@ both runs. The last line is the headline, the share of RL runs saved over all se
 
 (read it next to the number of seeds whose best changed, printed above it).
 
-Run: ``python bench/mpc_screening.py [--task hopper] [--seeds 0 1] [--samples 4] [--steps 4096]``
+Run: ``python bench/mpc_screening.py [--task hopper] [--seeds 0 1] [--samples 4] [--steps 2048]``
 """
 
 from __future__ import annotations
@@ -55,12 +55,16 @@ def search(run_dir: Path, task: str, seed: int, samples: int, steps: int,
             "trained": len(trained), "screened": screened, "wall": wall}
 
 
+def _fmt(value: object) -> str:
+    return "n/a" if value is None else f"{float(value):.3f}"  # type: ignore[arg-type]
+
+
 def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="hopper")
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1])
     parser.add_argument("--samples", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=4096)
+    parser.add_argument("--steps", type=int, default=2048)
     args = parser.parse_args(argv)
     print(f"{args.task}, method=eureka llm=offline, 1 generation x {args.samples} candidates, "
           f"{args.steps} PPO steps each; load average before {os.getloadavg()[0]:.2f}")
@@ -76,8 +80,8 @@ def main(argv: list[str] | None = None) -> float:
             saved += len(mpc["screened"])  # type: ignore[arg-type]
             total += args.samples
             print(f"seed {seed}: screened out {mpc['screened'] or 'none'}; best without "
-                  f"screening {plain['best']} ({plain['fitness']:.3f}), with {mpc['best']} "
-                  f"({mpc['fitness']:.3f}): {'same' if same else 'CHANGED'}; wall "
+                  f"screening {plain['best']} ({_fmt(plain['fitness'])}), with {mpc['best']} "
+                  f"({_fmt(mpc['fitness'])}): {'same' if same else 'CHANGED'}; wall "
                   f"{plain['wall']:.0f} s vs {mpc['wall']:.0f} s")
     print(f"RL runs saved {saved} of {total}; selected best changed in {changed} of "
           f"{len(args.seeds)} seeds; load average after {os.getloadavg()[0]:.2f}")
