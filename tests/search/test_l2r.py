@@ -112,3 +112,15 @@ def test_mpc_screening_saves_the_rl_run_of_a_far_worse_reward(tmp_path):
     assert results[1]["reason"].startswith("MPC screen: fitness")
     events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").open()]
     assert [e["rl_runs_saved"] for e in events if e["event"] == "screened_out"] == [1]
+
+
+@pytest.mark.parametrize(("extra", "match"), [
+    (("loop.judge=clip",), "method=l2r trains no policy for a vision judge"),
+    (("method.mpc.samples=0",), r"mpc.samples=0 must be an integer in \[1, 1024\]"),
+])
+def test_l2r_settings_are_refused_before_anything_starts(extra, match, tmp_path):
+    from rewardgen.cli.check import validate
+
+    with pytest.raises(ConfigError, match=match):
+        validate(_l2r("task=hopper", "llm=offline", *extra))
+        run(_l2r("task=hopper", "llm=offline", *extra), tmp_path / "run", interactive=False)
