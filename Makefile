@@ -42,10 +42,14 @@ install: sysdeps $(VENV)/.installed
 run: install
 	$(VENV)/bin/rewardgen experiment=quickstart
 
+# Two pytest workers: most tests wait on one worker process (a training, an evaluator), so a
+# second test keeps the other core busy; a module's tests stay together (tests/conftest.py).
+TEST_WORKERS ?= 2
+
 test: install
 	$(VENV)/bin/ruff check rewardgen tests bench
 	$(VENV)/bin/mypy rewardgen
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install
 	$(VENV)/bin/ruff check rewardgen tests bench

@@ -27,6 +27,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "bookkeeping_share": ("<", 0.02),
     "trusted_measurement_ratio": (">=", 0.95),
     "eval_parallel_speedup": (">=", 1.5),  # 2 seeds on 2 cores: ideal 2
+    "halving_same_best_rate": (">=", 0.8),  # with halving_steps_saved >= 0.4 (printed above it)
     # Not in the issues: guards against regressions (a worker that doubles in size, a generation
     # whose parallel candidates stop overlapping).
     "peak_worker_rss_mb": ("<", 1500.0),

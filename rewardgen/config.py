@@ -189,6 +189,26 @@ class VlmPreferenceMethodConfig(MethodConfig):
     preference: PreferenceConfig = field(default_factory=PreferenceConfig)
 
 
+@dataclass
+class MotifMethodConfig(MethodConfig):
+    """``method=motif`` (Motif): LLM preferences over episode captions -> intrinsic reward."""
+
+    name: str = "motif"
+    prompt_dir: str = "motif"
+    episodes: int = 64  # episodes collected and captioned before any preference is asked
+    collect_timesteps: int = 0  # 0: a random policy collects | N: a native-reward PPO of N steps
+    pairs: int = 100  # caption pairs sent to the LLM, each asked in both orders
+    states_per_pair: int = 32  # State pairs drawn from each labelled episode pair for the fit
+    ensemble: int = 3  # reward-model members (rewards/preference_model.py, its mlp)
+    max_epochs: int = 50
+    lr: float = 3e-4
+    accuracy_threshold: float = 0.97
+    coefficient: float = 0.1  # weight of the normalised intrinsic reward beside the env's
+    env_coefficient: float = 1.0  # weight of the task's env reward
+    threshold_percentile: float = 50.0  # intrinsic reward below this dataset percentile -> 0
+    temperature: float | None = 0.0  # of the preference requests; None: llm.temperature
+
+
 METHOD_SCHEMAS: dict[str, type[MethodConfig]] = {
     "eureka": EurekaMethodConfig,
     "text2reward": Text2RewardMethodConfig,
@@ -196,6 +216,7 @@ METHOD_SCHEMAS: dict[str, type[MethodConfig]] = {
     "l2r": L2RMethodConfig,
     "clip": ClipMethodConfig,
     "vlm_preference": VlmPreferenceMethodConfig,
+    "motif": MotifMethodConfig,
 }
 
 
@@ -232,11 +253,28 @@ class TrainConfig:
 
 
 @dataclass
+class PrunerConfig:
+    """How ``loop.schedule`` stops a generation's candidates early (Optuna's pruners).
+
+    Each candidate's trusted fitness at every evaluation point (its selection score so far,
+    ``loop.selection``) is reported to one in-memory Optuna study per generation.
+    """
+
+    min_steps: int | None = None  # halving: env steps of the first rung (None: train.eval_freq)
+    reduction_factor: int = 2  # halving: only the top 1/reduction_factor at a rung go on
+    min_early_stopping_rate: int = 0  # halving: rung k is at min_steps * factor**(rate + k)
+    startup_candidates: int = 2  # median: candidates that finish before any is pruned
+    warmup_steps: int = 0  # median: no pruning before this many env steps
+
+
+@dataclass
 class LoopConfig:
     """The evolutionary loop."""
 
     generations: int = 5
     samples: int = 16
+    schedule: str = "full"  # full: every candidate trains its budget | halving | median (early stops)
+    pruner: PrunerConfig = field(default_factory=PrunerConfig)  # loop.schedule's settings
     selection: str = "max"  # max (Eureka's peak) | last_k (mean of the last k) | final
     last_k: int = 3
     context: str = "iteration"  # the reward in the next prompt: iteration (Eureka) | all_time
@@ -280,6 +318,9 @@ class SandboxConfig:
     network: bool = False  # False: a new network namespace where the OS allows
     smoke_states: int = 64
     smoke_call_timeout_s: float = 1.0
+    # mean seconds per reward-program call during training, measured as it trains; a candidate
+    # above it (after CALL_BUDGET_GRACE_S of reward time) ends early as failed. null: no budget
+    call_budget_s: float | None = 0.01
     output_limit_kb: int = 256
 
 

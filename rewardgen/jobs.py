@@ -27,6 +27,7 @@ class RewardKind(str, Enum):
     CLIP = "clip"  # VLM-RM's CLIP reward on rendered frames
     VLM_PREFERENCE = "vlm_preference"  # RL-VLM-F's reward model of VLM preferences
     MPC = "mpc"  # L2R: a compute_reward program turned into motion by MPC, no RL
+    MOTIF = "motif"  # Motif: env reward + a reward model of LLM preferences over captions
 
     def __str__(self) -> str:
         return self.value
@@ -35,6 +36,7 @@ class RewardKind(str, Enum):
 REWARD_KINDS = tuple(k.value for k in RewardKind)
 VISION_KINDS = (RewardKind.CLIP.value, RewardKind.VLM_PREFERENCE.value)  # no generated code
 MPC_KIND = RewardKind.MPC.value
+NO_CODE_KINDS = (*VISION_KINDS, RewardKind.MOTIF.value)  # trained without loading reward code
 
 
 def method_reward(cfg: DictConfig) -> tuple[str, dict[str, Any]]:
@@ -88,6 +90,8 @@ def training_job(cfg: DictConfig, out_dir: str, source: str | None, kind: str = 
         tensorboard=bool(cfg.train.tensorboard),
         smoke_states=int(cfg.sandbox.smoke_states),
         smoke_call_timeout_s=float(cfg.sandbox.smoke_call_timeout_s),
+        call_budget_s=(None if cfg.sandbox.get("call_budget_s") is None
+                       else float(cfg.sandbox.call_budget_s)),
         reward_options=options,
     )
 
@@ -113,6 +117,5 @@ def judge_job(cfg: DictConfig, task: Any, cand_dir: Path, kind: str) -> JudgeJob
         clip=OmegaConf.to_container(cfg.method.clip, resolve=True),  # type: ignore[arg-type]
     )
 
-
-__all__ = ["MPC_KIND", "REWARD_KINDS", "VISION_KINDS", "RewardKind", "candidate_job", "judge_job",
-           "method_reward", "training_job"]
+__all__ = ["MPC_KIND", "NO_CODE_KINDS", "REWARD_KINDS", "VISION_KINDS", "RewardKind",
+           "candidate_job", "judge_job", "method_reward", "training_job"]

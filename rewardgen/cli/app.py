@@ -138,6 +138,11 @@ def run(cfg: DictConfig, run_dir: Path, interactive: bool = True, *,
     for warning in validate(cfg):
         log.warning(warning)
     use_task_dirs(cfg.get("task_dirs"))  # before anything loads the task, here or in workers
+    if cfg.method.name == "motif":  # no code to evolve: collect, caption, label, one training
+        from rewardgen.search.motif import run_motif
+
+        with RunLock(run_dir):
+            return run_motif(cfg, run_dir, interactive)
     if cfg.method.name in ("clip", "vlm_preference"):  # no code to evolve: one vision training
         from rewardgen.vision.run import run_vision
 

@@ -18,7 +18,13 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from rewardgen.cli.keys import check_override_keys, config_method, key_error, unknown_keys
+from rewardgen.cli.keys import (
+    check_override_keys,
+    compose_error,
+    config_method,
+    key_error,
+    unknown_keys,
+)
 from rewardgen.config import EvalConfig, RewardGenConfig
 from rewardgen.errors import ConfigError
 
@@ -131,6 +137,7 @@ def _check_sandbox(sandbox: Any) -> None:
     _at_least("sandbox.max_file_size_mb", sandbox.max_file_size_mb, 1)
     _at_least("sandbox.smoke_states", sandbox.smoke_states, 1)
     _positive("sandbox.smoke_call_timeout_s", sandbox.smoke_call_timeout_s)
+    _optional_at_least("sandbox.call_budget_s", sandbox.get("call_budget_s"), 1e-4)
     _at_least("sandbox.output_limit_kb", sandbox.output_limit_kb, 1)
 
 
@@ -168,7 +175,7 @@ def _check_method(method: Any) -> None:
     from rewardgen.rewards.progress import BONUSES
     from rewardgen.vision.run import VISION_METHODS
 
-    _one_of("method.name", method.name, (*METHODS, *VISION_METHODS))
+    _one_of("method.name", method.name, (*METHODS, *VISION_METHODS, "motif"))
     _at_least("method.max_feedback_chars", method.max_feedback_chars, 0)
     if method.name == "text2reward":
         _one_of("method.mode", method.mode, MODES)
@@ -192,6 +199,10 @@ def _check_method(method: Any) -> None:
                               "to the goal, 1: only the goal-baseline direction)")
         _one_of("method.clip.mode", clip.mode, CLIP_MODES)
         _at_least("method.clip.batch_size", clip.batch_size, 1)
+    if method.name == "motif":
+        from rewardgen.methods.motif import check_motif_config
+
+        check_motif_config(method)
     if method.name == "vlm_preference":
         p = method.preference
         _one_of("method.preference.reward_model", p.reward_model, REWARD_MODELS)
@@ -203,6 +214,21 @@ def _check_method(method: Any) -> None:
         if not 0.0 < p.accuracy_threshold <= 1.0:
             raise ConfigError(f"method.preference.accuracy_threshold={p.accuracy_threshold} must "
                               "lie in (0, 1]")
+
+
+def _check_offline(cfg: Any, task: Any) -> None:
+    """Each method runs without a language model (seed-term baseline, CLIP) or is refused here."""
+    from rewardgen.llm import offline_terms, uses_offline
+    from rewardgen.methods import METHODS, method_class
+    from rewardgen.vision.run import VISION_METHODS, vision_settings
+
+    if cfg.method.name in VISION_METHODS:
+        vision_settings(cfg, task)  # CLIP weights on this machine; a VLM endpoint
+    elif cfg.method.name in METHODS and uses_offline(cfg.llm):
+        offline_terms(task, method_class(str(cfg.method.name)).entry)
+        if cfg.method.get("similarity") == "embeddings" and cfg.method.mode == "few_shot":
+            raise ConfigError("method.similarity=embeddings needs an OpenAI-compatible server and "
+                              "this run has none (llm=offline); use method.similarity=tokens")
 
 
 def _check_loop(cfg: Any, task: Any) -> None:
@@ -227,6 +253,9 @@ def _check_loop(cfg: Any, task: Any) -> None:
         raise ConfigError("method=l2r trains no policy for a vision judge to render; use "
                           "loop.judge=none (its MPC episodes have videos: feedback.mode=interactive)")
     _optional_at_least("loop.judge_steps", loop.judge_steps, 1)
+    from rewardgen.search.schedule import check_schedule, pruner_params
+
+    check_schedule(str(loop.schedule), pruner_params(loop.pruner), int(cfg.train.eval_freq))
     check_judge_config(cfg, task)  # kind, episodes, frames, prompts, the VLM's endpoint
 
 
@@ -317,6 +346,7 @@ def validate(cfg: DictConfig) -> list[str]:
     else:
         _check_llm(cfg.llm)
         _check_method(cfg.method)
+        _check_offline(cfg, task)
         _check_loop(cfg, task)
         _check_final(cfg)
         _check_executor(cfg.executor)
@@ -331,21 +361,6 @@ def validate(cfg: DictConfig) -> list[str]:
 
 
 MAX_SWEEP_CHECKS = 64  # a larger --multirun sweep is checked job by job as it runs
-
-
-def _compose_error(e: Exception) -> ConfigError:
-    """Hydra's multi-line composition error as one line (the override, then the cause)."""
-    text = str(e).split("Config search path:")[0]  # Hydra's search path says nothing useful
-    text = text.replace(":\n\t", ": ").replace("\n\t", ", ")  # "Available options in 'llm':"
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    cause = e.__cause__
-    while cause is not None:
-        lines += [line.strip() for line in str(cause).splitlines()[:1] if line.strip()]
-        cause = cause.__cause__
-    lines = [line for line in lines if not line.startswith(("full_key:", "object_type=",
-                                                            "reference_type=", "Set the env"))]
-    unique = list(dict.fromkeys(lines))
-    return ConfigError("; ".join(unique) or type(e).__name__)
 
 
 def check_command_line(argv: list[str], config_dir: str, config_name: str, schema: type) -> None:
@@ -390,7 +405,7 @@ def check_command_line(argv: list[str], config_dir: str, config_name: str, schem
             with initialize_config_dir(config_dir, version_base="1.3"):
                 cfg = compose(args.config_name or config_name, overrides=list(job))
         except (HydraException, OmegaConfBaseException) as e:
-            raise _compose_error(e) from e
+            raise compose_error(e) from e
         validate(cfg)
 
 

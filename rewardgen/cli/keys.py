@@ -150,5 +150,20 @@ def check_override_keys(overrides: Iterable[str], schema: type, groups: Iterable
             raise ConfigError(error)
 
 
-__all__ = ["check_override_keys", "config_method", "key_error", "schema_keys",
+def compose_error(e: Exception) -> ConfigError:
+    """Hydra's multi-line composition error as one line (the override, then the cause)."""
+    text = str(e).split("Config search path:")[0]  # Hydra's search path says nothing useful
+    text = text.replace(":\n\t", ": ").replace("\n\t", ", ")  # "Available options in 'llm':"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    cause = e.__cause__
+    while cause is not None:
+        lines += [line.strip() for line in str(cause).splitlines()[:1] if line.strip()]
+        cause = cause.__cause__
+    lines = [line for line in lines if not line.startswith(("full_key:", "object_type=",
+                                                            "reference_type=", "Set the env"))]
+    unique = list(dict.fromkeys(lines))
+    return ConfigError("; ".join(unique) or type(e).__name__)
+
+
+__all__ = ["check_override_keys", "compose_error", "config_method", "key_error", "schema_keys",
            "unknown_keys"]

@@ -247,6 +247,42 @@ def compose_eval(overrides: list[str]) -> DictConfig:
                           f"{str(e).splitlines()[0]}") from e
 
 
+def schedule_main(run_dir: str, schedule: str, overrides: list[str],
+                  workers: int | None) -> dict[str, Any]:
+    """``rewardgen-replay --schedule halving RUN_DIR``: what the schedule saves on this run."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from rewardgen.search.schedule_replay import replay_run
+
+    try:
+        params = {}
+        for item in overrides:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ConfigError(f"{item!r} is not key=value (a loop.pruner key)")
+            params[key.removeprefix("loop.pruner.")] = None if value == "null" else int(value)
+        summary = replay_run(run_dir, schedule, params, workers)
+    except (RewardGenError, ValueError) as e:
+        print(f"rewardgen-replay: error: {' '.join(clean_text(str(e)).split())}", file=sys.stderr)
+        sys.exit(1)
+    table = Table(title=f"loop.schedule={schedule} replayed on {markup_safe(str(run_dir))} "
+                        f"({summary['workers']} worker(s))")
+    for col in ("generation", "candidates", "env steps (full)", "env steps (schedule)", "pruned",
+                "best (full)", "best (schedule)"):
+        table.add_column(col)
+    for g in summary["generations"]:
+        table.add_row(str(g["generation"]), str(g["candidates"]), str(g["steps_full"]),
+                      str(g["steps_schedule"]), ", ".join(f"{k}@{v}" for k, v in g["pruned"].items()),
+                      str(g["best_full"]), str(g["best_schedule"]))
+    console = Console()
+    console.print(table)
+    rate = summary["same_best_rate"]
+    console.print(f"steps_saved {summary['steps_saved']:.3f}  same_best_rate "
+                  f"{'n/a' if rate is None else f'{rate:.3f}'}")
+    return summary
+
+
 def main(argv: list[str] | None = None) -> None:
     """``rewardgen-replay``: exit status 0 after a replay (the console script would print a
     returned value and exit 1), 1 on an error, 130 on Ctrl-C."""
@@ -267,7 +303,14 @@ def replay_main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="also train the native and/or sparse reward with the same budget")
     parser.add_argument("--out", default=None,
                         help="output folder (default runs/replay/<task>/<date>_<time>)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--schedule", default=None, choices=("halving", "median"),
+                        help="train nothing: replay loop.schedule on the run's recorded curves "
+                             "(overrides are then loop.pruner keys: reduction_factor=3)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="--schedule: candidates training at once (default: the run's)")
+    args = parser.parse_intermixed_args(argv)
+    if args.schedule:
+        return schedule_main(args.reward_dir, args.schedule, args.overrides, args.workers)
     os.environ.setdefault("MUJOCO_GL", "egl")
     handler = logging.StreamHandler()
     handler.setFormatter(CleanFormatter("%(levelname)s: %(message)s"))

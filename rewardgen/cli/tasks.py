@@ -27,7 +27,9 @@ def tasks_markdown(names: list[str]) -> str:
     tasks = [load_task(name) for name in names]
     out = ["| task | env | fitness | success at | tags |", "|---|---|---|---|---|"]
     for t in tasks:
-        fitness = f"{t.fitness.aggregate}(`{_cell(t.fitness.expr)}`) {t.fitness.unit}".strip()
+        fitness = (f"{t.fitness.aggregate}(`{_cell(t.fitness.expr)}`)"
+                   if t.fitness.aggregate != "duration" else t.fitness.formula)
+        fitness = f"{fitness} {t.fitness.unit}".strip()
         threshold = "-" if t.success_threshold is None else f"{t.success_threshold:g}"
         out.append(f"| [{t.name}](#{t.name}) | `{t.env_id}` | {fitness} | {threshold} | "
                    f"{', '.join(t.tags)} |")
@@ -59,7 +61,7 @@ def tasks_table(tasks: list[Any], width: int) -> Any:
     if wide:
         table.add_column("description", overflow="fold", ratio=2)
     for t in tasks:
-        fitness = f"{t.fitness.doc or t.fitness.aggregate + ' of ' + t.fitness.expr}"
+        fitness = t.fitness.doc or t.fitness.formula
         fitness += f" [{t.fitness.unit}]" if t.fitness.unit else ""
         threshold = "-" if t.success_threshold is None else f"{t.success_threshold:g}"
         cells = [t.name, t.env_id, fitness, threshold, t.description[:160]] if wide else \
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
             task = load_task(args.name)
             about = markup_safe(f"({task.env_id})\n{task.description}")
             console.print(f"[bold]{markup_safe(task.name)}[/] {about}\n")
-            console.print(markup_safe(f"fitness: {task.fitness.aggregate} of {task.fitness.expr} "
+            console.print(markup_safe(f"fitness: {task.fitness.formula} "
                                       f"[{task.fitness.unit}] - {task.fitness.doc}"))
             # soft_wrap: code is never wrapped at the terminal's (or a pipe's 80) columns
             console.print(TaskPromptInfo.from_task(task).state_source, markup=False,
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in task_names():
             task = load_task(name)
             tasks.append(task)
-            fitness = f"{task.fitness.aggregate}({task.fitness.expr}) {task.fitness.unit}".strip()
+            fitness = f"{task.fitness.formula} {task.fitness.unit}".strip()
             threshold = "-" if task.success_threshold is None else f"{task.success_threshold:g}"
             rows.append((name, task.env_id, fitness, threshold, task.description))
         if not console.is_terminal:  # piped: one tab-separated line per task

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from rewardgen.config import ExecutorConfig, RLConfig, SandboxConfig
 from rewardgen.errors import ConfigError
-from rewardgen.executors.base import EXECUTORS, Executor, OnDone
+from rewardgen.executors.base import EXECUTORS, Executor, OnDone, Pruner
 
 
 def make_executor(cfg: ExecutorConfig, sandbox: SandboxConfig, rl: RLConfig, device: str) -> Executor:
@@ -26,4 +26,4 @@ def make_executor(cfg: ExecutorConfig, sandbox: SandboxConfig, rl: RLConfig, dev
     raise ConfigError(f"unknown executor {cfg.name!r}; valid executors: {', '.join(EXECUTORS)}")
 
 
-__all__ = ["EXECUTORS", "Executor", "OnDone", "make_executor"]
+__all__ = ["EXECUTORS", "Executor", "OnDone", "Pruner", "make_executor"]

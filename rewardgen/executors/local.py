@@ -15,10 +15,11 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from pathlib import Path
 
 from rewardgen.config import ExecutorConfig, RLConfig, SandboxConfig
 from rewardgen.errors import ConfigError
-from rewardgen.executors.base import OnDone
+from rewardgen.executors.base import OnDone, Pruner
 from rewardgen.executors.pipeline import run_job
 from rewardgen.runs.records import CandidateResult, J, WorkerJob
 from rewardgen.sandbox.bwrap import check_backend
@@ -83,6 +84,18 @@ def default_workers(rl: RLConfig, gpus: int = 0) -> int:
     return max(1, cores() // cores_per_candidate(rl))
 
 
+def run_pruned(job: WorkerJob, sandbox: SandboxConfig, *, gpu: str | None, target: str,
+               extra_env: Mapping[str, str] | None, pruner: Pruner | None) -> CandidateResult:
+    """:func:`run_job` with the candidate's decisions asked of ``pruner`` (None: none)."""
+    if pruner is None or target != DEFAULT_TARGET:
+        return run_job(job, sandbox, gpu=gpu, target=target, extra_env=extra_env)
+    key = Path(job.out_dir).name
+    result = run_job(job, sandbox, gpu=gpu, target=target, extra_env=extra_env,
+                     prune=lambda curve: pruner.report(key, curve))
+    pruner.finish(key, result.status, result.evaluations)
+    return result
+
+
 class LocalExecutor:
     """A pool of threads, each supervising one isolated worker process at a time.
 
@@ -119,7 +132,8 @@ class LocalExecutor:
 
     def run(self, jobs: Sequence[WorkerJob], on_done: OnDone | None = None, *,
             target: str | None = None, sandbox: SandboxConfig | None = None,
-            extra_env: Mapping[str, str] | None = None) -> list[CandidateResult]:
+            extra_env: Mapping[str, str] | None = None,
+            pruner: Pruner | None = None) -> list[CandidateResult]:
         """Run every job; ``on_done(index, result)`` is called in this thread as each finishes.
 
         Args:
@@ -128,6 +142,8 @@ class LocalExecutor:
             target: the worker target for this batch (default: the executor's, training).
             sandbox: limits for this batch (default: the executor's).
             extra_env: variables for workers that load no reward code (see ``run_isolated``).
+            pruner: ``loop.schedule``: asked at every trusted evaluation point of a training;
+                a pruned candidate's worker is killed and the thread takes the next job.
 
         Returns:
             The results in job order.
@@ -143,8 +159,8 @@ class LocalExecutor:
         try:
             for i, job in enumerate(jobs):
                 worker_job, gpu = self.prepare(i, job)
-                future = pool.submit(run_job, worker_job, sandbox, gpu=gpu, target=target,
-                                     extra_env=extra_env)
+                future = pool.submit(run_pruned, worker_job, sandbox, gpu=gpu, target=target,
+                                     extra_env=extra_env, pruner=pruner)
                 futures[future] = i
             for future in as_completed(futures):
                 i = futures[future]

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from rewardgen.config import SandboxConfig, as_sandbox_config
-from rewardgen.jobs import MPC_KIND, VISION_KINDS
+from rewardgen.executors.follow import Prune, train_following
+from rewardgen.jobs import MPC_KIND, NO_CODE_KINDS
 from rewardgen.runs.atomic import atomic_write_json
 from rewardgen.runs.records import TRAIN_DIR, CandidateJob, CandidateResult, WorkerJob
 from rewardgen.sandbox.contract import MAX_COMPONENT_NAME, MAX_COMPONENTS
@@ -40,9 +41,11 @@ log = logging.getLogger(__name__)
 
 EVALUATOR_TARGET = "rewardgen.worker.evaluate:evaluate_candidate"
 JUDGE_TARGET = "rewardgen.search.judge:judge_candidate"  # renders the evaluator's policy.zip
+COLLECT_TARGET = "rewardgen.worker.collect:collect_episodes"  # method=motif's episodes
 MPC_TARGET = "rewardgen.worker.mpc:run_mpc"  # untrusted: plans with the reward program
 MPC_REPLAY_TARGET = "rewardgen.worker.mpc_replay:replay_actions"  # trusted: replays the actions
-TRUSTED_TARGETS = (EVALUATOR_TARGET, JUDGE_TARGET, MPC_REPLAY_TARGET)  # never load reward code
+TRUSTED_TARGETS = (EVALUATOR_TARGET, JUDGE_TARGET, COLLECT_TARGET,
+                   MPC_REPLAY_TARGET)  # never load reward code
 EVAL_DIR = "evaluation"  # cand_XX/evaluation/: the trusted evaluator's job, result and log
 TRUSTED_ARTIFACTS = ("policy.zip", "trajectories.npz", "video.mp4", "video.gif")
 MAX_REPORTED_EPISODES = 100_000  # training episodes kept per reported list
@@ -124,6 +127,27 @@ def merge(measured: CandidateResult, reported: CandidateResult) -> CandidateResu
     )
 
 
+def _move_artifacts(out: Path) -> None:
+    for name in TRUSTED_ARTIFACTS:
+        source = out / EVAL_DIR / name
+        if source.is_file():
+            os.replace(source, out / name)
+
+
+def pruned_result(measured: CandidateResult, reason: str, job: CandidateJob) -> CandidateResult:
+    """A candidate the schedule stopped: everything measured up to its last scored checkpoint.
+
+    The training worker was killed, so nothing it reported survives (its progress file, tb/ and
+    checkpoints stay in ``train/``).
+    """
+    if not measured.ok:
+        return dataclasses.replace(measured, seed=job.seed, reason=f"{reason}; {measured.reason}")
+    return dataclasses.replace(
+        measured, status="pruned", reason=reason,
+        reward_sha256=source_sha256(job.reward_source) if job.reward_source else None,
+    )
+
+
 def train_and_measure(
     job: CandidateJob,
     cfg: SandboxConfig,
@@ -131,36 +155,57 @@ def train_and_measure(
     gpu: str | None = None,
     target: str = DEFAULT_TARGET,
     extra_env: Mapping[str, str] | None = None,
+    prune: Prune | None = None,
 ) -> CandidateResult:
-    """Train ``job`` in the sandbox, measure it in the trusted evaluator, write result.json."""
+    """Train ``job`` in the sandbox, measure it in the trusted evaluator, write result.json.
+
+    With ``prune`` (``loop.schedule``) the evaluator follows the training (:func:`train_following`)
+    and the candidate may end ``pruned``.
+    """
     cfg = as_sandbox_config(cfg)
     out = Path(job.out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     train_dir = out / TRAIN_DIR
     for name in ("result.json", *TRUSTED_ARTIFACTS):
         (out / name).unlink(missing_ok=True)
-    loads_code = job.reward_kind not in VISION_KINDS
+    loads_code = job.reward_kind not in NO_CODE_KINDS
     mpc = job.reward_kind == MPC_KIND  # L2R: an MPC episode, replayed from its actions
     if mpc:
-        target = MPC_TARGET
-    raw = run_isolated(dataclasses.replace(job, out_dir=str(train_dir)), cfg, gpu=gpu,
-                       target=target, extra_env=extra_env, sandboxed=loads_code)
-    reported = reported_view(raw, job)
-    if reported.status == "ok":
-        eval_job = dataclasses.replace(
-            job, out_dir=str(out / EVAL_DIR), reward_source=None, device="cpu",
-            checkpoint_dir=str(train_dir if mpc else train_dir / CHECKPOINT_DIR),
+        target, prune = MPC_TARGET, None  # one episode: nothing to follow or prune
+    train_job = dataclasses.replace(job, out_dir=str(train_dir))
+    eval_job = dataclasses.replace(
+        job, out_dir=str(out / EVAL_DIR), reward_source=None, device="cpu",
+        checkpoint_dir=str(train_dir if mpc else train_dir / CHECKPOINT_DIR),
+        follow=prune is not None,
+    )
+    measure_target = MPC_REPLAY_TARGET if mpc else EVALUATOR_TARGET
+    eval_cfg = dataclasses.replace(cfg, network=False)
+    if prune is not None:
+        raw, measured, pruned = train_following(
+            lambda cancel: run_isolated(train_job, cfg, gpu=gpu, target=target,
+                                        extra_env=extra_env, sandboxed=loads_code, cancel=cancel),
+            lambda: run_isolated(eval_job, dataclasses.replace(eval_cfg, timeout_s=2 * cfg.timeout_s),
+                                 gpu=None, target=EVALUATOR_TARGET, sandboxed=False),
+            out / EVAL_DIR, prune,
         )
-        measured = run_isolated(eval_job, dataclasses.replace(cfg, network=False), gpu=None,
-                                target=MPC_REPLAY_TARGET if mpc else EVALUATOR_TARGET,
-                                sandboxed=False)
-        for name in TRUSTED_ARTIFACTS:
-            source = out / EVAL_DIR / name
-            if source.is_file():
-                os.replace(source, out / name)
-        result = merge(measured, reported)
+        _move_artifacts(out)
+        if pruned:
+            result = pruned_result(measured, pruned, job)
+        elif reported_view(raw, job).status != "ok":
+            result = reported_view(raw, job)  # training failed: its reason, not the evaluator's
+        else:
+            result = merge(measured, reported_view(raw, job))
     else:
-        result = reported
+        raw = run_isolated(train_job, cfg, gpu=gpu, target=target, extra_env=extra_env,
+                           sandboxed=loads_code)
+        reported = reported_view(raw, job)
+        if reported.status == "ok":
+            measured = run_isolated(eval_job, eval_cfg, gpu=None, target=measure_target,
+                                    sandboxed=False)
+            _move_artifacts(out)
+            result = merge(measured, reported)
+        else:
+            result = reported
     if STOPPED in (raw.reason, result.reason):
         return result  # Ctrl-C: no result.json, so a resumed run trains it again
     atomic_write_json(out / "result.json", result.to_dict())
@@ -174,6 +219,7 @@ def run_job(
     gpu: str | None = None,
     target: str = DEFAULT_TARGET,
     extra_env: Mapping[str, str] | None = None,
+    prune: Prune | None = None,
 ) -> CandidateResult:
     """Run one job the way its target needs: training jobs get trusted measurement (an MPC
     job, ``reward_kind="mpc"``, is planned by the MPC worker and replayed by the trusted replay).
@@ -185,6 +231,7 @@ def run_job(
     if target == DEFAULT_TARGET:
         if not isinstance(job, CandidateJob):
             raise TypeError(f"the training target takes a training job, not a {job.kind} job")
-        return train_and_measure(job, cfg, gpu=gpu, target=target, extra_env=extra_env)
+        return train_and_measure(job, cfg, gpu=gpu, target=target, extra_env=extra_env,
+                                 prune=prune)
     return run_isolated(job, as_sandbox_config(cfg), gpu=gpu, target=target, extra_env=extra_env,
                         sandboxed=target not in TRUSTED_TARGETS)

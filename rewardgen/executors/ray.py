@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rewardgen.config import ExecutorConfig, RLConfig, SandboxConfig
 from rewardgen.errors import ConfigError
-from rewardgen.executors.base import OnDone
+from rewardgen.executors.base import OnDone, Pruner
 from rewardgen.executors.local import pinned_device
 from rewardgen.executors.pipeline import run_job
 from rewardgen.runs.atomic import atomic_write_json
@@ -79,8 +79,11 @@ def unpack_into(blob: bytes, directory: Path) -> list[str]:
 
 
 def run_candidate_on_node(job_dict: dict[str, Any], sandbox_dict: dict[str, Any], target: str,
-                          use_gpu: bool) -> tuple[dict[str, Any], bytes]:
+                          use_gpu: bool, pruner: Any = None) -> tuple[dict[str, Any], bytes]:
     """The body of one Ray task: train the candidate in an isolated worker on this node.
+
+    ``pruner`` is the driver's ``loop.schedule`` pruner as a Ray actor (None: no schedule); it
+    is asked at each trusted evaluation point, and a pruned candidate's worker is killed here.
 
     Returns:
         The result as a dict and the packed artifacts of the node-local output directory.
@@ -93,7 +96,14 @@ def run_candidate_on_node(job_dict: dict[str, Any], sandbox_dict: dict[str, Any]
     try:
         out_dir = scratch / (Path(job.out_dir).name or "candidate")
         node_job = pinned_device(dataclasses.replace(job, out_dir=str(out_dir)), gpu)
-        result = run_job(node_job, SandboxConfig(**sandbox_dict), gpu=gpu, target=target)
+        prune = None
+        if pruner is not None:
+            import ray
+
+            key = Path(job.out_dir).name
+            prune = lambda curve: ray.get(pruner.report.remote(key, curve))  # noqa: E731
+        result = run_job(node_job, SandboxConfig(**sandbox_dict), gpu=gpu, target=target,
+                         prune=prune)
         return result.to_dict(), pack_dir(out_dir)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -120,6 +130,17 @@ def check_address(address: str | None) -> str | None:
         f"executor.address={address!r} is not a Ray address; use auto (the cluster this machine "
         f"belongs to), local (start one here), ray://HEAD:10001 (Ray client) or HEAD:6379"
     )
+
+
+def no_cluster_reason(address: str | None, error: BaseException) -> str:
+    """One line for a cluster that cannot be joined, naming the one-machine fix first (Ray's own
+    text tells a Ray user to set ``--address`` or ``RAY_ADDRESS``, which rewardgen does not read).
+    """
+    detail = " ".join(str(error).split("Please specify")[0].split())
+    detail = detail if len(detail) <= 120 else detail[:117] + "..."
+    return (f"executor=ray cannot join a Ray cluster at executor.address={address}: use "
+            "executor.address=local to start a one-machine cluster here, or start one with "
+            f"`ray start --head` and keep executor.address=auto (Ray said: {detail})")
 
 
 def lost_reason(error: BaseException) -> str:
@@ -179,10 +200,7 @@ class RayExecutor:
             try:
                 ray.init(address=self.address, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as e:
-                raise ConfigError(
-                    f"cannot join the Ray cluster at executor.address={self.address!r}: {e}; start "
-                    f"one with `ray start --head` on the head node, or use executor.address=local"
-                ) from e
+                raise ConfigError(no_cluster_reason(self.address, e)) from e
         resources = ray.cluster_resources()
         for name, need in (("CPU", self.cpus), ("GPU", self.gpus)):
             if need > float(resources.get(name, 0.0)):
@@ -207,14 +225,15 @@ class RayExecutor:
         return max(1, int(slots))
 
     # ------------------------------------------------------------------ one batch
-    def _submit(self, remote: Any, job: WorkerJob, target: str, sandbox: dict[str, Any]) -> Any:
+    def _submit(self, remote: Any, job: WorkerJob, target: str, sandbox: dict[str, Any],
+                actor: Any = None) -> Any:
         return remote.options(
             num_cpus=self.cpus,
             num_gpus=self.gpus,
             max_retries=self.max_retries,
             retry_exceptions=False,
             name=f"rewardgen:{Path(job.out_dir).parent.name}/{Path(job.out_dir).name}",
-        ).remote(job.to_dict(), sandbox, target, self.gpus > 0)
+        ).remote(job.to_dict(), sandbox, target, self.gpus > 0, actor)
 
     def _collect(self, ref: Any, job: WorkerJob, started: float) -> CandidateResult:
         """The task's result with its artifacts unpacked into ``job.out_dir``."""
@@ -239,11 +258,13 @@ class RayExecutor:
 
     def run(self, jobs: Sequence[WorkerJob], on_done: OnDone | None = None, *,
             target: str | None = None, sandbox: Any = None,
-            extra_env: Any = None) -> list[CandidateResult]:
+            extra_env: Any = None, pruner: Pruner | None = None) -> list[CandidateResult]:
         """Run every job as a Ray task; ``on_done(index, result)`` as each one comes back.
 
         ``target`` and ``sandbox`` override the executor's for this batch (judges, scorers);
         ``extra_env`` is not sent to nodes (it holds keys): vision runs use the local executor.
+        ``pruner`` (``loop.schedule``) is rebuilt as one Ray actor for the batch, which every
+        candidate's task asks at its trusted evaluation points.
 
         Returns:
             The results in job order.
@@ -262,21 +283,29 @@ class RayExecutor:
         in_flight: dict[Any, int] = {}
         started: dict[int, float] = {}
         limit = self.max_in_flight or len(jobs)
+        actor = None
+        if pruner is not None and target == DEFAULT_TARGET:
+            actor = ray.remote(num_cpus=0)(type(pruner)).remote(**pruner.spec())
         try:
             while queue or in_flight:
                 while queue and len(in_flight) < limit:
                     i = queue.pop(0)
                     started[i] = time.monotonic()
-                    in_flight[self._submit(remote, jobs[i], target, sandbox_dict)] = i
+                    in_flight[self._submit(remote, jobs[i], target, sandbox_dict, actor)] = i
                 done, _ = ray.wait(list(in_flight), num_returns=1)
                 for ref in done:
                     i = in_flight.pop(ref)
-                    results[i] = self._collect(ref, jobs[i], started[i])
+                    result = results[i] = self._collect(ref, jobs[i], started[i])
+                    if actor is not None:
+                        actor.finish.remote(Path(jobs[i].out_dir).name, result.status,
+                                            result.evaluations)
                     if on_done is not None:
-                        on_done(i, results[i])  # type: ignore[arg-type]
+                        on_done(i, result)
         finally:
             # Ctrl-C or an error in on_done: stop the rest. A plain cancel interrupts the task's
             # thread, so run_isolated's cleanup still kills the worker's process tree.
             for ref in in_flight:
                 ray.cancel(ref)
+            if actor is not None:
+                ray.kill(actor)
         return [r for r in results if r is not None]

@@ -15,12 +15,19 @@ from rewardgen.llm.base import Completion, Message, ProposalContext, Proposer, U
 from rewardgen.llm.cache import ResponseCache, default_cache_dir
 from rewardgen.llm.client import OpenAIProposer, resolve_endpoint
 from rewardgen.llm.extract import extract_code
-from rewardgen.llm.offline import OFFLINE_NAME, OfflineProposer
+from rewardgen.llm.offline import OFFLINE_NAME, OfflineProposer, offline_terms
 from rewardgen.llm.replay import ReplayProposer
 
 log = logging.getLogger(__name__)
 
 PROVIDERS = ("auto", "openai", "offline", "replay")
+
+
+def uses_offline(cfg: LLMConfig) -> bool:
+    """Whether ``cfg`` gets the offline baseline: ``llm=offline``, or ``llm=auto`` with neither a
+    key nor a base URL (in the config or as $OPENAI_API_KEY / $OPENAI_BASE_URL)."""
+    provider = (cfg.provider or "auto").lower()
+    return provider == "offline" or (provider == "auto" and resolve_endpoint(cfg) == (None, None))
 
 
 def make_proposer(cfg: LLMConfig, run_dir: Path | None = None) -> Proposer:
@@ -39,8 +46,7 @@ def make_proposer(cfg: LLMConfig, run_dir: Path | None = None) -> Proposer:
     """
     provider = (cfg.provider or "auto").lower()
     if provider == "auto":
-        base_url, api_key = resolve_endpoint(cfg)
-        if base_url or api_key:
+        if not uses_offline(cfg):
             provider = "openai"
         else:
             log.warning(
@@ -86,4 +92,6 @@ __all__ = [
     "default_cache_dir",
     "extract_code",
     "make_proposer",
+    "offline_terms",
+    "uses_offline",
 ]

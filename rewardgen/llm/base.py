@@ -119,6 +119,8 @@ class ProposalContext:
         generation: 0-based generation index.
         seed: the run's seed (proposals are deterministic given seed and generation).
         history: ``(reward source, result)`` of earlier candidates, oldest first.
+        entry: the function the method's programs define (``compute_reward``, or ``progress``
+            for progress functions).
         stage: a first prompting stage before the reward programs (L2R's ``motion``
             description); empty for the programs themselves.
     """
@@ -127,6 +129,7 @@ class ProposalContext:
     generation: int
     seed: int
     history: list[tuple[str, CandidateResult]] = field(default_factory=list)
+    entry: str = "compute_reward"
     stage: str = ""
 
 

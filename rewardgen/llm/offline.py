@@ -6,6 +6,10 @@ subsets with log-uniform weights; later generations take the fittest earlier off
 recombine two parents, mutate weights log-normally and add or drop a term. Each program carries
 its weights in a ``# rewardgen-offline: {...}`` comment so it can be parsed back from history.
 Proposals are deterministic given (seed, generation, history).
+
+For ``method=progress`` (``ctx.entry == "progress"``) the same weights make a progress function
+instead: the weighted mean of the seed terms that read only ``state``, each squashed into [0, 1]
+by ``0.5 + 0.5 * tanh(term)`` (terms of ``action`` or ``prev_state`` cannot be computed there).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 
 from rewardgen.errors import ConfigError
 from rewardgen.llm.base import Completion, Message, ProposalContext, Usage
+from rewardgen.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,9 @@ MARKER = "# rewardgen-offline:"
 _MARKER_LINE = re.compile(rf"^{re.escape(MARKER)}\s*(\{{.*\}})\s*$", re.M)
 WEIGHT_RANGE = (0.01, 10.0)  # log-uniform initial weights
 _WEIGHT_CLIP = (1e-4, 1e4)
+
+
+_NOT_STATE_ONLY = re.compile(r"\b(action|prev_state)\b")
 
 
 def _round(w: float) -> float:
@@ -69,8 +77,69 @@ def render_program(weights: dict[str, float], terms: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def render_answer(weights: dict[str, float], terms: dict[str, str], note: str) -> str:
+def offline_terms(task: TaskSpec, entry: str = "compute_reward") -> dict[str, str]:
+    """The seed terms the offline baseline evolves for programs defining ``entry``.
+
+    Reward programs use every seed term; progress functions (``entry="progress"``) only those
+    that read ``state`` alone.
+
+    Raises:
+        ConfigError: the task has no such term (one line: what to add, or a language model).
+    """
+    terms = dict(task.seed_terms or {})
+    if not terms:
+        raise ConfigError(
+            f"task {task.name!r} has no seed_terms, so llm=offline has nothing to evolve: "
+            f"add seed_terms to envs/{task.name}.yaml or use llm=openai"
+        )
+    if entry == "progress":
+        terms = {k: v for k, v in terms.items() if not _NOT_STATE_ONLY.search(v)}
+        if not terms:
+            raise ConfigError(
+                f"method=progress with llm=offline needs a seed term of `state` alone in "
+                f"envs/{task.name}.yaml (every term there reads action or prev_state); add one, "
+                "or use llm=openai"
+            )
+    return terms
+
+
+def render_progress(weights: dict[str, float], terms: dict[str, str]) -> str:
+    """The progress function: the weighted mean of the terms, each squashed into [0, 1]."""
+    parts = " +\n        ".join(
+        f"{weight!r} * _squash(float({terms[name]}))" for name, weight in weights.items()
+    )
+    return "\n".join([
+        "import math",
+        "",
+        "import numpy as np",
+        "",
+        f"{MARKER} {json.dumps({'weights': weights}, sort_keys=True)}",
+        "",
+        "",
+        "def _squash(value):",
+        "    return 0.5 + 0.5 * math.tanh(value) if math.isfinite(value) else 0.5",
+        "",
+        "",
+        "def progress(state):",
+        '    """Weighted mean of the task\'s squashed seed terms (offline baseline, no language '
+        'model)."""',
+        f"    total = (\n        {parts}\n    )",
+        f"    return min(1.0, max(0.0, total / {sum(weights.values())!r}))",
+        "",
+    ])
+
+
+def render_answer(weights: dict[str, float], terms: dict[str, str], note: str,
+                  entry: str = "compute_reward") -> str:
     """A markdown answer shaped like a language model's, so the loop treats both alike."""
+    if entry == "progress":
+        return (
+            f"Offline proposal (baseline, no language model): {note}\n\n"
+            "Progress is the weighted mean of the task's seed terms of the state, each squashed "
+            "into [0, 1]:\n" + "\n".join(f"- `{name}` (weight {w:g}): `{terms[name]}`"
+                                       for name, w in weights.items())
+            + f"\n\n```python\n{render_progress(weights, terms)}```\n"
+        )
     listing = "\n".join(
         f"- `{name}` (weight {w:g}): `{terms[name]}`" for name, w in weights.items()
     )
@@ -111,23 +180,18 @@ class OfflineProposer:
 
     def propose(self, messages: list[Message], n: int, ctx: ProposalContext) -> list[Completion]:
         """``n`` programs for ``ctx.task``; ``messages`` are ignored (no model reads them)."""
-        terms = ctx.task.seed_terms
-        if not terms:
-            raise ConfigError(
-                f"task {ctx.task.name!r} has no seed_terms, so llm=offline has nothing to evolve: "
-                f"add seed_terms to envs/{ctx.task.name}.yaml or use llm=openai"
-            )
+        terms = offline_terms(ctx.task, ctx.entry)
         if ctx.stage:  # a first stage (L2R's motion description): the seed terms, as a list
             return [self._describe(ctx, terms) for _ in range(n)]
         rng = np.random.default_rng([ctx.seed & 0xFFFFFFFF, max(ctx.generation, 0), 0x0FF1])
-        parents = self.parents(ctx)
+        parents = self.parents(ctx, terms)
         completions = []
         for _ in range(n):
             if parents:
                 weights, note = self._offspring(rng, parents, terms)
             else:
                 weights, note = self._random(rng, terms), "random subset of seed terms"
-            text = render_answer(weights, terms, note)
+            text = render_answer(weights, terms, note, ctx.entry)
             completions.append(Completion(text=text, model=OFFLINE_MODEL, finish_reason="stop"))
         self.usage.requests += 1
         for c in completions:
@@ -141,14 +205,17 @@ class OfflineProposer:
         )
         return completions
 
-    def parents(self, ctx: ProposalContext) -> list[tuple[float, dict[str, float]]]:
-        """The fittest ok offline programs of the history, best first, without duplicates."""
+    def parents(self, ctx: ProposalContext, terms: dict[str, str] | None = None
+                ) -> list[tuple[float, dict[str, float]]]:
+        """The fittest ok offline programs of the history (of ``terms``, by default the task's
+        seed terms), best first, without duplicates."""
+        allowed = set(ctx.task.seed_terms if terms is None else terms)
         found: dict[str, tuple[float, dict[str, float]]] = {}
         for source, result in ctx.history:
             if not result.ok or result.fitness is None or not math.isfinite(result.fitness):
                 continue
             weights = parse_weights(source)
-            if weights is None or not set(weights) <= set(ctx.task.seed_terms):
+            if weights is None or not set(weights) <= allowed:
                 continue
             key = json.dumps(weights, sort_keys=True)
             if key not in found or found[key][0] < result.fitness:

@@ -163,7 +163,8 @@ def provenance(store: RunStore, record: CandidateRecord, task: TaskSpec, env_id:
         "exported_by": f"rewardgen {__version__}",
         "gym_id": env_id,
         "task": {"name": task.name, "env_id": task.env_id,
-                 "fitness": f"{task.fitness.aggregate}({task.fitness.expr})",
+                 "fitness": (task.fitness.formula if task.fitness.aggregate == "duration"
+                             else f"{task.fitness.aggregate}({task.fitness.expr})"),
                  "fitness_unit": task.fitness.unit, "success_threshold": task.success_threshold},
         "method": manifest.get("method"),
         "llm": {"provider": manifest.get("llm_provider"),

@@ -91,38 +91,66 @@ def _human_normalised_cell(g: SweepGroup) -> str:
     return f"{cell} ({undefined} undefined)" if undefined else cell
 
 
-def _table(groups: list[SweepGroup], title: str) -> Any:
+def _cells(g: SweepGroup) -> list[tuple[str, str]]:
+    """One group's row as (column, value) pairs; values are escaped for rich."""
     from rich.markup import escape
+
+    beats = "-" if g.beats_human is None else "yes" if g.beats_human else "no"
+    cells = [("group", markup_safe(g.name)), ("runs (finished)", f"{len(g.seeds)} ({g.finished})"),
+             (LABELS["search_fitness"], _cell(g.mean["search_fitness"], g.std["search_fitness"]))]
+    for v in VARIANTS:
+        stat = g.final_iqm.get(v) or {}
+        cells.append((f"{v} IQM [95% CI]", escape(stats_summary.format_interval(
+            stat.get("iqm"), stat.get("ci"), stat.get("ci_reason")))))
+    poi = g.p_improvement or {}
+    cells += [("P(generated > native) [95% CI]", escape(stats_summary.format_interval(
+                  poi.get("value"), poi.get("ci"), poi.get("ci_reason"), digits=2))),
+              (LABELS["human_normalised"], _human_normalised_cell(g)), ("beats human", beats),
+              ("final budget", escape(_budget(g)))]
+    cells += [(COST_LABELS[m] + " (mean)",
+               "-" if g.mean[m] is None else f"{g.mean[m]:,.{4 if m == 'llm_cost_usd' else 0}f}")
+              for m in COSTS]
+    return cells
+
+
+def _table(groups: list[SweepGroup], title: str) -> Any:
+    """One row per group, one column per number (a wide terminal)."""
     from rich.table import Table
 
     table = Table(title=markup_safe(title))
-    table.add_column("group", no_wrap=True)
-    table.add_column("runs (finished)", justify="right")
-    table.add_column(LABELS["search_fitness"], justify="right")
-    for v in VARIANTS:
-        table.add_column(f"{v} IQM [95% CI]", justify="right")
-    table.add_column("P(generated > native) [95% CI]", justify="right")
-    table.add_column(LABELS["human_normalised"], justify="right")
-    table.add_column("beats human", justify="center")
-    table.add_column("final budget", justify="left")
-    for m in COSTS:
-        table.add_column(COST_LABELS[m] + " (mean)", justify="right")
-    for g in groups:
-        beats = "-" if g.beats_human is None else "yes" if g.beats_human else "no"
-        costs = ["-" if g.mean[m] is None else f"{g.mean[m]:,.{4 if m == 'llm_cost_usd' else 0}f}"
-                 for m in COSTS]
-        iqms = [stats_summary.format_interval((g.final_iqm.get(v) or {}).get("iqm"),
-                                              (g.final_iqm.get(v) or {}).get("ci"),
-                                              (g.final_iqm.get(v) or {}).get("ci_reason"))
-                for v in VARIANTS]
-        poi = g.p_improvement or {}
-        p_cell = stats_summary.format_interval(poi.get("value"), poi.get("ci"),
-                                               poi.get("ci_reason"), digits=2)
-        table.add_row(markup_safe(g.name), f"{len(g.seeds)} ({g.finished})",
-                      _cell(g.mean["search_fitness"], g.std["search_fitness"]),
-                      *(escape(c) for c in (*iqms, p_cell)), _human_normalised_cell(g), beats,
-                      escape(_budget(g)), *costs)
+    rows = [_cells(g) for g in groups]  # a sweep has at least one group (find_runs)
+    for i, (name, _) in enumerate(rows[0]):
+        table.add_column(name, no_wrap=i == 0,
+                         justify="left" if name in ("group", "final budget") else
+                         "center" if name == "beats human" else "right")
+    for row in rows:
+        table.add_row(*(value for _, value in row))
     return table
+
+
+def _vertical_table(groups: list[SweepGroup], title: str) -> Any:
+    """A section per group, one line per number (a terminal too narrow for :func:`_table`)."""
+    from rich.table import Table
+
+    table = Table(title=markup_safe(title), show_header=False)
+    table.add_column("", no_wrap=True, style="bold")
+    table.add_column("", overflow="fold")
+    for i, g in enumerate(groups):
+        if i:
+            table.add_section()
+        for name, value in _cells(g):
+            table.add_row(name, f"[bold]{value}[/]" if name == "group" else value)
+    return table
+
+
+def sweep_table(groups: list[SweepGroup], title: str, console: Any) -> Any:
+    """The wide table when it fits ``console`` unwrapped, else the vertical one (never ellipses,
+    as ``rewardgen-tasks`` keeps its table readable at 80 columns)."""
+    from rich.measure import Measurement
+
+    wide = _table(groups, title)
+    needed = Measurement.get(console, console.options.update_width(100_000), wide).maximum
+    return wide if needed <= console.width else _vertical_table(groups, title)
 
 
 def main_sweep(sweep_dir: str | Path, *, show: bool = True) -> dict[str, Any]:
@@ -165,7 +193,7 @@ def main_sweep(sweep_dir: str | Path, *, show: bool = True) -> dict[str, Any]:
         from rich.console import Console
 
         console = Console(stderr=True)
-        console.print(_table(groups, f"sweep {root} ({len(runs)} runs)"))
+        console.print(sweep_table(groups, f"sweep {root} ({len(runs)} runs)", console))
         console.print(f"IQM [CI], P(generated > native): {stats_summary.METHOD}; they pool every "
                       f"final training of a group (its runs x their final seeds).",
                       markup=False, highlight=False)

@@ -194,6 +194,26 @@ def record_candidate(run_dir: str | Path, generation: int, index: int, *, max_st
     return record_rollout(task, stem, policy, max_steps=max_steps, seed=seed)
 
 
+def candidate_video(store: RunStore, record: CandidateRecord, *, max_steps: int = 300) -> str:
+    """Where a person can watch ``record``'s policy: its video, recorded now from the trusted
+    ``policy.zip`` when missing; a line saying why there is none otherwise (never raises: a
+    person ranking a generation should see the rest)."""
+    cand = store.cand_dir(record.generation, record.index)
+    video = (cand / VIDEO_STEM).with_suffix(".mp4")
+    if video.is_file():
+        return str(video)
+    if not (cand / "policy.zip").is_file():
+        return f"none ({cand} has no policy.zip: set train.save_policy=true)"
+    try:
+        rollout = record_candidate(store.root, record.generation, record.index,
+                                   max_steps=max_steps)
+    except Exception as e:  # noqa: BLE001 - rendering needs a GL context this machine may lack
+        log.warning("%s: no video (%s: %s)", record.label, type(e).__name__, e)
+        return f"none (recording failed: {type(e).__name__}; policy at {cand / 'policy.zip'})"
+    path = rollout.paths.get("mp4") or next(iter(rollout.paths.values()), None)
+    return str(path) if path is not None else f"none (no frames; policy at {cand / 'policy.zip'})"
+
+
 def generation_bests(store: RunStore) -> list[CandidateRecord]:
     """The best trained candidate of each generation (generations without one are skipped)."""
     out = []

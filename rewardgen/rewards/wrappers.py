@@ -7,6 +7,7 @@ the scalar) and puts everything it knows into ``info["rewardgen"]``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, SupportsFloat
 
@@ -14,6 +15,11 @@ import gymnasium as gym
 import numpy as np
 
 from rewardgen.errors import RewardCodeError
+from rewardgen.sandbox.contract import (
+    CALL_BUDGET_GRACE_S,
+    MAX_REWARD_MAGNITUDE,
+    exception_message,
+)
 from rewardgen.sandbox.program import check_reward_output
 from rewardgen.tasks.spec import TaskSpec
 
@@ -24,13 +30,15 @@ INFO_KEY = "rewardgen"
 def _checked(out: Any) -> tuple[float, dict[str, float]]:
     """``check_reward_output`` with a fast path for the common case, called every env step.
 
-    A tuple of a finite float and a dict of str -> finite float is accepted here in one pass
-    (``v - v == 0.0`` holds exactly for finite floats); anything else goes to the full check,
+    A tuple of a finite float (within ``MAX_REWARD_MAGNITUDE``) and a dict of str -> finite float
+    is accepted here in one pass (``v - v == 0.0`` holds exactly for finite floats, the range
+    check fails for NaN and inf); anything else goes to the full check,
     which converts what it can and raises with the precise reason.
     """
     if type(out) is tuple and len(out) == 2:
         total, components = out
-        if type(components) is dict and isinstance(total, float) and total - total == 0.0:
+        if (type(components) is dict and isinstance(total, float)
+                and -MAX_REWARD_MAGNITUDE <= total <= MAX_REWARD_MAGNITUDE):
             clean = {}
             for key, value in components.items():
                 if type(key) is not str or not isinstance(value, float) or value - value != 0.0:
@@ -56,6 +64,9 @@ class RewardProgramWrapper(gym.Wrapper):
         task: its TaskSpec (State view and fitness).
         reward_fn: the loaded reward program's function, or None for the native reward.
         check_output: validate every return value (finite float, dict of finite floats).
+        call_budget_s: the most seconds a call of ``reward_fn`` may take on average; the running
+            mean is checked every step once the calls took ``CALL_BUDGET_GRACE_S`` in all, and a
+            slower program raises RewardCodeError naming its time per call (None: no budget).
     """
 
     def __init__(
@@ -64,8 +75,12 @@ class RewardProgramWrapper(gym.Wrapper):
         task: TaskSpec,
         reward_fn: RewardFn | None = None,
         check_output: bool = True,
+        call_budget_s: float | None = None,
     ) -> None:
         super().__init__(env)
+        self.call_budget_s = call_budget_s
+        self._calls = 0
+        self._call_time = 0.0
         self.task = task
         self.reward_fn = reward_fn
         self.check_output = check_output
@@ -100,6 +115,19 @@ class RewardProgramWrapper(gym.Wrapper):
         self._component_sums = {}
         return obs, info
 
+    def _over_budget(self, seconds: float) -> None:
+        """Add one call's time; raise once the running mean is above ``call_budget_s``."""
+        self._calls += 1
+        self._call_time += seconds
+        budget = self.call_budget_s or 0.0
+        if self._call_time > max(CALL_BUDGET_GRACE_S, budget * self._calls):
+            per_call = self._call_time / self._calls
+            raise RewardCodeError(
+                f"the reward program took {per_call:.3g} s per call on average over "
+                f"{self._calls} calls, above sandbox.call_budget_s={budget:g}: make it cheaper "
+                "(no loops over large arrays, no repeated work per step)"
+            )
+
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, native, terminated, truncated, info = self.env.step(action)
         state = self._build()
@@ -109,12 +137,16 @@ class RewardProgramWrapper(gym.Wrapper):
         if reward_fn is None:
             reward, components = native, {}
         else:
+            start = time.perf_counter()
             try:
                 out = reward_fn(state, action, self._prev)
             except RewardCodeError:
                 raise
             except Exception as e:  # noqa: BLE001 - generated code may raise anything
-                raise RewardCodeError(f"compute_reward raised {type(e).__name__}: {e}") from e
+                raise RewardCodeError(
+                    f"compute_reward raised {type(e).__name__}: {exception_message(e)}") from e
+            if self.call_budget_s is not None:
+                self._over_budget(time.perf_counter() - start)
             if self.check_output:
                 reward, components = _checked(out)
             else:

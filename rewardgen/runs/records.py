@@ -7,10 +7,13 @@ from typing import Any, ClassVar, TypeVar
 
 from rewardgen.sandbox.contract import clean_text
 
-STATUSES = ("ok", "rejected", "failed", "timeout", "screened_out")
+STATUSES = ("ok", "rejected", "failed", "timeout", "screened_out", "pruned")
 TRAIN_DIR = "train"  # cand_XX/train/: the untrusted training worker's only writable folder
 JUDGE_DIR = "judge"  # cand_XX/judge/: job.json, result.json, worker.log, judge.json, frames.npz
 PROGRESS_FILE = "progress.json"  # written by the worker while training, read by the progress display
+# A following evaluator (job.follow) and its parent talk through its own (trusted) folder:
+CURVE_FILE = "curve.json"  # the evaluator: the curve so far, rewritten after every checkpoint
+END_FILE = "end.json"  # the parent: training ended; {"until": steps or null} bounds what counts
 
 
 J = TypeVar("J", bound="WorkerJob")
@@ -51,6 +54,7 @@ class CandidateJob(WorkerJob):
 
     reward_source: str | None = None
     reward_kind: str = "program"  # program | progress | native | sparse | clip | vlm_preference
+    # | motif
     entry: str = "compute_reward"
     timesteps: int = 10_000
     eval_freq: int = 5_000
@@ -63,9 +67,11 @@ class CandidateJob(WorkerJob):
     tensorboard: bool = True
     smoke_states: int = 64
     smoke_call_timeout_s: float = 1.0
+    call_budget_s: float | None = 0.01  # mean seconds per reward call in training (None: none)
     reward_options: dict[str, Any] = field(default_factory=dict)  # progress: bins, bonus, beta
     vision: dict[str, Any] = field(default_factory=dict)  # clip / vlm_preference settings
     checkpoint_dir: str | None = None  # trusted evaluation: the training worker's checkpoints
+    follow: bool = False  # trusted evaluation while training goes on (loop.schedule): see evaluate.py
 
     kind: ClassVar[str] = "training"
 
@@ -121,7 +127,9 @@ class CandidateResult:
     """What happened to one candidate (see DESIGN.md, "Candidate result").
 
     Attributes:
-        status: ok | rejected | failed | timeout | screened_out.
+        status: ok | rejected | failed | timeout | screened_out | pruned (stopped early by
+            ``loop.schedule``; its curve, fitness and policy.zip are those of its last
+            evaluated checkpoint).
         reason: one line for anything but ok.
         traceback: trimmed traceback of a failure, shown to the LLM.
         feedback: what a candidate that was not trained teaches the next prompt beyond its

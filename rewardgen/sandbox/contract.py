@@ -23,6 +23,11 @@ MAX_COMPONENT_NAME = 100  # characters per component name
 MAX_REASON_CHARS = 300  # a one-line reason
 MAX_TRACEBACK_CHARS = 4000  # a trimmed traceback shown to the LLM
 RESULT_LIMIT_MB = 64  # a larger result.json from a worker is not read
+CALL_BUDGET_GRACE_S = 1.0  # reward-program time in training before sandbox.call_budget_s applies
+# |reward| per step above this is beyond float32, the type SB3 stores rewards in: training
+# turns it into inf, then NaN ("Expected parameter loc ... nan")
+MAX_REWARD_MAGNITUDE = 3.4e38
+LARGE_REWARD = 1e6  # a training breakdown after rewards this large is blamed on their scale
 TAIL_FRAMES = 3  # frames kept after the reward program's own in a trimmed traceback
 
 # ESC-introduced sequences: CSI (ESC [ ... final byte), OSC/DCS/SOS/PM/APC strings (up to BEL
@@ -112,6 +117,28 @@ def one_line(text: str, limit: int = MAX_REASON_CHARS) -> str:
     """``text`` on one line of at most ``limit`` characters (whitespace runs become a space)."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def magnitude_reason(value: float, limit: float | None = None) -> str:
+    """Why a reward of ``value`` per step is a problem and what to change, in one clause.
+
+    Example:
+        >>> magnitude_reason(1e308, MAX_REWARD_MAGNITUDE)
+        'reward magnitude reached 1e308 per step, beyond the float32 range (3.4e38) the learner stores rewards in: scale the components'
+    """
+    shown = f"{abs(value):.3g}".replace("e+", "e")
+    beyond = (f", beyond the float32 range ({limit:.2g}) the learner stores rewards in"
+              .replace("e+", "e") if limit is not None else "")
+    return f"reward magnitude reached {shown} per step{beyond}: scale the components"
+
+
+def exception_message(exc: BaseException) -> str:
+    """``str(exc)`` of an exception the reward program raised, or a placeholder when formatting
+    it fails (a deeply nested argument makes its repr raise RecursionError)."""
+    try:
+        return str(exc)
+    except Exception as e:  # noqa: BLE001 - the reward program controls what str() does
+        return f"<its message could not be formatted: {type(e).__name__}>"
 
 
 def tail(text: str, limit: int = MAX_TRACEBACK_CHARS) -> str:

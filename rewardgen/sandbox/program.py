@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 
 from rewardgen.errors import RewardCodeError
-from rewardgen.sandbox.contract import MAX_COMPONENT_NAME, MAX_COMPONENTS, PROGRAM_FILENAME
+from rewardgen.sandbox.contract import (
+    MAX_COMPONENT_NAME,
+    MAX_COMPONENTS,
+    MAX_REWARD_MAGNITUDE,
+    PROGRAM_FILENAME,
+    magnitude_reason,
+)
 from rewardgen.sandbox.surface import (
     NAMESPACES,
     NUMERIC_KINDS,
@@ -118,10 +124,9 @@ def check_reward_output(out: Any) -> tuple[float, dict[str, float]]:
             f"compute_reward must return (total, components), got {type(out).__name__}"
         )
     total, components = out
-    try:
-        total_f = _finite(total, "total reward")
-    except RewardCodeError:
-        raise
+    total_f = _finite(total, "total reward")
+    if abs(total_f) > MAX_REWARD_MAGNITUDE:
+        raise RewardCodeError(magnitude_reason(total_f, MAX_REWARD_MAGNITUDE))
     if not isinstance(components, dict):
         raise RewardCodeError(f"components must be a dict, got {type(components).__name__}")
     if len(components) > MAX_COMPONENTS:

@@ -18,7 +18,7 @@ from types import FrameType
 from typing import Any
 
 from rewardgen.errors import RewardCodeError, SandboxError
-from rewardgen.sandbox.contract import PROGRAM_FILENAME
+from rewardgen.sandbox.contract import PROGRAM_FILENAME, exception_message
 from rewardgen.sandbox.program import check_reward_output, check_unit_interval
 
 
@@ -100,7 +100,8 @@ def smoke_test(
             line = _program_line(e)
             where = f" at line {line}" if line is not None else ""
             raise RewardCodeError(
-                f"smoke test: raised {type(e).__name__}: {e}{where} on recorded state {i}"
+                f"smoke test: raised {type(e).__name__}: {exception_message(e)}{where} on "
+                f"recorded state {i}"
             ) from e
         if timed_out:
             raise RewardCodeError(

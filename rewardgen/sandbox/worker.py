@@ -52,6 +52,7 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NU
 SECRET_VAR = re.compile(r"(^|_)(KEY|TOKEN|PASSWORD|PASSWD|CREDENTIALS?)(_|$)|SECRET", re.IGNORECASE)
 _warned_network = False
 STOPPED = "stopped by the user"
+CANCELLED = "cancelled by its caller"
 STOP = threading.Event()  # set by request_stop(): every running worker's tree is killed
 
 
@@ -104,10 +105,22 @@ def _warn_network(reason: str) -> None:
         log.debug("no network namespace: %s", reason)
 
 
-def death_reason(returncode: int, stderr: str, cfg: SandboxConfig) -> str:
-    """One line saying how a worker that left no result died."""
+CRASH_SIGNALS = ("SIGSEGV", "SIGBUS", "SIGABRT", "SIGILL", "SIGFPE")
+_SIGNAL_CODES = {-int(sig) for sig in signal.Signals}
+REWARD_TARGETS = (DEFAULT_TARGET, "rewardgen.worker.score:")  # workers that run reward code
+
+
+def death_reason(returncode: int, stderr: str, cfg: SandboxConfig,
+                 runs_reward: bool = False) -> str:
+    """One line saying how a worker that left no result died.
+
+    ``runs_reward``: the worker ran a reward program, so an interpreter crash is its doing (the
+    rest of the worker, SB3 and MuJoCo, does not crash on its own).
+    """
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     last = lines[-1] if lines else ""
+    if returncode > 128 and -(returncode - 128) in _SIGNAL_CODES:  # bwrap: 128 + the signal
+        returncode = 128 - returncode
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
@@ -119,6 +132,10 @@ def death_reason(returncode: int, stderr: str, cfg: SandboxConfig) -> str:
             return f"exceeded the CPU time limit of {cfg.cpu_time_s} s (SIGXCPU)"
         if name == "SIGXFSZ":
             return f"exceeded the file size limit of {cfg.max_file_size_mb} MB (SIGXFSZ)"
+        if runs_reward and name in CRASH_SIGNALS:
+            return (f"killed by {name}: the reward program crashed the Python interpreter (deep "
+                    "nesting, e.g. iterators or containers wrapped thousands of times, overflows "
+                    "its C stack); build no deep structures and keep the program flat")
         return f"killed by {name}"
     if any(hint in last for hint in ("MemoryError", *MEMORY_HINTS)):
         return f"exceeded the memory limit of {cfg.memory_mb} MB"
@@ -136,6 +153,7 @@ def run_isolated(
     target: str = DEFAULT_TARGET,
     extra_env: Mapping[str, str] | None = None,
     sandboxed: bool = True,
+    cancel: threading.Event | None = None,
 ) -> CandidateResult:
     """Run ``target(job)`` in an isolated worker process and return its result.
 
@@ -149,6 +167,8 @@ def run_isolated(
         sandboxed: the target loads reward code: with ``sandbox.backend=bwrap`` it runs inside
             bubblewrap with only ``job.out_dir`` writable. Trusted targets (the evaluator,
             judges) pass False and keep the rlimits, timeout and network namespace.
+        cancel: set by the caller to end this one worker (its tree is killed within one poll;
+            the result says :data:`CANCELLED`), e.g. a candidate pruned by ``loop.schedule``.
 
     Returns:
         The worker's result, or a ``failed``/``timeout`` result saying how it died.
@@ -226,6 +246,8 @@ def run_isolated(
                 next_scan = now + SCAN_S
             if STOP.is_set():
                 killed_reason = STOPPED
+            elif cancel is not None and cancel.is_set():
+                killed_reason = CANCELLED
             elif now >= deadline:
                 status = "timeout"
                 killed_reason = f"exceeded the wall-clock limit of {cfg.timeout_s:g} s"
@@ -253,12 +275,13 @@ def run_isolated(
         out_dir / "worker.log",
         f"== stdout ({out.total} bytes) ==\n{stdout}\n== stderr ({err.total} bytes) ==\n{stderr}\n",
     )
-    result = _collect(result_path, killed_reason, status, returncode, stderr, cfg)
+    source = getattr(job, "reward_source", None)  # training and scoring jobs carry one
+    runs_reward = bool(source) and target.startswith(REWARD_TARGETS)
+    result = _collect(result_path, killed_reason, status, returncode, stderr, cfg, runs_reward)
     if not result.wall_time_s:
         result.wall_time_s = wall
     if result.seed is None:
         result.seed = job.seed
-    source = getattr(job, "reward_source", None)  # training and scoring jobs carry one
     if result.reward_sha256 is None and source:
         result.reward_sha256 = source_sha256(source)
     if not result_path.exists() and killed_reason != STOPPED:
@@ -274,6 +297,7 @@ def _collect(
     returncode: int,
     stderr: str,
     cfg: SandboxConfig,
+    runs_reward: bool = False,
 ) -> CandidateResult:
     if killed_reason:
         result_path.unlink(missing_ok=True)
@@ -299,5 +323,6 @@ def _collect(
                 traceback=tail(stderr),
             )
     return CandidateResult(
-        status="failed", reason=death_reason(returncode, stderr, cfg), traceback=tail(stderr)
+        status="failed", reason=death_reason(returncode, stderr, cfg, runs_reward),
+        traceback=tail(stderr)
     )

@@ -31,6 +31,7 @@ from rewardgen.search.ranking import (
     preference_feedback,
     rank_generation,
 )
+from rewardgen.search.schedule import make_pruner
 from rewardgen.search.screening import Screener
 from rewardgen.tasks.spec import TaskSpec, load_task
 
@@ -76,6 +77,7 @@ class Loop:
         check_feedback_config(cfg.feedback)
         self.screener = Screener.from_config(cfg, store, self.method.entry, self.executor)
         self.judge = Judge.from_config(cfg, store, self.task, self.executor)  # loop.judge / preference=vlm
+        make_pruner(cfg.loop, int(cfg.train.eval_freq))  # a bad loop.schedule fails before any spend
 
     # ------------------------------------------------------------------ one generation
     def _answers(self, generation: int, history: Sequence[Sequence[CandidateRecord]]) -> list[dict[str, Any]]:
@@ -96,7 +98,8 @@ class Loop:
         self.store.write_messages(generation, messages)
         flat = [(r.source or "", r.result) for gen in history for r in gen]
         ctx = ProposalContext(task=self.task, generation=generation,
-                              seed=int(self.cfg.seed) + generation, history=flat)
+                              seed=int(self.cfg.seed) + generation, history=flat,
+                              entry=self.method.entry)
         self.store.event("llm_request", generation=generation, n=int(self.cfg.loop.samples),
                          proposer=self.proposer.name)
         asked = int(self.cfg.loop.samples)
@@ -223,8 +226,12 @@ class Loop:
             records[i] = record
             self.ui.candidate_done(record)
 
+        # loop.schedule: finished candidates (a resumed generation) keep their place in the rungs
+        pruner = make_pruner(self.cfg.loop, int(self.cfg.train.eval_freq), [
+            (f"cand_{r.index:02d}", r.result.evaluations, r.result.status)
+            for r in records.values() if r.result.evaluations])
         try:
-            self.executor.run([job for _, _, job in jobs], on_done)
+            self.executor.run([job for _, _, job in jobs], on_done, pruner=pruner)
         finally:
             self.ui.end_generation()
         ordered = [records[i] for i in sorted(records)]
@@ -232,7 +239,8 @@ class Loop:
         if self.judge is not None:  # vision fitness (and VLM win rates) before selection
             self.judge.judge_generation(generation, ordered, incumbent)
         # feedback.preference: the ranking's marks steer selection (ICPL); saved, asked once
-        ordered = rank_generation(self.cfg.feedback, self.store, generation, ordered, incumbent)
+        ordered = rank_generation(self.cfg.feedback, self.store, generation, ordered, incumbent,
+                                  video_steps=int(self.cfg.report.video_steps))
         self.store.event("generation_done", generation=generation,
                          ok=sum(r.result.ok for r in ordered), total=len(ordered))
         return ordered

@@ -31,6 +31,7 @@ from rewardgen.config import FeedbackConfig
 from rewardgen.errors import ConfigError
 from rewardgen.runs.atomic import read_json
 from rewardgen.runs.store import CandidateRecord, RunStore
+from rewardgen.sandbox.contract import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,27 @@ def _trained(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
     return [r for r in records if r.result.ok and r.source]
 
 
+def reward_line(record: CandidateRecord, cand_dir: Path, shown: int = 8) -> str:
+    """The reward a candidate trained on: its file and its components' mean episode sums at the
+    end of training (names are the program's: cleaned)."""
+    stats = record.result.component_stats or {}
+    parts = [f"{clean_text(name, keep_newlines=False)[:40]} {values[-1]:.3g}"
+             for name, values in list(stats.items())[:shown]
+             if isinstance(values, list) and values and isinstance(values[-1], int | float)]
+    more = f", +{len(stats) - shown} more" if len(stats) > shown else ""
+    about = f" (components, mean episode sum: {', '.join(parts)}{more})" if parts else ""
+    return f"{cand_dir / 'reward.py'}{about}"
+
+
 def _ask_order(options: list[CandidateRecord], cand_dir: CandDir, stdin: TextIO,
-               stdout: TextIO) -> list[CandidateRecord]:
-    stdout.write("Rank the policies of this generation (watch the rollouts):\n")
+               stdout: TextIO, video: Callable[[CandidateRecord], str] | None = None
+               ) -> list[CandidateRecord]:
+    stdout.write("Rank the policies of this generation: watch each video; the reward it was "
+                 "trained on is below it.\n")
     for i, record in enumerate(options):
-        stdout.write(f"  [{i}] {record.label}: {rollout_path(cand_dir(record))}\n")
+        watch = video(record) if video else rollout_path(cand_dir(record))
+        stdout.write(f"  [{i}] {record.label}\n      video:  {watch}\n"
+                     f"      reward: {reward_line(record, cand_dir(record))}\n")
     for _ in range(_ASK_ATTEMPTS):
         stdout.write(f"Order, best first (e.g. {' '.join(str(i) for i in range(len(options)))}): ")
         stdout.flush()
@@ -116,8 +133,11 @@ def _vlm_order(options: list[CandidateRecord], cand_dir: CandDir,
 def rank_candidates(records: Sequence[CandidateRecord], source: str, cand_dir: CandDir,
                     *, incumbent: CandidateRecord | None = None,
                     preference_file: str | None = None, stdin: TextIO | None = None,
-                    stdout: TextIO | None = None) -> list[CandidateRecord]:
+                    stdout: TextIO | None = None,
+                    video: Callable[[CandidateRecord], str] | None = None) -> list[CandidateRecord]:
     """The generation's trained candidates, best first, by ``source``.
+
+    ``human`` shows each candidate's ``video`` (default: :func:`rollout_path`) and its reward.
 
     ``vlm`` follows the loop's tournament, which also played ``incumbent`` (the reward the
     generation was asked to improve): it is in the ranking, and when it stays on top no new
@@ -138,7 +158,7 @@ def rank_candidates(records: Sequence[CandidateRecord], source: str, cand_dir: C
         return sorted(options, key=lambda r: r.result.fitness or 0.0, reverse=True)
     if source == "file":
         return _file_order(options, preference_file)
-    return _ask_order(options, cand_dir, stdin or sys.stdin, stdout or sys.stdout)
+    return _ask_order(options, cand_dir, stdin or sys.stdin, stdout or sys.stdout, video)
 
 
 def mark_ranking(records: Sequence[CandidateRecord], labels: Sequence[str]) -> list[CandidateRecord]:
@@ -149,10 +169,13 @@ def mark_ranking(records: Sequence[CandidateRecord], labels: Sequence[str]) -> l
 
 def rank_generation(cfg: FeedbackConfig, store: RunStore, generation: int,
                     records: Sequence[CandidateRecord], incumbent: CandidateRecord | None = None,
-                    *, stdin: TextIO | None = None,
-                    stdout: TextIO | None = None) -> list[CandidateRecord]:
+                    *, stdin: TextIO | None = None, stdout: TextIO | None = None,
+                    video_steps: int = 300) -> list[CandidateRecord]:
     """Rank a finished generation by ``feedback.preference`` (once: the ranking is saved) and
     return its records marked with their places; unchanged when preferences are off.
+
+    ``human``: a candidate without a video gets one first, ``video_steps`` long, recorded from
+    its trusted ``policy.zip`` (:func:`rewardgen.reporting.video.candidate_video`).
 
     The mark is what steers the search: the preferred candidate becomes the next prompt's
     reward, the reflected one and the run's best (:func:`rewardgen.methods.eureka.best_record`).
@@ -161,10 +184,13 @@ def rank_generation(cfg: FeedbackConfig, store: RunStore, generation: int,
         return list(records)
     labels = store.read_ranking(generation, cfg.preference)
     if labels is None:
+        from rewardgen.reporting.video import candidate_video
+
         ranking = rank_candidates(records, cfg.preference,
                                   lambda r: store.cand_dir(r.generation, r.index),
                                   incumbent=incumbent, preference_file=cfg.preference_file,
-                                  stdin=stdin, stdout=stdout)
+                                  stdin=stdin, stdout=stdout,
+                                  video=lambda r: candidate_video(store, r, max_steps=video_steps))
         labels = [r.label for r in ranking]
         store.write_ranking(generation, cfg.preference, labels)
     return mark_ranking(records, labels)

@@ -41,6 +41,18 @@ class FitnessSpec:
     unit: str = ""
     doc: str = ""
 
+    @property
+    def formula(self) -> str:
+        """What the score aggregates, as a reader says it (``duration`` ignores ``expr``).
+
+        Example:
+            >>> FitnessSpec("0.0", "duration").formula, FitnessSpec("state.x", "mean").formula
+            ('duration of the episode', 'mean of state.x')
+        """
+        if self.aggregate == "duration":
+            return "duration of the episode"
+        return f"{self.aggregate} of {self.expr}"
+
     def compile(self) -> Callable[..., float]:
         """The expression as a function ``(state, info=NO_INFO)`` (raises TaskError when malformed).
         """

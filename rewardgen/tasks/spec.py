@@ -42,6 +42,7 @@ _OPTIONAL = (
     "native_reward",
     "tags",
     "vision",
+    "captions",
 )
 
 
@@ -66,6 +67,8 @@ class TaskSpec:
         vision: vision-reward settings: ``goal_prompts`` and ``baseline_prompts`` (CLIP) and
             ``question`` (VLM preference); see docs/vision.md.
         path: the file the spec was read from.
+        captions: what ``method=motif`` says about an episode: each a :class:`FitnessSpec`
+            whose ``doc`` is the caption's label (YAML ``label``); none: a default caption.
     """
 
     name: str
@@ -83,6 +86,7 @@ class TaskSpec:
     tags: tuple[str, ...] = ()
     path: Path | None = None
     vision: dict[str, Any] = field(default_factory=dict)
+    captions: tuple[FitnessSpec, ...] = ()
 
     def make_env(self, render_mode: str | None = None, **overrides: Any) -> gym.Env:
         """Build the raw gymnasium env (with its TimeLimit), as the native baseline sees it."""
@@ -233,6 +237,31 @@ def _parse_state(name: str, raw: Any) -> tuple[StateField, ...]:
     return tuple(fields)
 
 
+def _parse_captions(name: str, raw: Any) -> tuple[FitnessSpec, ...]:
+    """``captions: [{label, expr, aggregate, unit}]`` (method=motif's episode captions)."""
+    if not isinstance(raw, list):
+        raise TaskError(f"task {name!r}: captions must be a list of {{label, expr, aggregate, "
+                        f"unit}} mappings, got {type(raw).__name__}")
+    specs = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or not str(item.get("label", "")).strip() or (
+                "expr" not in item and item.get("aggregate") != "duration"):
+            raise TaskError(f"task {name!r}: caption #{i} needs 'label' and 'expr'")
+        unknown = set(item) - {"label", "expr", "aggregate", "unit"}
+        if unknown:
+            raise TaskError(f"task {name!r}: caption #{i} has unknown keys {sorted(unknown)}; "
+                            "allowed: label, expr, aggregate, unit")
+        spec = FitnessSpec(expr=str(item.get("expr", "0.0")),
+                           aggregate=str(item.get("aggregate", "mean")),
+                           unit=str(item.get("unit", "")), doc=str(item["label"]))
+        try:
+            spec.compile()
+        except TaskError as e:
+            raise TaskError(f"task {name!r}: caption {spec.doc!r}: {e}") from e
+        specs.append(spec)
+    return tuple(specs)
+
+
 def _optional_number(name: str, raw: dict[str, Any], key: str) -> float | None:
     value = raw.get(key)
     if value is None:
@@ -321,6 +350,7 @@ def parse_task(raw: Any, name: str, path: Path | None = None) -> TaskSpec:
         tags=tuple(str(t) for t in tags),
         path=path,
         vision=_mapping(name, raw, "vision"),
+        captions=_parse_captions(name, raw.get("captions") or []),
     )
 
 

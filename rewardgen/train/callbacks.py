@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from rewardgen.rewards.wrappers import INFO_KEY
@@ -43,8 +44,12 @@ class EpisodeStatsCallback(BaseCallback):
         self.lengths: list[int] = []
         self.fitness: list[float] = []
         self.components: list[dict[str, float]] = []
+        self.max_abs_reward = 0.0  # the largest |reward| of one step the learner received
 
     def _on_step(self) -> bool:
+        rewards = self.locals.get("rewards")
+        if rewards is not None:
+            self.max_abs_reward = max(self.max_abs_reward, float(np.max(np.abs(rewards))))
         for info in self.locals.get("infos", ()):
             episode = _episode_of(info)
             if episode is None:

@@ -124,7 +124,7 @@ def reward_fn_for(task: TaskSpec, job: CandidateJob) -> RewardFn | None:
             task without ``sparse_reward``.
     """
     kind = job.reward_kind
-    if kind in ("native", "clip", "vlm_preference"):  # vision rewards replace it on the VecEnv
+    if kind in ("native", "clip", "vlm_preference", "motif"):  # the VecEnv adds or replaces
         return None
     if kind == "sparse":
         if not task.sparse_reward:
@@ -161,7 +161,8 @@ def make_env(task: TaskSpec, job: CandidateJob, reward_fn: RewardFn | None) -> R
 
         overrides.update(render_overrides(job))
     env = Monitor(task.make_env(**overrides))
-    return RewardProgramWrapper(env, task, reward_fn)
+    budget = job.call_budget_s if job.reward_kind in ("program", "progress") else None
+    return RewardProgramWrapper(env, task, reward_fn, call_budget_s=budget)
 
 
 class _CarryRewardErrors(gym.Wrapper):
@@ -223,6 +224,10 @@ class EnvFactory:
             from rewardgen.train.vision import wrap_env
 
             env = wrap_env(env, self.job)
+        if self.job.reward_kind == "motif":  # the intrinsic reward reads the State vector
+            from rewardgen.train.vision import StateCapture
+
+            env = StateCapture(env)
         if self.carry_errors:
             env = _CarryRewardErrors(env, self.job.reward_source)
         return env

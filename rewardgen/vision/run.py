@@ -36,6 +36,22 @@ def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
+def vlm_endpoint(llm: Any) -> tuple[str | None, str | None]:
+    """The VLM's ``(base_url, api_key)`` for ``method=vlm_preference`` (the ``llm`` config group).
+
+    Raises:
+        ConfigError: neither is configured (no offline labeller exists for this method).
+    """
+    base_url, api_key = resolve_endpoint(llm)
+    if not base_url and not api_key:
+        raise ConfigError(
+            "method=vlm_preference needs a vision chat model and has no offline mode: set "
+            "llm.base_url (or OPENAI_BASE_URL) to an OpenAI-compatible server, or OPENAI_API_KEY "
+            "for api.openai.com, and llm.model to a model that accepts images"
+        )
+    return base_url, api_key
+
+
 def vision_settings(cfg: DictConfig, task: TaskSpec) -> tuple[dict[str, Any], dict[str, str]]:
     """The job's ``vision`` mapping and the worker's extra environment (the VLM key, if any).
 
@@ -72,13 +88,7 @@ def vision_settings(cfg: DictConfig, task: TaskSpec) -> tuple[dict[str, Any], di
         vision["clip"] = clip
     else:
         llm = LLMConfig(**_plain(cfg.llm))
-        base_url, api_key = resolve_endpoint(llm)
-        if not base_url and not api_key:
-            raise ConfigError(
-                "method=vlm_preference needs a vision chat model: set llm.base_url (or "
-                "OPENAI_BASE_URL) to an OpenAI-compatible server, or OPENAI_API_KEY for "
-                "api.openai.com, and llm.model to a model that accepts images"
-            )
+        base_url, api_key = vlm_endpoint(llm)
         plain = dataclasses.asdict(llm)
         plain.update(provider="openai", base_url=base_url, api_key=None)
         vision["llm"] = plain
@@ -174,4 +184,4 @@ def _report(summary: dict[str, Any], interactive: bool) -> None:
     console.print(f"run directory: {markup_safe(summary['run_dir'])}")
 
 
-__all__ = ["VISION_METHODS", "build_summary", "run_vision", "vision_settings"]
+__all__ = ["VISION_METHODS", "build_summary", "run_vision", "vision_settings", "vlm_endpoint"]

@@ -18,14 +18,17 @@ Whatever the reward program did in its own process, these numbers come from here
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rewardgen.runs.records import CandidateJob, CandidateResult
+from rewardgen.runs.atomic import atomic_write_json
+from rewardgen.runs.records import CURVE_FILE, END_FILE, CandidateJob, CandidateResult
 from rewardgen.runs.trajectories import TRAJECTORY_FILE, save_episodes
 from rewardgen.tasks.spec import TaskSpec, load_task
 from rewardgen.train.checkpoints import CheckpointError, list_checkpoints, load_weights
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 
 EVAL_SEED_OFFSET = 10_000  # evaluation episodes start from states training never reset to
 OFF_POLICY = ("sac",)
+FOLLOW_POLL_S = 0.25  # how often a following evaluator looks for a new checkpoint
 
 
 def _eval_env(task: TaskSpec, job: CandidateJob) -> Any:
@@ -117,8 +121,46 @@ def expected_checkpoints(job: CandidateJob) -> int:
     return 2 + most // job.eval_freq
 
 
+def _end_marker(out: Path) -> tuple[bool, int | None]:
+    """(training ended, the last checkpoint that counts) from the parent's :data:`END_FILE`."""
+    path = out / END_FILE
+    if not path.is_file():
+        return False, None
+    until = json.loads(path.read_text()).get("until")
+    return True, None if until is None else int(until)
+
+
+def _checkpoints(job: CandidateJob, out: Path) -> Iterator[tuple[int, Path]]:
+    """The checkpoints to score: all of them, or (``job.follow``) each as it appears.
+
+    A following evaluator yields nothing new until the parent writes :data:`END_FILE`; it reads
+    the marker *before* listing, so the listing after it is complete (the trainer is dead).
+    """
+    limit = expected_checkpoints(job)
+    if not job.follow:
+        yield from list_checkpoints(job.checkpoint_dir or "", max_count=limit)
+        return
+    done = -1
+    while True:
+        ended, until = _end_marker(out)
+        fresh = [(t, p) for t, p in list_checkpoints(job.checkpoint_dir or "", max_count=limit)
+                 if t > done and (until is None or t <= until)]
+        for timesteps, path in fresh:
+            done = timesteps
+            yield timesteps, path
+        if ended and not fresh:
+            return
+        if not fresh:
+            time.sleep(FOLLOW_POLL_S)
+
+
 def evaluate_candidate(job: CandidateJob) -> CandidateResult:
     """Worker target: score every checkpoint in ``job.checkpoint_dir``; never raises for them.
+
+    With ``job.follow`` the training runs at the same time: each checkpoint is scored as it
+    appears and the curve so far is written to :data:`CURVE_FILE` after each one (the parent
+    reports it to ``loop.schedule``'s pruner), until the parent's :data:`END_FILE` says training
+    ended; checkpoints past its ``until`` (a pruned candidate) do not count.
 
     A missing, malformed or mismatched checkpoint makes the candidate ``failed`` with the reason;
     the job itself (task, algorithm) is trusted, so errors in it propagate.
@@ -128,20 +170,15 @@ def evaluate_candidate(job: CandidateJob) -> CandidateResult:
     task = load_task(job.task)
     if not job.checkpoint_dir:
         return CandidateResult(status="failed", reason="evaluation: the job names no checkpoints")
-    try:
-        checkpoints = list_checkpoints(job.checkpoint_dir, max_count=expected_checkpoints(job))
-    except CheckpointError as e:
-        return CandidateResult(status="failed", reason=f"evaluation: {e}")
-    if not checkpoints:
-        return CandidateResult(status="failed",
-                               reason="evaluation: the training worker left no policy checkpoint")
     model = build_policy_model(task, job)
     env = _eval_env(task, job)
     seed = job.seed + EVAL_SEED_OFFSET
     evaluations: list[dict[str, Any]] = []
     stored: list[dict[str, Any]] = []
+    paths: dict[int, Path] = {}
     try:
-        for timesteps, path in checkpoints:
+        for timesteps, path in _checkpoints(job, out):
+            paths[timesteps] = path
             try:
                 load_weights(model.policy, path)
             except CheckpointError as e:
@@ -149,10 +186,24 @@ def evaluate_candidate(job: CandidateJob) -> CandidateResult:
                                        evaluations=evaluations)
             entry, runs = evaluate_checkpoint(task, env, model, timesteps, job.eval_episodes, seed)
             evaluations.append(entry)
-            stored.extend(runs)
+            stored.extend({**run, "timesteps": timesteps} for run in runs)
             log.info("checkpoint %d: fitness %.4g", timesteps, entry["fitness"])
+            if job.follow:
+                atomic_write_json(out / CURVE_FILE, evaluations)
+        until = _end_marker(out)[1] if job.follow else None
+        if until is not None and evaluations and evaluations[-1]["timesteps"] > until:
+            # scored past the parent's decision (pruned at ``until``): that checkpoint is the end
+            evaluations = [e for e in evaluations if e["timesteps"] <= until]
+            stored = [r for r in stored if r["timesteps"] <= until]
+            if evaluations:
+                load_weights(model.policy, paths[evaluations[-1]["timesteps"]])
+    except CheckpointError as e:
+        return CandidateResult(status="failed", reason=f"evaluation: {e}", evaluations=evaluations)
     finally:
         env.close()
+    if not evaluations:
+        return CandidateResult(status="failed",
+                               reason="evaluation: the training worker left no policy checkpoint")
     fitness, success_rate = aggregate_fitness(evaluations, job.selection, job.last_k)
     if job.save_policy:
         model.save(out / "policy.zip")
@@ -162,7 +213,7 @@ def evaluate_candidate(job: CandidateJob) -> CandidateResult:
         fitness=fitness,
         success_rate=success_rate,
         evaluations=evaluations,
-        env_steps=int(checkpoints[-1][0]),
+        env_steps=int(evaluations[-1]["timesteps"]),
         wall_time_s=time.monotonic() - t0,
         seed=job.seed,
     )

@@ -20,7 +20,13 @@ import numpy as np
 
 from rewardgen.errors import ConfigError, RewardCodeError
 from rewardgen.runs.records import PROGRESS_FILE, CandidateJob, CandidateResult
-from rewardgen.sandbox.contract import one_line, program_traceback, short_traceback
+from rewardgen.sandbox.contract import (
+    LARGE_REWARD,
+    magnitude_reason,
+    one_line,
+    program_traceback,
+    short_traceback,
+)
 from rewardgen.sandbox.program import load_program, source_sha256
 from rewardgen.tasks.spec import TaskSpec, load_task
 from rewardgen.train.callbacks import (
@@ -130,6 +136,15 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
         except BaseException:
             venv.close()
             raise
+    if job.reward_kind == "motif":
+        from rewardgen.rewards.motif import motif_stack
+        from rewardgen.train.sb3 import resolve_device
+
+        try:
+            venv = motif_stack(job, venv, resolve_device(job.device))
+        except BaseException:
+            venv.close()
+            raise
     stats_cb = EpisodeStatsCallback()
     checkpoint_cb = CheckpointCallback(out_dir / CHECKPOINT_DIR, job.eval_freq, stats_cb)
     status, reason, tb = "ok", "", ""
@@ -152,6 +167,9 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
         log.info("candidate failed during training: %s", e)
     except Exception as e:  # noqa: BLE001 - a failing candidate is a result, never a crash
         status, reason = "failed", one_line(f"{type(e).__name__}: {e}")
+        if stats_cb.max_abs_reward >= LARGE_REWARD and ("nan" in str(e) or "inf" in str(e)):
+            cause = magnitude_reason(stats_cb.max_abs_reward)
+            reason = one_line(f"during training: {cause} (training broke down: {reason})")
         tb = short_traceback(e)
         log.warning("candidate training raised %s: %s", type(e).__name__, e, exc_info=True)
     finally:

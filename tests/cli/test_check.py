@@ -203,3 +203,26 @@ def test_missing_run_directory_says_it_is_missing(script, tmp_path):
     assert out.returncode == 1
     assert f"run directory {tmp_path / 'no_such_run'} does not exist" in out.stderr
     assert "not a rewardgen run directory" not in out.stderr
+
+
+@pytest.mark.parametrize(("method", "extra", "refusal"), [
+    ("eureka", [], None),
+    ("text2reward", [], None),
+    ("progress", [], None),
+    ("text2reward", ["method.mode=few_shot", "method.library_dir=.", "method.similarity=embeddings"],
+     "method.similarity=embeddings needs an OpenAI-compatible server"),
+    ("clip", ["task=humanoid_kneel"], "CLIP weights ViT-bigG-14/laion2b_s39b_b160k are not on"),
+    ("vlm_preference", [], "method=vlm_preference needs a vision chat model and has no offline"),
+])
+def test_every_method_runs_offline_or_refuses_in_one_line(method, extra, refusal, monkeypatch,
+                                                          tmp_path):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # no CLIP weights cached here
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    for llm in ("llm=offline", "llm=auto"):  # auto without a key or server falls back offline
+        cfg = compose_config([*TINY, llm, f"method={method}", *extra])
+        if refusal is None:
+            validate(cfg)
+            continue
+        with pytest.raises(ConfigError, match=refusal) as raised:
+            validate(cfg)
+        assert "\n" not in str(raised.value)

@@ -104,3 +104,23 @@ def test_console_script_exits_0_without_printing_the_summary(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "'rows'" not in out.stderr and "{'task'" not in out.stderr  # no dict dumped
     assert "replay on inverted_pendulum" in out.stderr and out.stdout == ""
+
+
+def test_schedule_replay_of_a_recorded_run_prints_what_it_saves(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.search.test_schedule import CURVES, _recorded_run
+
+    run_dir = _recorded_run(tmp_path / "run", [CURVES])
+    script = str(Path(sys.executable).parent / "rewardgen-replay")
+    out = subprocess.run([script, "--schedule", "halving", str(run_dir), "--workers", "2",
+                          "reduction_factor=2"], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "COLUMNS": "200"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "steps_saved 0.375  same_best_rate 1.000" in out.stdout
+    assert "cand_01@1000" in out.stdout
+    bad = subprocess.run([script, "--schedule", "halving", str(run_dir), "rungs"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "is not key=value" in bad.stderr

@@ -21,6 +21,8 @@ from rewardgen.runs.records import CandidateJob
 from tests.helpers import tiny_config
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
+
 TARGET = "tests.executors.targets:dispatch"
 SANDBOX = SandboxConfig(timeout_s=120.0, memory_mb=2048, output_limit_kb=16, smoke_states=8)
 
@@ -137,3 +139,44 @@ def test_archive_round_trip_and_hostile_members(tmp_path):
     assert unpack_into(buffer.getvalue(), tmp_path / "box") == ["ok.txt"]
     assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "box" / "link").exists()
 
+
+
+def test_no_running_cluster_names_the_one_machine_address(monkeypatch):
+    """executor.address=auto without a cluster: one line that names executor.address=local.
+
+    Ray's ``auto`` finds any cluster running on this machine (this module's own, or another
+    test run's), so the state "no cluster" is made here: ray.init fails as it does then, with
+    Ray's own words."""
+    said = ("Could not find any running Ray instance. Please specify the one to connect to by "
+            "setting `--address` flag or `RAY_ADDRESS` environment variable.")
+
+    def no_cluster(**kwargs):
+        assert kwargs["address"] == "auto"
+        raise ConnectionError(said)
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_cluster)
+    with pytest.raises(ConfigError) as raised:
+        RayExecutor(ExecutorConfig(name="ray", address="auto"), SANDBOX, RLConfig(), "cpu").connect()
+    line = str(raised.value)
+    assert line.startswith("executor=ray cannot join a Ray cluster at executor.address=auto: use "
+                           "executor.address=local to start a one-machine cluster here")
+    assert "\n" not in line and "RAY_ADDRESS" not in line and "Could not find any running" in line
+
+
+def test_schedule_prunes_a_candidate_on_a_node_through_the_pruner_actor(cluster, tmp_path):
+    from tests.executors.test_follow import BUDGET, strong_rival
+
+    cfg = tiny_config("executor=ray", "executor.address=auto", "device=cpu",
+                      f"train.timesteps={BUDGET}")
+    out_dir = tmp_path / "gen_000" / "cand_00"
+    job = candidate_job(cfg, str(out_dir), None, "native")
+    executor = make_executor(cfg.executor, cfg.sandbox, cfg.rl, cfg.device)
+
+    [result] = executor.run([job], pruner=strong_rival())
+
+    assert result.status == "pruned", (result.status, result.reason)
+    assert "rung 0 (128 env steps)" in result.reason and result.env_steps == 128
+    assert json.loads((out_dir / "result.json").read_text())["status"] == "pruned"
+    assert (out_dir / "policy.zip").is_file()  # the pruned checkpoint came back from the node
+    assert json.loads((out_dir / "train" / "progress.json").read_text())["timesteps"] < BUDGET / 4

@@ -130,3 +130,41 @@ def test_parse_weights_rejects_foreign_programs() -> None:
     assert parse_weights("def compute_reward(s, a, p):\n    return 0.0, {}\n") is None
     assert parse_weights('# rewardgen-offline: {"weights": {"a": -1}}') is None
     assert parse_weights('# rewardgen-offline: {"weights": {"a": 2}}') == {"a": 2.0}
+
+
+@pytest.mark.parametrize("task_name", ["inverted_pendulum", "hopper_backflip"])
+def test_progress_functions_for_method_progress_on_real_states(task_name: str) -> None:
+    """method=progress offline: progress() from the state-only seed terms, in [0, 1]."""
+    from rewardgen.rewards.progress import progress_terms
+
+    task = load_task(task_name)
+    states = _real_states(task_name)
+    proposer = OfflineProposer()
+    history: list[tuple[str, CandidateResult]] = []
+    for generation in range(2):
+        ctx = ProposalContext(task=task, generation=generation, seed=5, history=history,
+                              entry="progress")
+        for i, completion in enumerate(proposer.propose([], 3, ctx)):
+            assert completion.text.startswith("Offline proposal (baseline, no language model)")
+            code = extract_code(completion.text, "progress")
+            assert code is not None and "def compute_reward" not in code
+            check_source(code, "progress")
+            fn = load_program(code, "progress").fn
+            weights = parse_weights(code)
+            assert weights and not any("action" in task.seed_terms[k] for k in weights)
+            for state, _, _ in states:
+                assert 0.0 <= progress_terms(fn(state))["progress"] <= 1.0
+            history.append((code, CandidateResult(status="ok", fitness=float(i))))
+    assert "mutated from a parent" in completion.text  # generation 1 evolved generation 0
+
+
+def test_progress_needs_a_seed_term_of_the_state_alone() -> None:
+    from dataclasses import replace
+
+    from rewardgen.llm.offline import offline_terms
+
+    task = load_task("inverted_pendulum")
+    only_action = replace(task, seed_terms={"ctrl": "-float(np.sum(np.square(action)))"})
+    assert offline_terms(only_action) == only_action.seed_terms
+    with pytest.raises(ConfigError, match="method=progress with llm=offline needs a seed term"):
+        offline_terms(only_action, "progress")

@@ -111,3 +111,12 @@ def test_progress_runs_with_llm_replay(tmp_path):
     summary = run(cfg, tmp_path / "run", interactive=False)
     assert summary["statuses"] == {"ok": 2}
     assert "def progress(state: State)" in (replay / "gen_000.prompt.md").read_text()
+
+
+def test_progress_runs_offline_on_the_seed_term_baseline(tmp_path):
+    """llm=offline (or llm=auto without a key) trains progress functions, not rejections."""
+    cfg = tiny_config("method=progress", "llm=auto", "loop.generations=1", "final.enabled=false")
+    summary = run(cfg, tmp_path / "run", interactive=False)
+    assert summary["statuses"] == {"ok": 2}, summary
+    best = (tmp_path / "run" / "best" / "reward.py").read_text()
+    assert "def progress(state)" in best and "offline baseline" in best

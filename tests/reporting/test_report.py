@@ -198,6 +198,10 @@ def test_report_contents(report_run):
     links = re.findall(r'(?:src|href)="([^"]*)"', html)
     assert links and not [u for u in links if re.match(r"(https?:)?//", u)]  # nothing remote
     assert "Offline baseline" in html and "data:image/png;base64," in html
+    # inverted_pendulum's fitness is the episode's duration (its expression is unused)
+    assert ("Fitness (trusted, used for selection): duration of the episode [s]: seconds the pole"
+            in " ".join(html.split()))
+    assert "<code>0.0</code>" not in html
     curves = tensorboard_components(store.cand_dir(0, 0))
     assert curves and all(len(points) >= 2 for points in curves.values())
 

@@ -211,6 +211,22 @@ def test_sweep_table_reports_iqm_intervals_and_probability_of_improvement(tmp_pa
     assert "undefined" in table and "human-normalised score undefined for 2_walker2d_seed0" in table
 
 
+def test_sweep_table_stays_readable_in_80_columns(tmp_path, capsys, monkeypatch):
+    """rewardgen-report --sweep in an 80-column terminal: every value whole, no ellipses."""
+    for seed in (0, 1):
+        _fake_run(tmp_path, f"{seed}_hopper_seed{seed}", "hopper", seed, best=1.0, final=None,
+                  per_seed={"generated": [1.0, 2.0, 3.0], "native": [2.0, 2.0, 2.0],
+                            "sparse": [0.0, 0.0, 0.0]})
+    monkeypatch.setenv("COLUMNS", "80")
+    main_sweep(tmp_path)
+    table = capsys.readouterr().err
+    assert "…" not in table and max(len(line) for line in table.splitlines()) <= 80
+    for text in ("generated IQM [95% CI]", "P(generated > native) [95% CI]", "beats human",
+                 "300,000 steps, seeds 1000 1001", "LLM tokens (mean)", "hopper"):
+        assert text in table, text
+    assert "2 [2, 2]" in table  # native's IQM and its interval, whole
+
+
 def test_not_a_sweep_is_a_clear_error(tmp_path):
     with pytest.raises(RunDirError, match=r"sweep directory .*missing.* does not exist"):
         main_sweep(tmp_path / "missing")

@@ -238,6 +238,13 @@ def test_death_reason(returncode: int, stderr: str, expected: str) -> None:
     assert death_reason(returncode, stderr, _cfg(cpu_time_s=5)) == expected
 
 
+@pytest.mark.parametrize("returncode", [-signal.SIGSEGV, 128 + signal.SIGSEGV])  # bwrap: 128 + N
+def test_death_reason_blames_the_reward_program_for_an_interpreter_crash(returncode: int) -> None:
+    reason = death_reason(returncode, "", _cfg(), runs_reward=True)
+    assert reason.startswith("killed by SIGSEGV: the reward program crashed the Python interpreter")
+    assert death_reason(returncode, "", _cfg()) == "killed by SIGSEGV"  # a trusted worker
+
+
 def test_sanitised_env_keeps_explicit_extras(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
     monkeypatch.setenv("GITHUB_TOKEN", "x")

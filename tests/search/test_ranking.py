@@ -236,3 +236,38 @@ def test_terminal_ranking_and_text_through_a_real_stdin_pipe(tmp_path):
 def test_collect_feedback_keeps_human_text_without_preferences(tmp_path):
     text = collect_feedback(FeedbackConfig(human="hop higher"), [_records()], _dirs(tmp_path))
     assert text == "hop higher"
+
+
+def test_human_ranking_shows_each_video_recorded_from_the_policy_and_its_reward(tmp_path):
+    """feedback.preference=human: a video per candidate (recorded from the trusted policy.zip
+    when missing) and the reward it trained on (file and components), not policy.zip paths."""
+    import io
+
+    from stable_baselines3 import PPO
+
+    task = load_task("inverted_pendulum")
+    store = RunStore.create(tmp_path / "run", {"task": task.name,
+                                               "config": {"rl": {"algo": "ppo"}}})
+    records = []
+    for i, alive in enumerate((61.5, 12.25)):
+        source = f"def compute_reward(state, action, prev_state):\n    return {i}.0, {{}}\n"
+        result = CandidateResult(status="ok", fitness=float(i),
+                                 component_stats={"alive": [1.0, alive], "bad\x1b[2Kname": [0.5]})
+        record = CandidateRecord(1, i, source, result)
+        store.write_reward(1, i, source)
+        env = task.make_env()
+        PPO("MlpPolicy", env, n_steps=16, batch_size=16, policy_kwargs={"net_arch": [8]}).save(
+            store.cand_dir(1, i) / "policy.zip")
+        env.close()
+        records.append(record)
+    out = io.StringIO()
+    ranked = rank_generation(FeedbackConfig(preference="human"), store, 1, records,
+                             stdin=io.StringIO("1 0\n"), stdout=out, video_steps=8)
+    assert [r.preference_rank for r in ranked] == [1, 0]
+    shown = out.getvalue()
+    for i, alive in enumerate(("61.5", "12.2")):
+        video = store.cand_dir(1, i) / "video.mp4"
+        assert video.is_file() and f"video:  {video}\n" in shown
+        assert (f"reward: {store.cand_dir(1, i) / 'reward.py'} (components, mean episode sum: "
+                f"alive {alive}, bad") in shown
+    assert "policy.zip" not in shown and "\x1b" not in shown

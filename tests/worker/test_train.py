@@ -214,3 +214,53 @@ def test_record_smoke_samples_is_seeded_and_chains_states(tmp_path: Path) -> Non
     assert samples[5][2] is not samples[4][0]  # the episode cap of 5 reset the env
     assert samples[5][2].x_position != samples[4][0].x_position
     assert all(task.state[0].name in s[0]._fields for s in samples)
+
+
+SLOW_PROGRAM = """
+def compute_reward(state, action, prev_state):
+    total = 0.0
+    for i in range(40000):  # a few ms per call: passes the smoke test's 1 s per call
+        total += i * 1e-9
+    return total, {"slow": total}
+"""
+
+
+def test_slow_program_ends_early_with_its_time_per_call(tmp_path: Path) -> None:
+    from rewardgen.jobs import candidate_job
+    from tests.helpers import tiny_config
+
+    assert candidate_job(tiny_config("sandbox.call_budget_s=0.5"), tmp_path, "x").call_budget_s == 0.5
+    job = _job(tmp_path, reward_source=SLOW_PROGRAM, timesteps=100_000, eval_freq=50_000,
+               call_budget_s=0.0005)
+    result = run_candidate(job)
+    assert result.status == "failed", result.reason
+    assert "the reward program took" in result.reason and "s per call on average" in result.reason
+    assert "above sandbox.call_budget_s=0.0005" in result.reason
+    assert 0 < result.env_steps < 5_000 and (result.wall_time_s or 0) < 30
+
+
+NESTED_EXCEPTION = """
+def compute_reward(state, action, prev_state):
+    nested = []
+    for _ in range(100_000):
+        nested = [nested]
+    raise ValueError(nested)
+"""
+
+
+@pytest.mark.parametrize(("source", "status", "reason"), [
+    ("def compute_reward(state, action, prev_state):\n    return 1e308, {'big': 1e308}\n",
+     "rejected", "smoke test: reward magnitude reached 1e308 per step, beyond the float32 range"),
+    ("def compute_reward(state, action, prev_state):\n    return 1e37, {'big': 1e37}\n",
+     "failed", "during training: reward magnitude reached 1e37 per step: scale the components "
+     "(training broke down: ValueError: Expected parameter loc"),
+    (NESTED_EXCEPTION, "rejected",
+     "smoke test: raised ValueError: <its message could not be formatted: RecursionError>"),
+])
+def test_reasons_name_what_the_reward_did(tmp_path: Path, source: str, status: str,
+                                          reason: str) -> None:
+    job = _job(tmp_path, task="inverted_pendulum", reward_source=source, timesteps=256,
+               max_episode_steps=64, rl={**TINY_PPO, "hyperparams": {
+                   **TINY_PPO.get("hyperparams", {}), "n_steps": 64, "batch_size": 32}})
+    result = run_candidate(job)
+    assert (result.status, result.reason[:len(reason)]) == (status, reason), result.reason

@@ -1,5 +1,5 @@
-# expect: timeout
-# reason: exceeded the wall-clock limit
+# expect: failed
+# reason: s per call on average over
 # attack: a finite but slow loop on every step, legal but too slow to train
 def compute_reward(state, action, prev_state):
     total = 0.0

@@ -1,0 +1,96 @@
+"""Motif's dataset: episodes collected on the native env, with their trusted fitness.
+
+A trusted worker target (it never loads reward code): it runs ``reward_options["episodes"]``
+episodes with a random policy, or, when ``job.checkpoint_dir`` names the checkpoints of a
+native-reward training, with that policy's stochastic actions, spread evenly over its
+checkpoints (Motif's dataset comes from an agent at every stage of its training). It writes
+``episodes.npz`` (States and actions, :func:`~rewardgen.runs.trajectories.save_episodes`) and
+``episodes.json`` (per episode: fitness, length, whether it ended before the step cap, native
+return), which the parent captions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rewardgen.runs.atomic import atomic_write_json
+from rewardgen.runs.records import CandidateJob, CandidateResult
+from rewardgen.runs.trajectories import save_episodes
+from rewardgen.tasks.spec import TaskSpec, load_task
+from rewardgen.train.checkpoints import CheckpointError, list_checkpoints, load_weights
+
+log = logging.getLogger(__name__)
+
+EPISODES_NPZ = "episodes.npz"
+EPISODES_JSON = "episodes.json"
+COLLECT_SEED_OFFSET = 20_000  # collection episodes start from states evaluation never uses
+
+
+def _episode(task: TaskSpec, env: Any, act: Any, seed: int) -> dict[str, Any]:
+    obs, _ = env.reset(seed=seed)
+    builder = task.state_builder(env)
+    tracker = task.fitness_tracker(env)
+    state = builder.build()
+    tracker.reset(state)
+    states, actions, native_return, terminated = [state], [], 0.0, False
+    while True:
+        action = act(obs)
+        obs, reward, terminated, truncated, info = env.step(action)
+        state = builder.build()
+        tracker.update(state, info)
+        states.append(state)
+        actions.append(np.asarray(action, dtype=np.float32).copy())
+        native_return += float(reward)
+        if terminated or truncated:
+            break
+    return {"states": states, "actions": actions, "fitness": float(tracker.value),
+            "native_return": native_return, "length": len(actions),
+            "ended_early": bool(terminated)}
+
+
+def collect_episodes(job: CandidateJob) -> CandidateResult:
+    """Worker target: collect the episodes Motif captions; never raises for a bad checkpoint."""
+    from rewardgen.worker.evaluate import _eval_env, build_policy_model
+
+    t0 = time.monotonic()
+    task = load_task(job.task)
+    out = Path(job.out_dir)
+    count = int(job.reward_options.get("episodes", 16))
+    env = _eval_env(task, job)
+    env.action_space.seed(job.seed)
+    policies: list[Any] = [lambda obs: env.action_space.sample()]
+    if job.checkpoint_dir:
+        try:
+            checkpoints = list_checkpoints(job.checkpoint_dir)
+        except CheckpointError as e:
+            return CandidateResult(status="failed", reason=f"collection: {e}")
+        model = build_policy_model(task, job)
+        policies = []
+        for _, path in checkpoints:
+            policy = build_policy_model(task, job).policy if policies else model.policy
+            try:
+                load_weights(policy, path)
+            except CheckpointError as e:
+                return CandidateResult(status="failed", reason=f"collection: {e}")
+            policies.append(lambda obs, p=policy: p.predict(obs, deterministic=False)[0])
+    episodes = []
+    try:
+        for k in range(count):
+            act = policies[k * len(policies) // count]
+            episodes.append(_episode(task, env, act, job.seed + COLLECT_SEED_OFFSET + k))
+    finally:
+        env.close()
+    save_episodes(episodes, out / EPISODES_NPZ, max_episodes=len(episodes))
+    atomic_write_json(out / EPISODES_JSON, {"episodes": [
+        {k: ep[k] for k in ("fitness", "native_return", "length", "ended_early")}
+        for ep in episodes]})
+    return CandidateResult(status="ok", env_steps=sum(ep["length"] for ep in episodes),
+                           wall_time_s=time.monotonic() - t0, seed=job.seed)
+
+
+__all__ = ["COLLECT_SEED_OFFSET", "EPISODES_JSON", "EPISODES_NPZ", "collect_episodes"]
