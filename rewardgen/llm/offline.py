@@ -57,16 +57,16 @@ def parse_weights(source: str) -> dict[str, float] | None:
     )
 
 
+def _header(weights: dict[str, float]) -> list[str]:
+    """Imports and the weights marker that :func:`parse_weights` reads back next generation."""
+    return ["import math", "", "import numpy as np", "",
+            f"{MARKER} {json.dumps({'weights': weights}, sort_keys=True)}", "", ""]
+
+
 def render_program(weights: dict[str, float], terms: dict[str, str]) -> str:
     """The reward program: one component per term, total = their sum."""
     lines = [
-        "import math",
-        "",
-        "import numpy as np",
-        "",
-        f"{MARKER} {json.dumps({'weights': weights}, sort_keys=True)}",
-        "",
-        "",
+        *_header(weights),
         "def compute_reward(state, action, prev_state):",
         '    """Weighted sum of the task\'s seed terms (offline baseline, no language model)."""',
         "    components = {}",
@@ -109,13 +109,7 @@ def render_progress(weights: dict[str, float], terms: dict[str, str]) -> str:
         f"{weight!r} * _squash(float({terms[name]}))" for name, weight in weights.items()
     )
     return "\n".join([
-        "import math",
-        "",
-        "import numpy as np",
-        "",
-        f"{MARKER} {json.dumps({'weights': weights}, sort_keys=True)}",
-        "",
-        "",
+        *_header(weights),
         "def _squash(value):",
         "    return 0.5 + 0.5 * math.tanh(value) if math.isfinite(value) else 0.5",
         "",

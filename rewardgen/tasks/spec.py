@@ -201,6 +201,14 @@ def _check_expression(name: str, what: str, expr: Any) -> str:
     return expr
 
 
+def _only_keys(name: str, what: str, item: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    """A task file's entry with a key the format does not have is an error naming the allowed."""
+    unknown = set(item) - set(allowed)
+    if unknown:
+        raise TaskError(f"task {name!r}: {what} has unknown keys {sorted(unknown)}; "
+                        f"allowed: {', '.join(allowed)}")
+
+
 def _parse_state(name: str, raw: Any) -> tuple[StateField, ...]:
     if not isinstance(raw, list) or not raw:
         raise TaskError(f"task {name!r}: 'state' must be a non-empty list of fields")
@@ -208,12 +216,7 @@ def _parse_state(name: str, raw: Any) -> tuple[StateField, ...]:
     for i, item in enumerate(raw):
         if not isinstance(item, dict) or "name" not in item or "source" not in item:
             raise TaskError(f"task {name!r}: state field #{i} needs 'name' and 'source'")
-        unknown = set(item) - {"name", "source", "unit", "doc"}
-        if unknown:
-            raise TaskError(
-                f"task {name!r}: state field {item['name']!r} has unknown keys {sorted(unknown)}; "
-                "allowed: name, source, unit, doc"
-            )
+        _only_keys(name, f"state field {item['name']!r}", item, ("name", "source", "unit", "doc"))
         field_name = str(item["name"])
         if (
             not IDENTIFIER.match(field_name)
@@ -247,10 +250,7 @@ def _parse_captions(name: str, raw: Any) -> tuple[FitnessSpec, ...]:
         if not isinstance(item, dict) or not str(item.get("label", "")).strip() or (
                 "expr" not in item and item.get("aggregate") != "duration"):
             raise TaskError(f"task {name!r}: caption #{i} needs 'label' and 'expr'")
-        unknown = set(item) - {"label", "expr", "aggregate", "unit"}
-        if unknown:
-            raise TaskError(f"task {name!r}: caption #{i} has unknown keys {sorted(unknown)}; "
-                            "allowed: label, expr, aggregate, unit")
+        _only_keys(name, f"caption #{i}", item, ("label", "expr", "aggregate", "unit"))
         spec = FitnessSpec(expr=str(item.get("expr", "0.0")),
                            aggregate=str(item.get("aggregate", "mean")),
                            unit=str(item.get("unit", "")), doc=str(item["label"]))
@@ -304,12 +304,7 @@ def parse_task(raw: Any, name: str, path: Path | None = None) -> TaskSpec:
     fit = raw["fitness"]
     if not isinstance(fit, dict) or "expr" not in fit and fit.get("aggregate") != "duration":
         raise TaskError(f"task {name!r}: 'fitness' needs 'expr' and 'aggregate'")
-    unknown_fit = set(fit) - {"expr", "aggregate", "unit", "doc"}
-    if unknown_fit:
-        raise TaskError(
-            f"task {name!r}: fitness has unknown keys {sorted(unknown_fit)}; "
-            "allowed: expr, aggregate, unit, doc"
-        )
+    _only_keys(name, "fitness", fit, ("expr", "aggregate", "unit", "doc"))
     fitness = FitnessSpec(
         expr=str(fit.get("expr", "0.0")),
         aggregate=str(fit.get("aggregate", "mean")),

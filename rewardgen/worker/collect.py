@@ -16,12 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rewardgen.runs.atomic import atomic_write_json
 from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.runs.trajectories import save_episodes
-from rewardgen.tasks.spec import TaskSpec, load_task
+from rewardgen.tasks.spec import load_task
 from rewardgen.train.checkpoints import CheckpointError, list_checkpoints, load_weights
 
 log = logging.getLogger(__name__)
@@ -31,31 +29,9 @@ EPISODES_JSON = "episodes.json"
 COLLECT_SEED_OFFSET = 20_000  # collection episodes start from states evaluation never uses
 
 
-def _episode(task: TaskSpec, env: Any, act: Any, seed: int) -> dict[str, Any]:
-    obs, _ = env.reset(seed=seed)
-    builder = task.state_builder(env)
-    tracker = task.fitness_tracker(env)
-    state = builder.build()
-    tracker.reset(state)
-    states, actions, native_return, terminated = [state], [], 0.0, False
-    while True:
-        action = act(obs)
-        obs, reward, terminated, truncated, info = env.step(action)
-        state = builder.build()
-        tracker.update(state, info)
-        states.append(state)
-        actions.append(np.asarray(action, dtype=np.float32).copy())
-        native_return += float(reward)
-        if terminated or truncated:
-            break
-    return {"states": states, "actions": actions, "fitness": float(tracker.value),
-            "native_return": native_return, "length": len(actions),
-            "ended_early": bool(terminated)}
-
-
 def collect_episodes(job: CandidateJob) -> CandidateResult:
     """Worker target: collect the episodes Motif captions; never raises for a bad checkpoint."""
-    from rewardgen.worker.evaluate import _eval_env, build_policy_model
+    from rewardgen.worker.evaluate import _eval_env, build_policy_model, run_episode
 
     t0 = time.monotonic()
     task = load_task(job.task)
@@ -82,7 +58,7 @@ def collect_episodes(job: CandidateJob) -> CandidateResult:
     try:
         for k in range(count):
             act = policies[k * len(policies) // count]
-            episodes.append(_episode(task, env, act, job.seed + COLLECT_SEED_OFFSET + k))
+            episodes.append(run_episode(task, env, act, job.seed + COLLECT_SEED_OFFSET + k))
     finally:
         env.close()
     save_episodes(episodes, out / EPISODES_NPZ, max_episodes=len(episodes))

@@ -21,7 +21,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,34 +65,42 @@ def build_policy_model(task: TaskSpec, job: CandidateJob) -> Any:
     return build_model(eval_job, venv, None)
 
 
-def run_episode(task: TaskSpec, env: Any, model: Any, seed: int | None) -> dict[str, Any]:
-    """One deterministic episode on the native env: fitness, success, native return, length."""
+def run_episode(task: TaskSpec, env: Any, act: Callable[[Any], Any],
+                seed: int | None) -> dict[str, Any]:
+    """One episode on the native env, ``act(obs)`` choosing the actions: fitness, success,
+    native return, length, whether it ended early, and the State views and actions."""
     obs, _ = env.reset(seed=seed)
     builder = task.state_builder(env)
     tracker = task.fitness_tracker(env)
     state = builder.build()
     tracker.reset(state)
-    states, actions, native_return, length = [state], [], 0.0, 0
+    states, actions, native_return, terminated = [state], [], 0.0, False
     while True:
-        action, _ = model.predict(obs, deterministic=True)
+        action = act(obs)
         obs, reward, terminated, truncated, info = env.step(action)
         state = builder.build()
         tracker.update(state, info)
         states.append(state)
         actions.append(np.asarray(action, dtype=np.float32).copy())
         native_return += float(reward)
-        length += 1
         if terminated or truncated:
             break
     fitness = float(tracker.value)
     return {"fitness": fitness, "success": task.is_success(fitness), "native_return": native_return,
-            "length": length, "states": states, "actions": actions}
+            "length": len(actions), "ended_early": bool(terminated), "states": states,
+            "actions": actions}
+
+
+def deterministic(model: Any) -> Callable[[Any], Any]:
+    """The policy's deterministic action, as :func:`run_episode` asks for it."""
+    return lambda obs: model.predict(obs, deterministic=True)[0]
 
 
 def evaluate_checkpoint(task: TaskSpec, env: Any, model: Any, timesteps: int, episodes: int,
                         seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One point of the curve: ``episodes`` episodes, the first reset with ``seed``."""
-    runs = [run_episode(task, env, model, seed if i == 0 else None) for i in range(episodes)]
+    act = deterministic(model)
+    runs = [run_episode(task, env, act, seed if i == 0 else None) for i in range(episodes)]
     successes = [r["success"] for r in runs]
     entry = {
         "timesteps": int(timesteps),
