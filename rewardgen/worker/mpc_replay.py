@@ -24,12 +24,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
+from gymnasium.wrappers import TimeLimit
 
 from rewardgen.runs.actions import ACTIONS_FILE, ActionFileError, read_actions
 from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.runs.trajectories import TRAJECTORY_FILE, save_episodes
 from rewardgen.tasks.spec import load_task
+from rewardgen.worker.evaluate import run_episode
 from rewardgen.worker.planner import settings_from
 
 log = logging.getLogger(__name__)
@@ -54,8 +57,8 @@ def replay_actions(job: CandidateJob) -> CandidateResult:
     if job.max_episode_steps is not None:
         overrides["max_episode_steps"] = job.max_episode_steps
     env = task.make_env(render_mode="rgb_array" if video else None, **overrides)
-    frames: list[np.ndarray] = []
     every = max(1, round(1.0 / float(env.unwrapped.dt) / VIDEO_FPS))  # type: ignore[attr-defined]
+    recorder = _Frames(env, every if video else 0)
     try:
         space = env.action_space
         try:
@@ -64,33 +67,16 @@ def replay_actions(job: CandidateJob) -> CandidateResult:
                                    space.high, settings.episode_steps)  # type: ignore[attr-defined]
         except ActionFileError as e:
             return CandidateResult(status="failed", reason=f"MPC replay: {e}", seed=job.seed)
-        env.reset(seed=job.seed)
-        builder = task.state_builder(env)
-        tracker = task.fitness_tracker(env)
-        state = builder.build()
-        tracker.reset(state)
-        states, applied, native_return = [state], [], 0.0
-        if video:
-            frames.append(_frame(env))
-        for action in actions:
-            _, reward, terminated, truncated, info = env.step(action)
-            state = builder.build()
-            tracker.update(state, info)
-            states.append(state)
-            applied.append(np.asarray(action, dtype=np.float32))
-            native_return += float(reward)
-            if video and (len(applied) % every == 0 or terminated or truncated):
-                frames.append(_frame(env))
-            if terminated or truncated:
-                break
+        # the trusted workers' one episode loop; the episode ends with the actions at the latest
+        steps = iter(actions)
+        episode = run_episode(task, TimeLimit(recorder, max_episode_steps=len(actions)),
+                              lambda obs: next(steps), job.seed)
         fps = 1.0 / float(env.unwrapped.dt) / every  # type: ignore[attr-defined]
     finally:
         env.close()
-    fitness = float(tracker.value)
-    success = task.is_success(fitness)
-    length = len(applied)
-    save_episodes([{"states": states, "actions": applied, "fitness": fitness}],
-                  out / TRAJECTORY_FILE)
+    frames = recorder.frames
+    fitness, success, length = episode["fitness"], episode["success"], episode["length"]
+    save_episodes([episode], out / TRAJECTORY_FILE)
     if frames:
         from rewardgen.reporting.video import VIDEO_STEM, write_frames
 
@@ -100,11 +86,33 @@ def replay_actions(job: CandidateJob) -> CandidateResult:
             log.warning("MPC replay: no video (%s: %s)", type(e).__name__, e)
     entry = {"timesteps": length, "fitness": fitness,
              "success_rate": None if success is None else float(bool(success)),
-             "native_return": native_return, "length": float(length)}
+             "native_return": episode["native_return"], "length": float(length)}
     log.info("MPC replay: %d steps, fitness %.4g", length, fitness)
     return CandidateResult(status="ok", fitness=fitness, success_rate=entry["success_rate"],
                            evaluations=[entry], env_steps=length,
                            wall_time_s=time.monotonic() - t0, seed=job.seed)
+
+
+class _Frames(gym.Wrapper):  # type: ignore[type-arg]
+    """Keeps a frame at the reset, every ``every``-th step and the last (0: none)."""
+
+    def __init__(self, env: gym.Env, every: int) -> None:  # type: ignore[type-arg]
+        super().__init__(env)
+        self.every, self.steps = every, 0
+        self.frames: list[np.ndarray] = []
+
+    def reset(self, **kwargs: Any) -> Any:
+        out = self.env.reset(**kwargs)
+        if self.every:
+            self.frames.append(_frame(self.env))
+        return out
+
+    def step(self, action: Any) -> Any:
+        out = self.env.step(action)
+        self.steps += 1
+        if self.every and (self.steps % self.every == 0 or out[2] or out[3]):
+            self.frames.append(_frame(self.env))
+        return out
 
 
 def _frame(env: Any) -> np.ndarray:
