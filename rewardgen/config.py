@@ -146,6 +146,32 @@ class ProgressMethodConfig(CodeMethodConfig):
 
 
 @dataclass
+class MPCConfig:
+    """Predictive sampling (MuJoCo MPC's sampling planner) over ``mujoco.rollout``: L2R's
+    optimiser (``method.mpc``) and the MPC screen (``loop.screening_mpc``); see docs/methods.md."""
+
+    horizon: int = 16  # control steps each rollout looks ahead
+    samples: int = 8  # rollouts per control step: the nominal and samples - 1 perturbations
+    noise: float = 0.2  # std of the knot perturbation, as a share of half the action range
+    knots: int = 3  # spline knots over the horizon
+    spline: str = "linear"  # linear | zero (held between knots)
+    episode_steps: int = 200  # control steps of one MPC episode (the env's own cap still applies)
+    threads: int = 2  # mujoco.rollout threads
+
+
+@dataclass
+class L2RMethodConfig(CodeMethodConfig):
+    """``method=l2r`` (Language to Rewards): a motion description, then a reward program that
+    sampling-based MPC turns into motion; no RL."""
+
+    name: str = "l2r"
+    prompt_dir: str = "l2r"
+    mpc: MPCConfig = field(default_factory=MPCConfig)
+    video: bool = True  # render each MPC episode's trusted replay to video.mp4/gif
+    max_description_chars: int = 4000  # bound on the motion description carried into prompts
+
+
+@dataclass
 class ClipMethodConfig(MethodConfig):
     """``method=clip`` (VLM-RM): no generated code."""
 
@@ -187,6 +213,7 @@ METHOD_SCHEMAS: dict[str, type[MethodConfig]] = {
     "eureka": EurekaMethodConfig,
     "text2reward": Text2RewardMethodConfig,
     "progress": ProgressMethodConfig,
+    "l2r": L2RMethodConfig,
     "clip": ClipMethodConfig,
     "vlm_preference": VlmPreferenceMethodConfig,
     "motif": MotifMethodConfig,
@@ -251,9 +278,11 @@ class LoopConfig:
     selection: str = "max"  # max (Eureka's peak) | last_k (mean of the last k) | final
     last_k: int = 3
     context: str = "iteration"  # the reward in the next prompt: iteration (Eureka) | all_time
-    screening: str = "none"  # none | trajectory_preference (CARD: skip RL for misranking rewards)
+    screening: str = "none"  # none | trajectory_preference (CARD) | mpc (one MPC episode first)
     screening_test: str = "card"  # card: successes beat failures per step | pairwise: all pairs
     screening_threshold: float = 0.8  # least share of agreeing pairs to be trained (CARD: 0.8)
+    screening_mpc: MPCConfig = field(default_factory=lambda: MPCConfig(episode_steps=100))
+    screening_mpc_margin: float = 0.5  # screened out below best - margin * |best| (MPC fitness)
     judge: str = "none"  # none | clip | vlm: a vision judge's score replaces the task fitness
     judge_episodes: int = 2  # rollouts rendered per trained candidate for the judge
     judge_steps: int | None = None  # steps per judged rollout (None: the episode cap)

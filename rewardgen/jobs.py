@@ -26,6 +26,7 @@ class RewardKind(str, Enum):
     SPARSE = "sparse"  # the task's sparse reward expression
     CLIP = "clip"  # VLM-RM's CLIP reward on rendered frames
     VLM_PREFERENCE = "vlm_preference"  # RL-VLM-F's reward model of VLM preferences
+    MPC = "mpc"  # L2R: a compute_reward program turned into motion by MPC, no RL
     MOTIF = "motif"  # Motif: env reward + a reward model of LLM preferences over captions
 
     def __str__(self) -> str:
@@ -34,6 +35,7 @@ class RewardKind(str, Enum):
 
 REWARD_KINDS = tuple(k.value for k in RewardKind)
 VISION_KINDS = (RewardKind.CLIP.value, RewardKind.VLM_PREFERENCE.value)  # no generated code
+MPC_KIND = RewardKind.MPC.value
 NO_CODE_KINDS = (*VISION_KINDS, RewardKind.MOTIF.value)  # trained without loading reward code
 
 
@@ -67,6 +69,9 @@ def training_job(cfg: DictConfig, out_dir: str, source: str | None, kind: str = 
         selection, last_k = str(cfg.loop.selection), int(cfg.loop.last_k)
     else:
         selection, last_k = str(cfg.fitness_aggregate), int(cfg.last_k)
+    budget = int(cfg.train.timesteps if timesteps is None else timesteps)
+    if kind == RewardKind.MPC:  # one MPC episode: its budget is the episode's control steps
+        budget = int(options["mpc"]["episode_steps"])
     return CandidateJob(
         task=str(cfg.task),
         out_dir=str(out_dir),
@@ -74,7 +79,7 @@ def training_job(cfg: DictConfig, out_dir: str, source: str | None, kind: str = 
         reward_kind=str(kind),
         seed=int(cfg.seed if seed is None else seed),
         device=str(cfg.device),
-        timesteps=int(cfg.train.timesteps if timesteps is None else timesteps),
+        timesteps=budget,
         eval_freq=int(cfg.train.eval_freq),
         eval_episodes=int(cfg.train.eval_episodes),
         max_episode_steps=cfg.train.max_episode_steps,
@@ -111,5 +116,5 @@ def judge_job(cfg: DictConfig, task: Any, cand_dir: Path, kind: str, device: str
         clip=OmegaConf.to_container(cfg.method.clip, resolve=True),  # type: ignore[arg-type]
     )
 
-__all__ = ["NO_CODE_KINDS", "REWARD_KINDS", "VISION_KINDS", "RewardKind", "candidate_job",
-           "judge_job", "method_reward", "training_job"]
+__all__ = ["MPC_KIND", "NO_CODE_KINDS", "REWARD_KINDS", "VISION_KINDS", "RewardKind",
+           "candidate_job", "judge_job", "method_reward", "training_job"]

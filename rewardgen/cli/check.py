@@ -211,6 +211,12 @@ def _check_loop(cfg: Any, task: Any) -> None:
     one_of("loop.screening_test", loop.screening_test, SCREENING_TESTS)
     if not 0.0 <= loop.screening_threshold <= 1.0:
         raise ConfigError(f"loop.screening_threshold={loop.screening_threshold} must lie in [0, 1]")
+    if loop.screening == "mpc":
+        at_least("loop.screening_mpc_margin", loop.screening_mpc_margin, 0)
+    if cfg.method.name == "l2r" and (str(loop.judge) != "none"
+                                     or cfg.feedback.get("preference") == "vlm"):
+        raise ConfigError("method=l2r trains no policy for a vision judge to render; use "
+                          "loop.judge=none (its MPC episodes have videos: feedback.mode=interactive)")
     optional_at_least("loop.judge_steps", loop.judge_steps, 1)
     from rewardgen.search.schedule import check_schedule, pruner_params
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from rewardgen.config import SandboxConfig, as_sandbox_config
 from rewardgen.executors.follow import Prune, train_following
-from rewardgen.jobs import NO_CODE_KINDS
+from rewardgen.jobs import MPC_KIND, NO_CODE_KINDS
 from rewardgen.runs.atomic import atomic_write_json
 from rewardgen.runs.records import TRAIN_DIR, CandidateJob, CandidateResult, WorkerJob
 from rewardgen.sandbox.contract import MAX_COMPONENT_NAME, MAX_COMPONENTS
@@ -42,9 +42,12 @@ log = logging.getLogger(__name__)
 EVALUATOR_TARGET = "rewardgen.worker.evaluate:evaluate_candidate"
 JUDGE_TARGET = "rewardgen.search.judge:judge_candidate"  # renders the evaluator's policy.zip
 COLLECT_TARGET = "rewardgen.worker.collect:collect_episodes"  # method=motif's episodes
-TRUSTED_TARGETS = (EVALUATOR_TARGET, JUDGE_TARGET, COLLECT_TARGET)  # never load reward code
+MPC_TARGET = "rewardgen.worker.mpc:run_mpc"  # untrusted: plans with the reward program
+MPC_REPLAY_TARGET = "rewardgen.worker.mpc_replay:replay_actions"  # trusted: replays the actions
+TRUSTED_TARGETS = (EVALUATOR_TARGET, JUDGE_TARGET, COLLECT_TARGET,
+                   MPC_REPLAY_TARGET)  # never load reward code
 EVAL_DIR = "evaluation"  # cand_XX/evaluation/: the trusted evaluator's job, result and log
-TRUSTED_ARTIFACTS = ("policy.zip", "trajectories.npz")
+TRUSTED_ARTIFACTS = ("policy.zip", "trajectories.npz", "video.mp4", "video.gif")
 MAX_REPORTED_EPISODES = 100_000  # training episodes kept per reported list
 MAX_REPORTED_POINTS = 10_000  # points per reported component series
 UNTRUSTED_STATUSES = ("ok", "rejected", "failed", "timeout")
@@ -166,11 +169,16 @@ def train_and_measure(
     for name in ("result.json", *TRUSTED_ARTIFACTS):
         (out / name).unlink(missing_ok=True)
     loads_code = job.reward_kind not in NO_CODE_KINDS
+    mpc = job.reward_kind == MPC_KIND  # L2R: an MPC episode, replayed from its actions
+    if mpc:
+        target, prune = MPC_TARGET, None  # one episode: nothing to follow or prune
     train_job = dataclasses.replace(job, out_dir=str(train_dir))
     eval_job = dataclasses.replace(
         job, out_dir=str(out / EVAL_DIR), reward_source=None, device="cpu",
-        checkpoint_dir=str(train_dir / CHECKPOINT_DIR), follow=prune is not None,
+        checkpoint_dir=str(train_dir if mpc else train_dir / CHECKPOINT_DIR),
+        follow=prune is not None,
     )
+    measure_target = MPC_REPLAY_TARGET if mpc else EVALUATOR_TARGET
     eval_cfg = dataclasses.replace(cfg, network=False)
     if prune is not None:
         raw, measured, pruned = train_following(
@@ -192,7 +200,7 @@ def train_and_measure(
                            sandboxed=loads_code)
         reported = reported_view(raw, job)
         if reported.status == "ok":
-            measured = run_isolated(eval_job, eval_cfg, gpu=None, target=EVALUATOR_TARGET,
+            measured = run_isolated(eval_job, eval_cfg, gpu=None, target=measure_target,
                                     sandboxed=False)
             _move_artifacts(out)
             result = merge(measured, reported)
@@ -213,7 +221,8 @@ def run_job(
     extra_env: Mapping[str, str] | None = None,
     prune: Prune | None = None,
 ) -> CandidateResult:
-    """Run one job the way its target needs: training jobs get trusted measurement.
+    """Run one job the way its target needs: training jobs get trusted measurement (an MPC
+    job, ``reward_kind="mpc"``, is planned by the MPC worker and replayed by the trusted replay).
 
     Other targets (CARD's trajectory scorer, judges, test targets) are single isolated runs;
     every target but the trusted ones (:data:`TRUSTED_TARGETS`, which never load reward code)

@@ -121,6 +121,8 @@ class ProposalContext:
         history: ``(reward source, result)`` of earlier candidates, oldest first.
         entry: the function the method's programs define (``compute_reward``, or ``progress``
             for progress functions).
+        stage: a first prompting stage before the reward programs (L2R's ``motion``
+            description); empty for the programs themselves.
     """
 
     task: TaskSpec
@@ -128,6 +130,7 @@ class ProposalContext:
     seed: int
     history: list[tuple[str, CandidateResult]] = field(default_factory=list)
     entry: str = "compute_reward"
+    stage: str = ""
 
 
 @runtime_checkable

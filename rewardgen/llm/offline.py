@@ -175,6 +175,8 @@ class OfflineProposer:
     def propose(self, messages: list[Message], n: int, ctx: ProposalContext) -> list[Completion]:
         """``n`` programs for ``ctx.task``; ``messages`` are ignored (no model reads them)."""
         terms = offline_terms(ctx.task, ctx.entry)
+        if ctx.stage:  # a first stage (L2R's motion description): the seed terms, as a list
+            return [self._describe(ctx, terms) for _ in range(n)]
         rng = np.random.default_rng([ctx.seed & 0xFFFFFFFF, max(ctx.generation, 0), 0x0FF1])
         parents = self.parents(ctx, terms)
         completions = []
@@ -216,6 +218,17 @@ class OfflineProposer:
         return ranked[: self.elite]
 
     # -- variation ------------------------------------------------------------------------------
+
+    def _describe(self, ctx: ProposalContext, terms: dict[str, str]) -> Completion:
+        """A first-stage answer without a language model: the task's seed terms as the lines
+        of L2R's template (the offline baseline writes no prose it could not stand behind)."""
+        lines = [f"* Goal in one sentence: {' '.join(ctx.task.description.split())}",
+                 *(f"* {name} ({expr}) should be increasing; importance medium"
+                   for name, expr in terms.items()),
+                 "(written by the offline baseline from the task's seed terms; no language model)"]
+        self.usage.requests += 1
+        text = "[start of description]\n" + "\n".join(lines) + "\n[end of description]\n"
+        return Completion(text=text, model=OFFLINE_MODEL, finish_reason="stop")
 
     @staticmethod
     def _log_uniform(rng: np.random.Generator) -> float:

@@ -6,7 +6,9 @@ prompt is written to ``DIR/gen_<GGG>.prompt.md`` and the answers are read from
 until ``DIR/gen_<GGG>.done`` does (go on with the answers written so far), or the wait ends;
 without it, the answers already there are used (at least one). When ``DIR`` is a rewardgen
 run directory (it has ``manifest.json``), the recorded answers ``DIR/gen_<GGG>/cand_<KK>/response.md``
-are replayed instead, so a run can be repeated without paying for its answers again.
+are replayed instead, so a run can be repeated without paying for its answers again. A first
+prompting stage (L2R's motion description, ``ProposalContext.stage``) has its own files,
+``DIR/gen_<GGG>.<stage>.prompt.md`` and ``.answer_<KK>.md``, recorded as ``gen_<GGG>/<stage>.md``.
 """
 
 from __future__ import annotations
@@ -27,19 +29,26 @@ REPLAY_MODEL = "replay"
 _POLL_S = 0.2
 
 
-def prompt_path(replay_dir: Path, generation: int) -> Path:
-    return replay_dir / f"gen_{generation:03d}.prompt.md"
+def _stem(generation: int, stage: str = "") -> str:
+    return f"gen_{generation:03d}" + (f".{stage}" if stage else "")
 
 
-def answer_path(replay_dir: Path, generation: int, k: int) -> Path:
-    return replay_dir / f"gen_{generation:03d}.answer_{k:02d}.md"
+def prompt_path(replay_dir: Path, generation: int, stage: str = "") -> Path:
+    return replay_dir / f"{_stem(generation, stage)}.prompt.md"
 
 
-def done_path(replay_dir: Path, generation: int) -> Path:
-    return replay_dir / f"gen_{generation:03d}.done"
+def answer_path(replay_dir: Path, generation: int, k: int, stage: str = "") -> Path:
+    return replay_dir / f"{_stem(generation, stage)}.answer_{k:02d}.md"
 
 
-def recorded_answer_path(run_dir: Path, generation: int, k: int) -> Path:
+def done_path(replay_dir: Path, generation: int, stage: str = "") -> Path:
+    return replay_dir / f"{_stem(generation, stage)}.done"
+
+
+def recorded_answer_path(run_dir: Path, generation: int, k: int, stage: str = "") -> Path:
+    """A recorded answer: ``cand_KK/response.md``, or a first stage's ``gen_GGG/<stage>.md``."""
+    if stage:
+        return run_dir / f"gen_{generation:03d}" / f"{stage}.md"
     return run_dir / f"gen_{generation:03d}" / f"cand_{k:02d}" / "response.md"
 
 
@@ -58,18 +67,20 @@ def _content_text(content: Any) -> str:
     return json.dumps(content, default=str)
 
 
-def render_prompt(messages: list[Message], generation: int, n: int, replay_dir: Path) -> str:
+def render_prompt(messages: list[Message], generation: int, n: int, replay_dir: Path,
+                  stage: str = "") -> str:
     """All messages under role headers, then where the answers go."""
     blocks = [
         f"## {str(m.get('role', 'user')).upper()}\n\n{_content_text(m.get('content', ''))}"
         for m in messages
     ]
-    first = answer_path(replay_dir, generation, 0).name
-    last = answer_path(replay_dir, generation, n - 1).name
+    first = answer_path(replay_dir, generation, 0, stage).name
+    last = answer_path(replay_dir, generation, n - 1, stage).name
     footer = (
         f"<!-- rewardgen replay: paste each answer of the model into its own file, {first}"
         + (f" ... {last}" if n > 1 else "")
-        + f", in {replay_dir}; to go on with fewer, create {done_path(replay_dir, generation).name}"
+        + f", in {replay_dir}; to go on with fewer, create "
+        + done_path(replay_dir, generation, stage).name
         + " -->"
     )
     return (
@@ -106,18 +117,19 @@ class ReplayProposer:
         """Write the prompt (not for a recorded run), then read up to ``n`` answers."""
         if n < 1:
             return []
-        generation = ctx.generation
+        generation, stage = ctx.generation, ctx.stage
         if self.recorded:
-            paths = [recorded_answer_path(self.replay_dir, generation, k) for k in range(n)]
+            paths = [recorded_answer_path(self.replay_dir, generation, k, stage)
+                     for k in range(1 if stage else n)]
         else:
             atomic_write_text(
-                prompt_path(self.replay_dir, generation),
-                render_prompt(messages, generation, n, self.replay_dir),
+                prompt_path(self.replay_dir, generation, stage),
+                render_prompt(messages, generation, n, self.replay_dir, stage),
             )
-            paths = [answer_path(self.replay_dir, generation, k) for k in range(n)]
-        found = self._wait_for_answers(paths, done_path(self.replay_dir, generation))
+            paths = [answer_path(self.replay_dir, generation, k, stage) for k in range(n)]
+        found = self._wait_for_answers(paths, done_path(self.replay_dir, generation, stage))
         if not found:
-            raise LLMError(self._missing_message(generation, paths))
+            raise LLMError(self._missing_message(generation, paths, stage))
         completions = [
             Completion(text=p.read_text(), model=REPLAY_MODEL, finish_reason="stop") for p in found
         ]
@@ -151,7 +163,7 @@ class ReplayProposer:
                 return found
             time.sleep(min(_POLL_S, max(0.0, deadline - time.monotonic())))
 
-    def _missing_message(self, generation: int, paths: list[Path]) -> str:
+    def _missing_message(self, generation: int, paths: list[Path], stage: str = "") -> str:
         if self.recorded:
             have = sorted(p.name for p in self.replay_dir.glob("gen_*") if p.is_dir())
             return (
@@ -162,6 +174,6 @@ class ReplayProposer:
         waited = f" after waiting {self.wait_s:g}s" if self.wait_s else ""
         return (
             f"no answer for generation {generation}{waited}: write the model's answer to "
-            f"{paths[0]} (prompt in {prompt_path(self.replay_dir, generation)}), "
+            f"{paths[0]} (prompt in {prompt_path(self.replay_dir, generation, stage)}), "
             "or set llm.replay_wait_s to wait for it"
         )

@@ -9,7 +9,7 @@ from rewardgen.errors import ConfigError
 from rewardgen.methods.base import Method, TaskPromptInfo
 from rewardgen.tasks.spec import TaskSpec
 
-METHODS = ("eureka", "text2reward", "progress")
+METHODS = ("eureka", "text2reward", "progress", "l2r")
 
 
 def method_class(name: str) -> Any:
@@ -26,6 +26,10 @@ def method_class(name: str) -> Any:
         from rewardgen.methods.progress import ProgressMethod
 
         return ProgressMethod
+    if name == "l2r":
+        from rewardgen.methods.l2r import L2RMethod
+
+        return L2RMethod
     raise ConfigError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}")
 
 

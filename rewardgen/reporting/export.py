@@ -103,6 +103,11 @@ def pick_record(store: RunStore, spec: str = "best") -> CandidateRecord:
             "candidate (status ok) can be exported"
         )
     if not (cand / "policy.zip").is_file():
+        method = (store.manifest.get("config") or {}).get("method") or {}
+        if method.get("name") == "l2r":  # an MPC episode: no policy to package
+            raise RunDirError(f"{label} is an MPC candidate (method=l2r) and has no policy to "
+                              f"export; its reward is {cand / 'reward.py'} and its episode "
+                              f"{cand / 'video.mp4'}")
         raise RunDirError(f"{cand} has no policy.zip; the run needs train.save_policy=true")
     return record
 

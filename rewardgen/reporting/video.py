@@ -238,7 +238,13 @@ def record_generation_bests(run_dir: str | Path, *, max_steps: int = 300, seed: 
     store = RunStore.open(run_dir)
     out: dict[str, Rollout] = {}
     for record in generation_bests(store):
-        if not (store.cand_dir(record.generation, record.index) / "policy.zip").is_file():
+        cand = store.cand_dir(record.generation, record.index)
+        stem = cand / VIDEO_STEM
+        if not overwrite and all(stem.with_suffix(f".{f}").is_file() for f in FORMATS):
+            # recorded already (an MPC candidate's replay records its own, without a policy)
+            out[record.label] = Rollout(paths={f: stem.with_suffix(f".{f}") for f in FORMATS})
+            continue
+        if not (cand / "policy.zip").is_file():
             log.info("%s has no policy.zip; no video", record.label)
             continue
         out[record.label] = record_candidate(store.root, record.generation, record.index,

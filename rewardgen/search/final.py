@@ -134,10 +134,16 @@ def _compare(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def run_final(cfg: DictConfig, store: RunStore, task: TaskSpec, best: CandidateRecord,
               executor: Executor, ui: RunUI) -> dict[str, Any]:
     """Train every (variant, seed) pair not already finished; write final/summary.json."""
-    from rewardgen.jobs import candidate_job
+    from rewardgen.jobs import MPC_KIND, candidate_job, method_reward
 
     variants: dict[str, tuple[str | None, str]] = {"generated": (best.source, "program")}
     baselines = list(cfg.final.baselines)
+    mpc = method_reward(cfg)[0] == MPC_KIND
+    if baselines and mpc:
+        # an MPC method's final phase is its best reward's MPC episode from fresh initial
+        # states; the native and sparse baselines would need RL, which it never runs
+        log.info("final: no baselines for an MPC method (%s need RL)", ", ".join(baselines))
+        baselines = []
     if "native" in baselines:
         variants["native"] = (None, "native")
     if "sparse" in baselines and task.sparse_reward:
@@ -155,9 +161,14 @@ def run_final(cfg: DictConfig, store: RunStore, task: TaskSpec, best: CandidateR
             store.clear_interrupted(out)
             job = candidate_job(cfg, str(out), source, kind, timesteps=int(cfg.final.timesteps), seed=seed)
             pending.append((name, job))
-    ui.say(f"final: retraining {best.label} and baselines {', '.join(n for n in variants if n != 'generated')} "
-           f"over fresh seeds {seeds} (the search trained with seed {int(cfg.seed)}) for "
-           f"{int(cfg.final.timesteps)} steps each ({len(pending)} trainings to go)")
+    if mpc:
+        ui.say(f"final: {best.label}'s MPC episode from fresh seeds {seeds} (the search planned "
+               f"from seed {int(cfg.seed)}; {len(pending)} episodes to go)")
+    else:
+        ui.say(f"final: retraining {best.label} and baselines "
+               f"{', '.join(n for n in variants if n != 'generated')} over fresh seeds {seeds} "
+               f"(the search trained with seed {int(cfg.seed)}) for {int(cfg.final.timesteps)} "
+               f"steps each ({len(pending)} trainings to go)")
     ui.start_generation(0, 1, len(pending), title="final")
     ui.watch_steps([Path(job.out_dir) for _, job in pending], sum(job.timesteps for _, job in pending))
 

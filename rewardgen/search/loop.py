@@ -18,6 +18,7 @@ from rewardgen.llm import ProposalContext, Proposer, make_proposer
 from rewardgen.methods import Method, TaskPromptInfo, make_method
 from rewardgen.methods.eureka import best_record
 from rewardgen.reporting.terminal import RunUI
+from rewardgen.runs.atomic import atomic_write_json, atomic_write_text
 from rewardgen.runs.outcome import LoopOutcome
 from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.runs.store import CandidateRecord, RunStore
@@ -35,6 +36,11 @@ from rewardgen.search.screening import Screener
 from rewardgen.tasks.spec import TaskSpec, load_task
 
 log = logging.getLogger(__name__)
+
+
+def jobs_source(jobs: Sequence[tuple[int, str, CandidateJob]], index: int) -> str | None:
+    """The reward source of candidate ``index`` among a generation's pending jobs."""
+    return next((job.reward_source for i, _, job in jobs if i == index), None)
 
 
 class Loop:
@@ -70,6 +76,8 @@ class Loop:
         extra = collect_feedback(self.cfg.feedback, history,
                                  lambda r: self.store.cand_dir(r.generation, r.index),
                                  process=self._process_feedback, context=context)
+        if hasattr(self.method, "motion_messages"):  # two-stage prompting (L2R): describe first
+            self._first_stage(generation, history, extra)
         messages = self.method.messages(history, extra, int(self.cfg.train.eval_freq),
                                         context=context,
                                         preference=preference_feedback(self.cfg.feedback, history))
@@ -96,6 +104,32 @@ class Loop:
         ]
         self.store.write_responses(generation, answers)
         return answers
+
+    def _first_stage(self, generation: int, history: Sequence[Sequence[CandidateRecord]],
+                     extra: str | None) -> None:
+        """The method's first answer of a generation (L2R's motion description): read from
+        ``gen_XXX/<stage>.md`` when saved (earlier generations' too, for the dialogue), else
+        asked for once and saved before the programs are asked for."""
+        method: Any = self.method
+        stage = str(getattr(method, "stage", "motion"))
+        for g in range(generation):
+            path = self.store.gen_dir(g) / f"{stage}.md"
+            if path.is_file():
+                method.set_motion(g, path.read_text())
+        path = self.store.gen_dir(generation) / f"{stage}.md"
+        if not path.is_file():
+            messages = method.motion_messages(history, extra)
+            atomic_write_json(self.store.gen_dir(generation) / f"{stage}_messages.json", messages)
+            ctx = ProposalContext(task=self.task, generation=generation,
+                                  seed=int(self.cfg.seed) + generation, stage=stage)
+            self.store.event("llm_request", generation=generation, n=1, stage=stage,
+                             proposer=self.proposer.name)
+            answers = self.proposer.propose(messages, 1, ctx)
+            if not answers:
+                raise LLMError(f"{self.proposer.name} returned no {stage} answer for "
+                               f"generation {generation}")
+            atomic_write_text(path, answers[0].text)
+        method.set_motion(generation, path.read_text())
 
     def _process_feedback(self, record: CandidateRecord) -> str:
         """CARD's process feedback for ``record``: its components along its highest- and
@@ -143,7 +177,7 @@ class Loop:
                 records[i] = CandidateRecord(generation, i, source, rejected, answer["text"])
                 continue
             assert source is not None
-            if self.screener is not None:  # CARD: no RL for a reward that misranks known episodes
+            if self.screener is not None and not self.screener.per_generation:  # CARD
                 trajectories = trajectories or self.screener.trajectories(history)
                 screened = self.screener.screen(generation, i, source, trajectories)
                 if screened is not None:
@@ -154,6 +188,16 @@ class Loop:
             job = candidate_job(self.cfg, str(self.store.cand_dir(generation, i)), source)
             jobs.append((i, answer["text"], job))
 
+        if self.screener is not None and self.screener.per_generation and jobs:  # MPC screen
+            screened = self.screener.screen_generation(
+                generation, [(i, job.reward_source or "") for i, _, job in jobs])
+            for i, text, _ in jobs:
+                if i in screened:
+                    screened[i].llm_tokens = int(answers[i].get("completion_tokens", 0))
+                    self.store.write_result(generation, i, screened[i])
+                    records[i] = CandidateRecord(generation, i, jobs_source(jobs, i), screened[i],
+                                                 text)
+            jobs = [j for j in jobs if j[0] not in screened]
         self.ui.start_generation(generation, int(self.cfg.loop.generations), len(answers))
         for record in records.values():
             self.ui.candidate_done(record)

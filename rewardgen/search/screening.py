@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 SCREENING_DIR = "screening"
 MAX_SCREEN_TRAJECTORIES = 16  # per screening, evenly over the fitness range
-SCREENINGS = ("none", "trajectory_preference")
+SCREENINGS = ("none", "trajectory_preference", "mpc")  # mpc: rewardgen/search/mpc_screening.py
 SCREENING_TESTS = ("card", "pairwise")  # CARD's success-vs-failure test | our all-pairs test
 PREFERENCE_FEEDBACK_CHARS = 1800  # bound on the text a screened-out reward teaches the LLM
 _TIE = 1e-9
@@ -292,10 +292,13 @@ class Screener:
         self.executor = executor
         self.saved = 0
 
+    per_generation = False  # screens each candidate as it comes (MPCScreener: whole generations)
+
     @classmethod
     def from_config(cls, cfg: Any, store: RunStore, entry: str,
-                    executor: Executor | None = None) -> Screener | None:
-        """A screener for ``loop.screening=trajectory_preference``, None for ``none``.
+                    executor: Executor | None = None) -> Any:
+        """A screener for ``loop.screening=trajectory_preference`` (or the MPC screen's for
+        ``mpc``, :class:`~rewardgen.search.mpc_screening.MPCScreener`), None for ``none``.
 
         Raises:
             ConfigError: an unknown screening or test, or a method whose programs are not rewards.
@@ -308,6 +311,13 @@ class Screener:
         if entry != "compute_reward":
             raise ConfigError(f"loop.screening={kind} scores compute_reward programs; method "
                               f"{cfg.method.name!r} writes {entry}(); use loop.screening=none")
+        if kind == "mpc":
+            from rewardgen.executors import make_executor
+            from rewardgen.search.mpc_screening import MPCScreener
+
+            runner = executor or make_executor(cfg.executor, as_sandbox_config(cfg.sandbox),
+                                               cfg.rl, str(cfg.device))
+            return MPCScreener(store, cfg, runner)
         return cls(store, str(cfg.task), as_sandbox_config(cfg.sandbox),
                    float(cfg.loop.screening_threshold),
                    str(cfg.loop.get("screening_test", "card")), executor=executor)

@@ -127,7 +127,8 @@ def test_resume_override_of_no_key_suggests_the_real_one(tmp_path):
 
 
 # ---------------------------------------------------------------- one schema per method
-@pytest.mark.parametrize("method", ["eureka", "text2reward", "progress", "clip", "vlm_preference"])
+@pytest.mark.parametrize("method", ["eureka", "text2reward", "progress", "clip", "vlm_preference",
+                                    "l2r"])
 def test_each_method_composes_into_its_own_schema(method):
     from omegaconf import OmegaConf
 
@@ -148,7 +149,7 @@ def test_each_method_composes_into_its_own_schema(method):
      r"method.mode is a key of method=text2reward, not of method=clip"),
     (["method=vlm_preference", "method.clip.alpha=0.2"],
      r"method.clip.alpha is a key of method=eureka / method=text2reward / method=progress / "
-     r"method=clip, not of method=vlm_preference"),
+     r"(.* / )?method=clip( / .*)?, not of method=vlm_preference"),
     (["method=progress", "method.bin=5"], r"did you mean method.bins=5\?"),
 ])
 def test_a_key_of_another_method_is_refused_naming_its_owner(argv, match):
