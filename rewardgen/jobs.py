@@ -8,35 +8,21 @@ with one set of defaults (the config schema's). The method says what reward its 
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rewardgen.runs.records import JUDGE_DIR, CandidateJob, JudgeJob
-
-
-class RewardKind(str, Enum):
-    """What a training worker trains on (``CandidateJob.reward_kind``)."""
-
-    PROGRAM = "program"  # a compute_reward program
-    PROGRESS = "progress"  # a progress() program: count bonus over progress cells + sparse reward
-    NATIVE = "native"  # the env's own, human-designed reward
-    SPARSE = "sparse"  # the task's sparse reward expression
-    CLIP = "clip"  # VLM-RM's CLIP reward on rendered frames
-    VLM_PREFERENCE = "vlm_preference"  # RL-VLM-F's reward model of VLM preferences
-    MPC = "mpc"  # L2R: a compute_reward program turned into motion by MPC, no RL
-    MOTIF = "motif"  # Motif: env reward + a reward model of LLM preferences over captions
-
-    def __str__(self) -> str:
-        return self.value
-
-
-REWARD_KINDS = tuple(k.value for k in RewardKind)
-VISION_KINDS = (RewardKind.CLIP.value, RewardKind.VLM_PREFERENCE.value)  # no generated code
-MPC_KIND = RewardKind.MPC.value
-NO_CODE_KINDS = (*VISION_KINDS, RewardKind.MOTIF.value)  # trained without loading reward code
+from rewardgen.runs.records import (  # the kinds live with the job that carries them
+    JUDGE_DIR,
+    MPC_KIND,
+    NO_CODE_KINDS,
+    REWARD_KINDS,
+    VISION_KINDS,
+    CandidateJob,
+    JudgeJob,
+    RewardKind,
+)
 
 
 def method_reward(cfg: DictConfig) -> tuple[str, dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Fail before spending: the whole composed config is checked before any LLM request, training
 or run directory.
 
-Hydra's schemas (``config.py``) check keys and types; this module checks what types cannot say:
+Hydra's schemas (``rewardgen/config/``) check keys and types; this module checks what types cannot say:
 enumerations (``loop.selection``, ``rl.algo``, ...), ranges (``train.timesteps >= 1``), the device
 actually present, paths that must exist, and keys that do not exist (a mistyped override gets
 the closest real key, never Hydra's ``+key`` hint, which would run with the default). Every error
@@ -33,6 +33,7 @@ from rewardgen.cli.values import (
 )
 from rewardgen.config import EvalConfig, RewardGenConfig
 from rewardgen.errors import ConfigError
+from rewardgen.runs.store import CONTEXTS
 
 # Enumerations owned by modules that import torch (slow to load in the CLI process); the test
 # suite checks them against rewardgen.train.stats.SELECTIONS, rewardgen.train.sb3.VEC_ENVS /
@@ -44,7 +45,7 @@ POLICIES = ("MlpPolicy", "CnnPolicy", "MultiInputPolicy")  # SB3's policy_aliase
 REWARD_MODELS = ("cnn", "mlp")
 CLIP_MODES = ("step", "deferred")
 BASELINES = ("native", "sparse")
-CONTEXTS = ("iteration", "all_time")  # rewardgen.methods.eureka.CONTEXTS
+
 # A worker loads torch, stable-baselines3 and MuJoCo under ``sandbox.memory_mb`` of address space;
 # torch alone maps about 3.2 GB of it (measured: 3200 MB fails to import, 3350 MB trains).
 MIN_MEMORY_MB = 3500

@@ -2,7 +2,7 @@
 
 Hydra answers ``loop.sample=4`` with "To append to your config use +loop.sample=4"; that runs
 with the default ``loop.samples`` and leaves a run directory that cannot be resumed. Here every
-key is checked against the dataclass schemas of ``config.py`` (a mapping such as
+key is checked against the dataclass schemas of ``rewardgen/config/`` (a mapping such as
 ``rl.hyperparams`` takes any key below it) and the error names the key meant.
 """
 

@@ -29,9 +29,15 @@ from typing import Any
 
 from rewardgen.config import SandboxConfig, as_sandbox_config
 from rewardgen.executors.follow import Prune, train_following
-from rewardgen.jobs import MPC_KIND, NO_CODE_KINDS
 from rewardgen.runs.atomic import atomic_write_json
-from rewardgen.runs.records import TRAIN_DIR, CandidateJob, CandidateResult, WorkerJob
+from rewardgen.runs.records import (
+    MPC_KIND,
+    NO_CODE_KINDS,
+    TRAIN_DIR,
+    CandidateJob,
+    CandidateResult,
+    WorkerJob,
+)
 from rewardgen.sandbox.contract import MAX_COMPONENT_NAME, MAX_COMPONENTS
 from rewardgen.sandbox.program import source_sha256
 from rewardgen.sandbox.worker import DEFAULT_TARGET, STOPPED, run_isolated

@@ -17,56 +17,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from rewardgen.config import MethodConfig
-from rewardgen.errors import ConfigError
 from rewardgen.methods.base import ParsedAnswer, TaskPromptInfo
 from rewardgen.methods.feedback import failure_summary, reward_reflection
 from rewardgen.prompts import render
-from rewardgen.runs.store import CandidateRecord
+from rewardgen.runs.store import CandidateRecord, best_record
 from rewardgen.sandbox.contract import clean_text
 from rewardgen.tasks.spec import TaskSpec
-
-CONTEXTS = ("iteration", "all_time")
-
-
-def _trained(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
-    return [r for r in records if r.result.ok and r.result.fitness is not None]
-
-
-def best_record(history: Sequence[Sequence[CandidateRecord]],
-                context: str = "all_time") -> CandidateRecord | None:
-    """The candidate the search builds on: the next prompt's reward, or the run's best.
-
-    With preference rankings in ``history`` (``feedback.preference``), the preferred candidate
-    of the latest ranked generation: a ranking compares one generation's rollouts (plus the
-    incumbent for the VLM tournament), so the newest choice stands, whatever the fitness says.
-    Otherwise by trusted fitness: ``all_time`` the best over all generations (the run's best, as
-    Eureka keeps ``max_success_overall``); ``iteration`` the best of the latest generation that
-    trained a candidate (Eureka's next prompt; a generation where every sample failed keeps the
-    earlier one, as the official code repeats the iteration from the same messages).
-
-    Example:
-        >>> from rewardgen.runs.records import CandidateResult
-        >>> def rec(g, f): return CandidateRecord(g, 0, "", CandidateResult("ok", fitness=f))
-        >>> history = [[rec(0, 5.0)], [rec(1, 3.0)]]
-        >>> best_record(history, "all_time").label, best_record(history, "iteration").label
-        ('gen_000/cand_00', 'gen_001/cand_00')
-
-    Raises:
-        ConfigError: an unknown ``context``.
-    """
-    if context not in CONTEXTS:
-        raise ConfigError(f"loop.context={context!r} is not one of {', '.join(CONTEXTS)}")
-    preferred = [r for gen in history for r in gen if r.preferred]
-    if preferred:
-        return preferred[-1]
-    if context == "iteration":
-        for generation in reversed(history):
-            trained = _trained(generation)
-            if trained:
-                return max(trained, key=lambda r: r.result.fitness or 0.0)
-        return None
-    return max(_trained([r for gen in history for r in gen]),
-               key=lambda r: r.result.fitness or 0.0, default=None)
 
 
 def _clean(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -178,7 +178,7 @@ def collect(store: RunStore) -> ReportData:
     )
     # Generation g's prompt is built around best_record(generations < g) under the run's
     # loop.context (ICPL: the preferred candidate), as the loop chose it.
-    from rewardgen.methods.eureka import best_record
+    from rewardgen.runs.store import best_record
 
     context = str(((manifest.get("config") or {}).get("loop") or {}).get("context", "all_time"))
     history: list[list[CandidateRecord]] = []

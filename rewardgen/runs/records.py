@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
 from typing import Any, ClassVar, TypeVar
 
 from rewardgen.sandbox.contract import clean_text
@@ -14,6 +15,28 @@ PROGRESS_FILE = "progress.json"  # written by the worker while training, read by
 # A following evaluator (job.follow) and its parent talk through its own (trusted) folder:
 CURVE_FILE = "curve.json"  # the evaluator: the curve so far, rewritten after every checkpoint
 END_FILE = "end.json"  # the parent: training ended; {"until": steps or null} bounds what counts
+
+
+class RewardKind(str, Enum):
+    """What a training worker trains on (``CandidateJob.reward_kind``)."""
+
+    PROGRAM = "program"  # a compute_reward program
+    PROGRESS = "progress"  # a progress() program: count bonus over progress cells + sparse reward
+    NATIVE = "native"  # the env's own, human-designed reward
+    SPARSE = "sparse"  # the task's sparse reward expression
+    CLIP = "clip"  # VLM-RM's CLIP reward on rendered frames
+    VLM_PREFERENCE = "vlm_preference"  # RL-VLM-F's reward model of VLM preferences
+    MPC = "mpc"  # L2R: a compute_reward program turned into motion by MPC, no RL
+    MOTIF = "motif"  # Motif: env reward + a reward model of LLM preferences over captions
+
+    def __str__(self) -> str:
+        return self.value
+
+
+REWARD_KINDS = tuple(k.value for k in RewardKind)
+VISION_KINDS = (RewardKind.CLIP.value, RewardKind.VLM_PREFERENCE.value)  # no generated code
+MPC_KIND = RewardKind.MPC.value
+NO_CODE_KINDS = (*VISION_KINDS, RewardKind.MOTIF.value)  # trained without loading reward code
 
 
 J = TypeVar("J", bound="WorkerJob")

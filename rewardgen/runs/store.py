@@ -21,13 +21,14 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from rewardgen import __version__
-from rewardgen.errors import RunDirError
+from rewardgen.errors import ConfigError, RunDirError
 from rewardgen.runs.atomic import atomic_write_json, atomic_write_text, read_json
 from rewardgen.runs.lock import reap_stale_workers
 from rewardgen.runs.records import CandidateResult
@@ -329,3 +330,49 @@ class RunStore:
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write_json(self.root / "summary.json", summary)
+
+
+CONTEXTS = ("iteration", "all_time")
+
+
+def _trained(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
+    return [r for r in records if r.result.ok and r.result.fitness is not None]
+
+
+def best_record(history: Sequence[Sequence[CandidateRecord]],
+                context: str = "all_time") -> CandidateRecord | None:
+    """The candidate the search builds on: the next prompt's reward, or the run's best.
+
+    With preference rankings in ``history`` (``feedback.preference``), the preferred candidate
+    of the latest ranked generation: a ranking compares one generation's rollouts (plus the
+    incumbent for the VLM tournament), so the newest choice stands, whatever the fitness says.
+    Otherwise by trusted fitness: ``all_time`` the best over all generations (the run's best, as
+    Eureka keeps ``max_success_overall``); ``iteration`` the best of the latest generation that
+    trained a candidate (Eureka's next prompt; a generation where every sample failed keeps the
+    earlier one, as the official code repeats the iteration from the same messages).
+
+    Example:
+        >>> from rewardgen.runs.records import CandidateResult
+        >>> def rec(g, f): return CandidateRecord(g, 0, "", CandidateResult("ok", fitness=f))
+        >>> history = [[rec(0, 5.0)], [rec(1, 3.0)]]
+        >>> best_record(history, "all_time").label, best_record(history, "iteration").label
+        ('gen_000/cand_00', 'gen_001/cand_00')
+
+    Raises:
+        ConfigError: an unknown ``context``.
+    """
+    if context not in CONTEXTS:
+        raise ConfigError(f"loop.context={context!r} is not one of {', '.join(CONTEXTS)}")
+    preferred = [r for gen in history for r in gen if r.preferred]
+    if preferred:
+        return preferred[-1]
+    if context == "iteration":
+        for generation in reversed(history):
+            trained = _trained(generation)
+            if trained:
+                return max(trained, key=lambda r: r.result.fitness or 0.0)
+        return None
+    return max(_trained([r for gen in history for r in gen]),
+               key=lambda r: r.result.fitness or 0.0, default=None)
+
+

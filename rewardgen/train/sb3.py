@@ -25,9 +25,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from rewardgen.errors import ConfigError, RewardCodeError
-from rewardgen.jobs import REWARD_KINDS
 from rewardgen.rewards.wrappers import RewardFn, RewardProgramWrapper
-from rewardgen.runs.records import CandidateJob
+from rewardgen.runs.records import REWARD_KINDS, CandidateJob
 from rewardgen.sandbox.contract import program_traceback
 from rewardgen.sandbox.program import load_program
 from rewardgen.tasks.spec import TaskSpec

@@ -29,12 +29,12 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from rewardgen.errors import ConfigError
 from rewardgen.rewards.wrappers import INFO_KEY
-from rewardgen.runs.records import CandidateJob
+from rewardgen.runs.records import VISION_KINDS, CandidateJob
 from rewardgen.vision.render import FRAME_KEY, STATE_KEY, FrameCapture
 
 log = logging.getLogger(__name__)
 
-VISION_KINDS = ("clip", "vlm_preference")
+
 Scorer = Callable[[np.ndarray], np.ndarray]
 
 

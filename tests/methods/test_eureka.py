@@ -112,7 +112,7 @@ def test_paper_defaults_selection_max_and_context_iteration():
     from rewardgen.cli import check as config_check
     from rewardgen.config import LoopConfig
     from rewardgen.jobs import candidate_job
-    from rewardgen.methods.eureka import CONTEXTS
+    from rewardgen.runs.store import CONTEXTS
     from tests.helpers import compose_config, tiny_config
 
     assert (LoopConfig().selection, LoopConfig().context) == ("max", "iteration")
