@@ -251,9 +251,12 @@ def make_plots(data: ReportData, store: RunStore) -> None:
                 errors={k: s / scale for k, s in stds.items()})
             data.plots["final"] = _plot(path, root, "Human-normalised score")
         elif any(m is not None for m in means.values()):
+            title = ("Final MPC episodes" if data.final.get("planner") == "mpc"
+                     else "Final retraining")
             path = plots.variant_fitness({k: m for k, m in means.items() if m is not None},
-                                         out / "final_fitness.png", errors=stds, unit=unit)
-            data.plots["final"] = _plot(path, root, "Final retraining")
+                                         out / "final_fitness.png", errors=stds, unit=unit,
+                                         title=title)
+            data.plots["final"] = _plot(path, root, title)
 
 
 # ---------------------------------------------------------------- the page

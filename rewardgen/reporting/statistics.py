@@ -178,7 +178,9 @@ def comparison_lines(final: dict[str, Any]) -> list[str]:
     """Plain-text lines under the final table: the human-normalised score (or why it is
     undefined) and P(generated > native), with the budget and seeds they rest on."""
     seeds = final.get("seeds") or []
-    basis = f"{int(final.get('timesteps') or 0):,} steps x {len(seeds)} seeds {seeds}"
+    budget = ("MPC episodes" if final.get("planner") == "mpc" else
+              f"{int(final.get('timesteps') or 0):,} steps")
+    basis = f"{budget} x {len(seeds)} seeds {seeds}"
     score = final.get("human_normalised_score")
     if score is not None:
         lines = [f"human-normalised score: {score:.3f}  ((generated - sparse) / |native - sparse| "

@@ -99,7 +99,11 @@ def next_steps(outcome: LoopOutcome, has_report: bool) -> list[str]:
         task = markup_safe(str(manifest.get("task", "TASK")))
         seed = int(manifest.get("seed", 0))
         fresh = ",".join(str(seed + k) for k in (1, 2, 3))  # not the seed it won with
-        lines += [f"  rewardgen-export {root} --out exported/      (the best reward as a package)",
-                  f"  rewardgen-eval task={task} reward_file={root}/best/reward.py "
-                  f"seeds=\\[{fresh}]      (retrain it on other seeds)"]
+        method = ((manifest.get("config") or {}).get("method") or {}).get("name")
+        if method != "l2r":  # an MPC candidate has no policy to package
+            lines.append(f"  rewardgen-export {root} --out exported/      (the best reward as a "
+                         "package)")
+        lines.append(f"  rewardgen-eval task={task} reward_file={root}/best/reward.py "
+                     f"seeds=\\[{fresh}]      ({'train RL on it' if method == 'l2r' else 'retrain it'}"
+                     " on other seeds)")
     return lines

@@ -130,8 +130,9 @@ class RunUI:
         from rewardgen.reporting.statistics import format_interval
 
         seeds = final.get("seeds") or []
-        table = Table(title=f"final retraining: {int(final.get('timesteps') or 0):,} steps, "
-                            f"seeds {seeds} (search seed {final.get('search_seeds', '?')})")
+        what = ("final MPC episodes" if final.get("planner") == "mpc" else
+                f"final retraining: {int(final.get('timesteps') or 0):,} steps")
+        table = Table(title=f"{what}, seeds {seeds} (search seed {final.get('search_seeds', '?')})")
         for col in ("reward", "fitness IQM [95% CI]", "mean ± std", "success", "ok seeds"):
             table.add_column(col)
         for name, row in final["variants"].items():

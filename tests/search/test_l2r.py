@@ -68,7 +68,19 @@ def test_l2r_runs_end_to_end_through_an_openai_server(tmp_path):
     # the final phase: the best reward's MPC from a fresh seed, no RL baselines
     final = json.loads((run_dir / "final" / "summary.json").read_text())
     assert set(final["variants"]) == {"generated"}
+    assert final["planner"] == "mpc" and "runs no RL baselines" in final["human_normalised_reason"]
     assert summary["best"]["candidate"] in ("gen_000/cand_00", "gen_001/cand_00")
+    from rewardgen.reporting.report import read_generations, write_report
+    from rewardgen.reporting.summary import next_steps
+    from rewardgen.runs.outcome import LoopOutcome
+    from rewardgen.runs.store import RunStore
+
+    html = write_report(run_dir).read_text()
+    assert "Final MPC episodes" in html and "Final retraining" not in html
+    store = RunStore.open(run_dir)
+    best = read_generations(store)[0][0]
+    hints = "\n".join(next_steps(LoopOutcome(store=store, best=best), True))
+    assert "rewardgen-export" not in hints and "train RL on it" in hints  # export refuses MPC
 
 
 def test_l2r_with_replayed_answers_on_a_manipulation_task(tmp_path):
