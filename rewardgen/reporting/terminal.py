@@ -11,7 +11,14 @@ from typing import Any
 
 from rich.console import Console
 from rich.errors import MarkupError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -37,6 +44,7 @@ class RunUI:
         self._progress: Progress | None = None
         self._task_id: Any = None
         self._stop_watch: threading.Event | None = None
+        self._steps: tuple[TaskID, int] | None = None  # the env-steps bar and one budget
 
     def say(self, text: str, *, soft_wrap: bool = False) -> None:
         """Print one status line: ``text`` is rich markup, so what a candidate, the LLM or a path
@@ -76,6 +84,7 @@ class RunUI:
             return
         progress = self._progress
         steps_id = progress.add_task("env steps", total=total_steps, note="")
+        self._steps = (steps_id, total_steps // max(1, len(out_dirs)))
         stop = self._stop_watch = threading.Event()
 
         def poll() -> None:
@@ -101,10 +110,18 @@ class RunUI:
         log.info("%s %s fitness=%s", label, status, _fit(result.fitness))
         if self._progress is not None:
             self._progress.update(self._task_id, advance=1, note=f"best fitness {_fit(self.best)}")
+            if self._steps is not None and not result.ok:
+                # it ends short of its budget (pruned, rejected, failed): the bar's total follows
+                steps_id, budget = self._steps
+                task = next(t for t in self._progress.tasks if t.id == steps_id)
+                total = int(task.total or 0)
+                short = max(0, budget - int(result.env_steps or 0))
+                self._progress.update(steps_id, total=max(0, total - short))
             line = f"  {label}  fitness {_fit(result.fitness):>9}  {status}"
             self._progress.console.print(markup_safe(line, keep_newlines=False))
 
     def end_generation(self) -> None:
+        self._steps = None
         if self._stop_watch is not None:
             self._stop_watch.set()
             self._stop_watch = None
