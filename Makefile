@@ -43,13 +43,16 @@ run: install
 	$(VENV)/bin/rewardgen experiment=quickstart
 
 # Two pytest workers: most tests wait on one worker process (a training, an evaluator), so a
-# second test keeps the other core busy; a module's tests stay together (tests/conftest.py).
+# second test keeps the other core busy. --dist loadfile keeps a module's tests on one worker, so
+# module fixtures (the adversarial corpus, trained runs) are built once and only
+# tests/executors/test_ray.py starts a local Ray cluster. (loadgroup is broken with pytest 9.2:
+# xdist renames item._nodeid, which pytest no longer reads.)
 TEST_WORKERS ?= 2
 
 test: install
 	$(VENV)/bin/ruff check rewardgen tests bench
 	$(VENV)/bin/mypy rewardgen
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check rewardgen tests bench

@@ -21,8 +21,6 @@ from rewardgen.runs.records import CandidateJob
 from tests.helpers import tiny_config
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
-
 TARGET = "tests.executors.targets:dispatch"
 SANDBOX = SandboxConfig(timeout_s=120.0, memory_mb=2048, output_limit_kb=16, smoke_states=8)
 
