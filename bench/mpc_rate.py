@@ -1,7 +1,7 @@
 """MPC control rate: planned control steps per second over each task's real-time rate (1/dt).
 
 L2R's optimiser (``method=l2r``, ``loop.screening=mpc``) at its default settings
-(conf/method/l2r.yaml: horizon 16, 8 samples, 3 linear knots, 2 ``mujoco.rollout`` threads)
+(conf/method/l2r.yaml: horizon 8, 8 samples, 3 linear knots, 2 ``mujoco.rollout`` threads)
 replanning at every control step, run in-process (the sandbox adds only its start-up, not a
 per-step cost) on a reward program made of the task's seed terms. For each task it prints the
 wall-clock planning rate, the rate per CPU-second of this process (what one idle core would give

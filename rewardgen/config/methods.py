@@ -119,7 +119,7 @@ class MPCConfig:
     """Predictive sampling (MuJoCo MPC's sampling planner) over ``mujoco.rollout``: L2R's
     optimiser (``method.mpc``) and the MPC screen (``loop.screening_mpc``); see docs/methods.md."""
 
-    horizon: int = 16  # control steps each rollout looks ahead
+    horizon: int = 8  # control steps each rollout looks ahead
     samples: int = 8  # rollouts per control step: the nominal and samples - 1 perturbations
     noise: float = 0.2  # std of the knot perturbation, as a share of half the action range
     knots: int = 3  # spline knots over the horizon
