@@ -140,6 +140,8 @@ def check_override_keys(overrides: Iterable[str], schema: type, groups: Iterable
     if methods:  # a sweep over methods: each job's composition checks its own keys
         method = None if methods[-1].is_sweep_override() else \
             methods[-1].get_value_element_as_str()
+    elif any(o.key_or_group.lstrip("+") == "experiment" for o in parsed):
+        method = None  # a preset may pick the method: the composed config is checked after
     for override in parsed:
         key = override.key_or_group
         if override.is_delete() or key in groups or "/" in key or key.split(".")[0] == "hydra":
@@ -160,7 +162,8 @@ def compose_error(e: Exception) -> ConfigError:
         lines += [line.strip() for line in str(cause).splitlines()[:1] if line.strip()]
         cause = cause.__cause__
     lines = [line for line in lines if not line.startswith(("full_key:", "object_type=",
-                                                            "reference_type=", "Set the env"))]
+                                                            "reference_type=", "Set the env",
+                                                            "To append to your config use"))]
     unique = list(dict.fromkeys(lines))
     return ConfigError("; ".join(unique) or type(e).__name__)
 

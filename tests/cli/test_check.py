@@ -157,6 +157,13 @@ def test_a_key_of_another_method_is_refused_naming_its_owner(argv, match):
         _check(*argv)
 
 
+def test_a_preset_leaves_the_method_to_the_composed_config_and_never_hints_a_plus():
+    """An experiment preset may choose the method, so its keys are checked once composed."""
+    with pytest.raises(ConfigError, match="Key 'bins' not in 'EurekaMethodConfig'") as raised:
+        _check("experiment=quickstart", "method.bins=5")
+    assert "+method" not in str(raised.value)
+
+
 def test_resume_reads_a_run_saved_with_every_methods_keys(tmp_path):
     """A run from before one schema per method saved all methods' keys under ``method``."""
     from omegaconf import OmegaConf
