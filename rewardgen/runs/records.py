@@ -1,4 +1,5 @@
-"""The two records that cross the process boundary: a candidate job and its result."""
+"""The records that cross the process boundary: the worker jobs (one type per target) and the
+result every worker returns, with the reward kinds and the run-directory names they use."""
 
 from __future__ import annotations
 
