@@ -68,6 +68,27 @@ def _check_progress(out: Any) -> None:
     check_unit_interval(out, "progress", "must return")
 
 
+def random_transitions(env: Any, state: Callable[[], Any], seed: int,
+                       steps: int) -> list[tuple[Any, Any, Any]]:
+    """``steps`` (state, action, prev_state) triples of random actions from ``env`` reset with
+    ``seed`` (reset again at an episode's end), ``state()`` reading the State view: the samples a
+    smoke test runs the reward program on, the same on every run."""
+    env.action_space.seed(seed)
+    env.reset(seed=seed)
+    prev = state()
+    samples = []
+    for _ in range(steps):
+        action = env.action_space.sample()
+        _, _, terminated, truncated, _ = env.step(action)
+        current = state()
+        samples.append((current, action, prev))
+        if terminated or truncated:
+            env.reset()
+            current = state()
+        prev = current
+    return samples
+
+
 def smoke_test(
     fn: Callable[..., Any],
     samples: Sequence[tuple[Any, Any, Any]],

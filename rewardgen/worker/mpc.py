@@ -145,22 +145,11 @@ def episode_overrides(job: CandidateJob) -> dict[str, Any]:
 
 def _smoke(task: TaskSpec, job: CandidateJob, fn: Any, env: Any) -> None:
     """The sandbox's smoke test on random transitions of a throwaway reset of ``env``."""
-    from rewardgen.sandbox.smoke import smoke_test
+    from rewardgen.sandbox.smoke import random_transitions, smoke_test
 
-    env.action_space.seed(job.seed)
-    env.reset(seed=job.seed)
+    env.reset(seed=job.seed)  # the State builder reads the env as reset
     builder = task.state_builder(env)
-    prev = builder.build()
-    samples = []
-    for _ in range(_SMOKE_STEPS):
-        action = env.action_space.sample()
-        _, _, terminated, truncated, _ = env.step(action)
-        state = builder.build()
-        samples.append((state, action, prev))
-        if terminated or truncated:
-            env.reset()
-            state = builder.build()
-        prev = state
+    samples = random_transitions(env, builder.build, job.seed, _SMOKE_STEPS)
     smoke_test(fn, samples, job.smoke_call_timeout_s)
 
 

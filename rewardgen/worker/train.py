@@ -55,22 +55,11 @@ def record_smoke_samples(task: TaskSpec, job: CandidateJob) -> list[Sample]:
     The env runs the native reward (no generated code is called while recording) and is reset
     with the job's seed, so the smoke test sees the same states on every run.
     """
+    from rewardgen.sandbox.smoke import random_transitions
+
     env = make_env(task, job, reward_fn=None)
     try:
-        env.action_space.seed(job.seed)
-        env.reset(seed=job.seed)
-        prev = env.current_state()
-        samples: list[Sample] = []
-        for _ in range(job.smoke_states):
-            action = env.action_space.sample()
-            _, _, terminated, truncated, _ = env.step(action)
-            state = env.current_state()
-            samples.append((state, action, prev))
-            if terminated or truncated:
-                env.reset()
-                state = env.current_state()
-            prev = state
-        return samples
+        return random_transitions(env, env.current_state, job.seed, job.smoke_states)
     finally:
         env.close()
 
