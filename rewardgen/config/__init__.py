@@ -224,6 +224,13 @@ class EvalConfig:
     last_k: int = 3
 
 
+def as_plain(node: Any) -> Any:
+    """A composed config node as plain Python (dicts, lists), resolved; anything else as it is."""
+    from omegaconf import DictConfig, OmegaConf
+
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
 def as_sandbox_config(cfg: Any) -> SandboxConfig:
     """A SandboxConfig from a schema instance or a composed ``sandbox`` node."""
     if isinstance(cfg, SandboxConfig):
@@ -248,5 +255,5 @@ __all__ = [
     "EurekaMethodConfig", "EvalConfig", "L2RMethodConfig", "MPCConfig", "MethodConfig",
     "MotifMethodConfig", "PreferenceConfig", "ProgressMethodConfig", "RenderConfig",
     "RewardGenConfig", "Text2RewardMethodConfig", "VlmPreferenceMethodConfig", "method_schema",
-    "register_configs",
+    "as_plain", "register_configs",
 ]

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from rewardgen.config import LLMConfig, as_sandbox_config
+from rewardgen.config import LLMConfig, as_plain, as_sandbox_config
 from rewardgen.errors import ConfigError
 from rewardgen.executors import Executor
 from rewardgen.executors.pipeline import JUDGE_TARGET
@@ -44,9 +44,6 @@ FRAMES_FILE = "frames.npz"
 TOURNAMENT_FILE = "judge_vlm.json"  # gen_XXX/judge_vlm.json: every comparison and win rate
 JUDGE_MEMORY_MB = 8192  # headless EGL maps ~2 GB beyond torch (as in search/vision.py)
 
-
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
 # ---------------------------------------------------------------- the worker side
@@ -266,7 +263,7 @@ class Judge:
             from rewardgen.llm.client import resolve_endpoint
             from rewardgen.llm.vision import VLMLabeller
 
-            llm = LLMConfig(**_plain(self.cfg.llm))
+            llm = LLMConfig(**as_plain(self.cfg.llm))
             base_url, api_key = resolve_endpoint(llm)
             llm = dataclasses.replace(llm, provider="openai", base_url=base_url, api_key=api_key)
             self._labeller = VLMLabeller(llm, self.task, _question(self.cfg, self.task),
@@ -327,7 +324,7 @@ def check_judge_config(cfg: DictConfig, task: TaskSpec) -> None:
     if kind == "vlm" or cfg.feedback.preference == "vlm":
         from rewardgen.llm.client import resolve_endpoint
 
-        base_url, api_key = resolve_endpoint(LLMConfig(**_plain(cfg.llm)))
+        base_url, api_key = resolve_endpoint(LLMConfig(**as_plain(cfg.llm)))
         if not base_url and not api_key:
             raise ConfigError(
                 "the VLM judge (loop.judge=vlm or feedback.preference=vlm) needs a vision chat "

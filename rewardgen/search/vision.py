@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rewardgen.config import LLMConfig, as_sandbox_config
+from rewardgen.config import LLMConfig, as_plain, as_sandbox_config
 from rewardgen.errors import ConfigError
 from rewardgen.llm.client import resolve_endpoint
 from rewardgen.runs.atomic import atomic_write_json
@@ -31,9 +31,6 @@ VISION_METHODS = ("clip", "vlm_preference")
 MIN_IMAGE_SIZE = 47  # RL-VLM-F's conv stack (rewards.preference_model.conv_output_size) needs this
 VISION_MEMORY_MB = 8192  # address space: mesa's EGL maps ~2 GB beyond torch (4096 fails to render)
 
-
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
 def vlm_endpoint(llm: Any) -> tuple[str | None, str | None]:
@@ -66,10 +63,10 @@ def vision_settings(cfg: DictConfig, task: TaskSpec) -> tuple[dict[str, Any], di
     method = str(cfg.method.name)
     if method not in VISION_METHODS:
         raise ConfigError(f"method={method!r} is not a vision method {VISION_METHODS}")
-    vision: dict[str, Any] = {"render": _plain(cfg.method.render)}
+    vision: dict[str, Any] = {"render": as_plain(cfg.method.render)}
     extra_env: dict[str, str] = {}
     if method == "clip":
-        clip = _plain(cfg.method.clip)
+        clip = as_plain(cfg.method.clip)
         if not (clip.get("goal_prompts") or task.vision.get("goal_prompts")):
             raise ConfigError(
                 f"task {task.name!r} has no vision.goal_prompts; set "
@@ -87,12 +84,12 @@ def vision_settings(cfg: DictConfig, task: TaskSpec) -> tuple[dict[str, Any], di
                      task.name)
         vision["clip"] = clip
     else:
-        llm = LLMConfig(**_plain(cfg.llm))
+        llm = LLMConfig(**as_plain(cfg.llm))
         base_url, api_key = vlm_endpoint(llm)
         plain = dataclasses.asdict(llm)
         plain.update(provider="openai", base_url=base_url, api_key=None)
         vision["llm"] = plain
-        vision["preference"] = pref = _plain(cfg.method.preference)
+        vision["preference"] = pref = as_plain(cfg.method.preference)
         from rewardgen.llm.vision import LABEL_PARSES, STAGE2_MODES
 
         for key, valid in (("stage2", STAGE2_MODES), ("label_parse", LABEL_PARSES)):
