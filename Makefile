@@ -63,7 +63,7 @@ TEST_WORKERS ?= 2
 test: install-test
 	$(VENV)/bin/ruff check rewardgen tests bench
 	$(VENV)/bin/mypy rewardgen
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 lint: install-test
 	$(VENV)/bin/ruff check rewardgen tests bench
