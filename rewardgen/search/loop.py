@@ -32,6 +32,7 @@ from rewardgen.search.ranking import (
     rank_generation,
 )
 from rewardgen.search.schedule import make_pruner
+from rewardgen.search.scoring import process_feedback_on
 from rewardgen.search.screening import Screener
 from rewardgen.tasks.spec import TaskSpec, load_task
 
@@ -73,9 +74,10 @@ class Loop:
             log.info("generation %d: reusing %d saved answers", generation, len(saved))
             return saved
         context = str(self.cfg.loop.context)
+        process = self._process_feedback if process_feedback_on(self.cfg) else None
         extra = collect_feedback(self.cfg.feedback, history,
                                  lambda r: self.store.cand_dir(r.generation, r.index),
-                                 process=self._process_feedback, context=context)
+                                 process=process, context=context)
         if hasattr(self.method, "motion_messages"):  # two-stage prompting (L2R): describe first
             self._first_stage(generation, history, extra)
         messages = self.method.messages(history, extra, int(self.cfg.train.eval_freq),

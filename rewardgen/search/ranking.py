@@ -313,9 +313,11 @@ def collect_feedback(cfg: FeedbackConfig, history: Sequence[Sequence[CandidateRe
     """Extra text feedback for the next prompt, each part under its own heading.
 
     Human text (``feedback.human``, ``feedback.human_file``, or asked in the terminal with
-    ``feedback.mode=interactive``) and CARD's process feedback (``feedback.process``, made by
-    ``process(record)`` for the reward the prompt improves, ``best_record(history, context)``,
-    which scores it along its stored episode in a sandboxed worker). ICPL's ranking text has
+    ``feedback.mode=interactive``) and CARD's process feedback (made by ``process(record)`` for
+    the reward the prompt improves, ``best_record(history, context)``, which scores it along its
+    stored episodes in a sandboxed worker; the caller passes ``process`` when it is on,
+    :func:`rewardgen.search.scoring.process_feedback_on`, and ``feedback.process=false`` keeps
+    it off). ICPL's ranking text has
     its own budget: :func:`preference_feedback`.
     """
     from rewardgen.methods.feedback import human_feedback
@@ -328,7 +330,7 @@ def collect_feedback(cfg: FeedbackConfig, history: Sequence[Sequence[CandidateRe
         text = "\n".join(t for t in (text, asked) if t) or None
     if text:
         parts.append(text)
-    if cfg.process and history and process is not None:
+    if cfg.process is not False and history and process is not None:
         from rewardgen.methods.eureka import best_record
 
         best = best_record(history, context)
