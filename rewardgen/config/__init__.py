@@ -180,6 +180,8 @@ class FeedbackConfig:
     preference: str | None = None  # ICPL ranking: human | file | fitness | vlm
     preference_file: str | None = None  # preference=file: labels best first, one per line
     preference_chars: int = 12_000  # ICPL text's own bound: drops old trace diffs, never cuts code
+    preference_samples: int | None = 6  # samples per generation with a preference (ICPL: 6)
+    preference_best: str = "fitness"  # the run's best: fitness (ICPL's code) | preferred (latest)
 
 
 @dataclass

@@ -159,7 +159,7 @@ class L2RMethod(EurekaMethod):
 
     def messages(self, history: Sequence[Sequence[CandidateRecord]], human: str | None,
                  eval_freq: int, *, context: str = "iteration",
-                 preference: str | None = None) -> list[dict[str, Any]]:
+                 preference: str | None = None, show_score: bool = True) -> list[dict[str, Any]]:
         """Stage two: the reward coder's prompt for the current description, with the previous
         program to revise (the best of ``context``). ``human`` and ``preference`` reach the
         descriptor (stage one) instead; the coder codes the description."""

@@ -30,6 +30,8 @@ from rewardgen.search.ranking import (
     collect_feedback,
     preference_feedback,
     rank_generation,
+    run_best,
+    samples_per_generation,
 )
 from rewardgen.search.schedule import make_pruner
 from rewardgen.search.scoring import process_feedback_on
@@ -62,6 +64,10 @@ class Loop:
         self.proposer = proposer or make_proposer(cfg.llm, store.root)
         self.executor = executor or make_executor(cfg.executor, cfg.sandbox, cfg.rl, cfg.device)
         check_feedback_config(cfg.feedback)
+        if samples_per_generation(cfg) != int(cfg.loop.samples):
+            log.info("feedback.preference=%s: %d samples per generation (ICPL's), not "
+                     "loop.samples=%d; feedback.preference_samples=null keeps loop.samples",
+                     cfg.feedback.preference, samples_per_generation(cfg), int(cfg.loop.samples))
         self.screener = Screener.from_config(cfg, store, self.method.entry, self.executor)
         self.judge = Judge.from_config(cfg, store, self.task, self.executor)  # loop.judge / preference=vlm
         make_pruner(cfg.loop, int(cfg.train.eval_freq))  # a bad loop.schedule fails before any spend
@@ -80,17 +86,21 @@ class Loop:
                                  process=process, context=context)
         if hasattr(self.method, "motion_messages"):  # two-stage prompting (L2R): describe first
             self._first_stage(generation, history, extra)
-        messages = self.method.messages(history, extra, int(self.cfg.train.eval_freq),
+        eval_freq = int(self.cfg.train.eval_freq)
+        messages = self.method.messages(history, extra, eval_freq,
                                         context=context,
-                                        preference=preference_feedback(self.cfg.feedback, history))
+                                        preference=preference_feedback(
+                                            self.cfg.feedback, history, eval_freq=eval_freq,
+                                            fitness_doc=self.task.fitness.doc or ""),
+                                        show_score=not self.cfg.feedback.preference)
         self.store.write_messages(generation, messages)
         flat = [(r.source or "", r.result) for gen in history for r in gen]
         ctx = ProposalContext(task=self.task, generation=generation,
                               seed=int(self.cfg.seed) + generation, history=flat,
                               entry=self.method.entry)
-        self.store.event("llm_request", generation=generation, n=int(self.cfg.loop.samples),
+        asked = samples_per_generation(self.cfg)
+        self.store.event("llm_request", generation=generation, n=asked,
                          proposer=self.proposer.name)
-        asked = int(self.cfg.loop.samples)
         completions = self.proposer.propose(messages, asked, ctx)
         if not completions:
             raise LLMError(f"{self.proposer.name} returned no answers for generation {generation}")
@@ -251,7 +261,7 @@ class Loop:
                     self.store.event("run_stopped", generation=generation, reason=str(e))
                     break
                 outcome.history.append(records)
-                new_best = best_record(outcome.history)
+                new_best = run_best(outcome.history, self.cfg.feedback)
                 if new_best is not None and (best is None or new_best.label != best.label):
                     best = new_best
                     self.store.save_best(best)

@@ -25,7 +25,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from rewardgen.config import FeedbackConfig
 from rewardgen.errors import ConfigError
@@ -214,13 +214,16 @@ def reward_trace(preferred: Sequence[CandidateRecord]) -> list[str]:
 
 
 def preference_text(history: Sequence[Sequence[CandidateRecord]],
-                    limit_chars: int = 12_000) -> str:
+                    limit_chars: int = 12_000,
+                    reflect: Callable[[CandidateRecord], str] | None = None) -> str:
     """ICPL's feedback on the last ranked generation, within ``limit_chars``.
 
-    The ranking line; the least preferred reward's code; the reward trace, newest diffs first.
-    The most preferred reward is not repeated: it is the reward of the previous answer in the
-    conversation (the marks make it so). Code is never cut: what does not fit is left out
-    whole, older trace diffs first, then the least preferred code, each with a note saying so.
+    The ranking line; the least preferred reward's code and, as ICPL gives its bad example
+    (icpl.py:617-620), its training feedback (``reflect(record)``, without the task score); the
+    reward trace, newest diffs first. The most preferred reward is not repeated: it is the
+    reward of the previous answer in the conversation (the marks make it so), its feedback
+    above. Code is never cut: what does not fit is left out whole, older trace diffs first,
+    then the bad example's feedback, then its code, each with a note saying so.
     """
     last = history[-1] if history else []
     ranked = sorted((r for r in last if r.preference_rank is not None),
@@ -238,13 +241,18 @@ def preference_text(history: Sequence[Sequence[CandidateRecord]],
         head.append(f"None of them was preferred over {current.label}, the reward function of "
                     "your previous answer above: it stays the one to improve.")
     least = ranked[-1] if len(ranked) > 1 else None
-    tail = ("Write a reward that keeps what makes the preferred one better and fixes what the "
-            "least preferred one gets wrong." if least else "Improve the preferred reward.")
+    tail = ("Write a reward that keeps what makes the preferred one (the good example) better "
+            "and fixes what the least preferred one (the bad example) gets wrong; build on the "
+            "good example, not on the bad one." if least else "Improve the preferred reward.")
     room = limit_chars - sum(len(t) + 1 for t in (*head, tail))
     body: list[str] = []
     if least is not None:
         block = f"Least preferred reward ({least.label}):\n{_code(least)}"
-        if len(block) + 1 > room:
+        seen = reflect(least).strip() if reflect is not None else ""
+        with_feedback = f"{block}\nIts training feedback:\n{seen}" if seen else block
+        if len(with_feedback) + 1 <= room:
+            block = with_feedback
+        elif len(block) + 1 > room:
             block = (f"(The least preferred reward, {least.label}, is left out: its code does "
                      "not fit feedback.preference_chars.)")
         body.append(block)
@@ -268,15 +276,59 @@ def preference_text(history: Sequence[Sequence[CandidateRecord]],
     return "\n".join([*head, *body, tail])
 
 
-def preference_feedback(cfg: FeedbackConfig,
-                        history: Sequence[Sequence[CandidateRecord]]) -> str | None:
+def preference_feedback(cfg: FeedbackConfig, history: Sequence[Sequence[CandidateRecord]],
+                        *, eval_freq: int = 0, fitness_doc: str = "") -> str | None:
     """The ICPL part of the next prompt (``feedback.preference``), bounded by
-    ``feedback.preference_chars`` and never cutting code; None when preferences are off."""
+    ``feedback.preference_chars`` and never cutting code; None when preferences are off.
+
+    With ``eval_freq`` the bad example carries its training feedback (Eureka's reflection
+    without the task score, as ICPL's prompt has it)."""
     if not cfg.preference or not history:
         return None
+    from rewardgen.methods.feedback import reward_reflection
+
+    def reflect(record: CandidateRecord) -> str:
+        return reward_reflection(record, fitness_doc or "higher is better", eval_freq,
+                                 show_score=False)
+
     heading = f"Preference ({cfg.preference}):\n"
-    text = preference_text(history, limit_chars=int(cfg.preference_chars) - len(heading))
+    text = preference_text(history, limit_chars=int(cfg.preference_chars) - len(heading),
+                           reflect=reflect if eval_freq > 0 else None)
     return heading + text if text else None
+
+
+ICPL_SAMPLES = 6  # ICPL's samples per iteration (icpl/cfg/config.yaml:31)
+PREFERENCE_BESTS = ("fitness", "preferred")
+
+
+def samples_per_generation(cfg: Any) -> int:
+    """Reward programs asked per generation: ``feedback.preference_samples`` (ICPL's 6) when a
+    preference mode is on and it is set, else ``loop.samples``."""
+    feedback = cfg.feedback
+    chosen = feedback.get("preference_samples")
+    if feedback.get("preference") and chosen is not None:
+        return int(chosen)
+    return int(cfg.loop.samples)
+
+
+def run_best(history: Sequence[Sequence[CandidateRecord]],
+             cfg: FeedbackConfig) -> CandidateRecord | None:
+    """The run's best, what the final phase retrains.
+
+    With a preference mode and ``feedback.preference_best=fitness`` (the default) the best by
+    trusted fitness over every generation, as ICPL's code keeps ``max_success_overall``
+    (icpl.py:652-661) while the preferences steer the prompts; ``preferred``: the latest
+    preferred candidate (our earlier choice). Without preferences: the best by fitness.
+    """
+    from rewardgen.runs.store import best_record
+
+    if cfg.preference and str(cfg.preference_best) == "fitness":
+        plain = [[dataclasses.replace(r, preference_rank=None) for r in gen] for gen in history]
+        found = best_record(plain, "all_time")
+        if found is None:
+            return None
+        return next(r for gen in history for r in gen if r.label == found.label)
+    return best_record(history, "all_time")
 
 
 def generation_summary(records: Sequence[CandidateRecord], cand_dir: CandDir) -> str:
@@ -359,6 +411,13 @@ def check_feedback_config(cfg: FeedbackConfig) -> None:
     if int(cfg.preference_chars) < 0:
         raise ConfigError(f"feedback.preference_chars={cfg.preference_chars} must be at least 0 "
                           "(the ICPL text's bound; e.g. 12000)")
+    if str(cfg.preference_best) not in PREFERENCE_BESTS:
+        raise ConfigError(f"feedback.preference_best={cfg.preference_best!r} is not one of "
+                          f"{PREFERENCE_BESTS}")
+    samples = cfg.preference_samples
+    if samples is not None and (isinstance(samples, bool) or int(samples) < 1):
+        raise ConfigError(f"feedback.preference_samples={samples} must be at least 1 (ICPL: 6) "
+                          "or null (loop.samples)")
 
 
 __all__ = [
@@ -375,4 +434,6 @@ __all__ = [
     "rank_generation",
     "reward_trace",
     "rollout_path",
+    "run_best",
+    "samples_per_generation",
 ]
