@@ -128,7 +128,9 @@ class L2RMethod(EurekaMethod):
         """Stage one: the motion descriptor's conversation, with every earlier round's
         description (as its answer) and what its MPC episode did (as the user's reply)."""
         limit = int(self.cfg.max_feedback_chars)
-        horizon_s = f"{self.settings['horizon'] * self.info.dt:.2g}"
+        steps = self.settings["horizon"]
+        seconds = self.settings["horizon_s"] if steps is None else steps * self.info.dt
+        horizon_s = f"{seconds:.2g}"
         messages = [
             {"role": "system", "content": render(self.prompt_dir, "motion_system",
                                                  horizon_s=horizon_s)},
