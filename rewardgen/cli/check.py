@@ -218,6 +218,9 @@ def _check_loop(cfg: Any, task: Any) -> None:
              "episodes one CARD screening scores at most, e.g. 1000")
     if loop.screening == "mpc":
         at_least("loop.screening_mpc_margin", loop.screening_mpc_margin, 0)
+    if cfg.method.name == "l2r":
+        at_least("method.max_reasks", cfg.method.max_reasks, 0,
+                 "how often an unfilled motion template is asked again, e.g. 5")
     if cfg.method.name == "l2r" and (str(loop.judge) != "none"
                                      or cfg.feedback.get("preference") == "vlm"):
         raise ConfigError("method=l2r trains no policy for a vision judge to render; use "

@@ -146,6 +146,8 @@ class L2RMethodConfig(CodeMethodConfig):
     mpc: MPCConfig = field(default_factory=MPCConfig)
     video: bool = True  # render each MPC episode's trusted replay to video.mp4/gif
     max_description_chars: int = 4000  # bound on the motion description carried into prompts
+    coder_history: bool = False  # the coder sees the previous program and failures (L2R: no)
+    max_reasks: int = 5  # an unfilled template is asked again up to this often (L2R: forever)
 
 
 @dataclass

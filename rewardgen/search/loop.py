@@ -3,6 +3,7 @@ proposer, checks from the sandbox, training from the executor, files from the st
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -140,8 +141,33 @@ class Loop:
             if not answers:
                 raise LLMError(f"{self.proposer.name} returned no {stage} answer for "
                                f"generation {generation}")
-            atomic_write_text(path, answers[0].text)
+            atomic_write_text(path, self._filled(generation, messages, ctx, answers[0].text))
         method.set_motion(generation, path.read_text())
+
+    def _filled(self, generation: int, messages: list[dict[str, Any]], ctx: ProposalContext,
+                text: str) -> str:
+        """A first-stage answer with its template filled: asked again (a new seed each time)
+        while the method finds unfilled slots, at most ``method.max_reasks`` times (L2R asks
+        until none is left); the last answer stands, with a warning, when they run out."""
+        method: Any = self.method
+        check = getattr(method, "unfilled", None)
+        for attempt in range(1, int(getattr(method, "max_reasks", 0)) + 1):
+            missing = check(text) if check is not None else []
+            if not missing:
+                return text
+            self.store.event("stage_reasked", generation=generation, stage=ctx.stage,
+                             attempt=attempt, unfilled=[m[:40] for m in missing[:5]])
+            log.info("generation %d: the %s answer left %d slot(s) unfilled (%s); asking again",
+                     generation, ctx.stage, len(missing), ", ".join(missing[:3]))
+            again = self.proposer.propose(messages, 1, dataclasses.replace(
+                ctx, seed=ctx.seed + 1000 * attempt))
+            if again:
+                text = again[0].text
+        if check is not None and check(text):
+            log.warning("generation %d: the %s answer still leaves slots unfilled after %d "
+                        "re-asks; coding it as it is", generation, ctx.stage,
+                        int(getattr(method, "max_reasks", 0)))
+        return text
 
     def _process_feedback(self, record: CandidateRecord) -> str:
         """CARD's process feedback for ``record``: its components along its highest- and
