@@ -26,17 +26,27 @@ def reward_trace(preferred: Sequence[CandidateRecord]) -> list[str]:
     as compact unified diffs (oldest first)."""
     out = []
     for before, after in zip(preferred, preferred[1:], strict=False):
-        diff = "\n".join(difflib.unified_diff(
-            (before.source or "").splitlines(), (after.source or "").splitlines(),
-            fromfile=before.label, tofile=after.label, lineterm="", n=1))
-        out.append(f"```diff\n{diff}\n```" if diff else
-                   f"{before.label} -> {after.label}: the same code")
+        diff = "\n".join(
+            difflib.unified_diff(
+                (before.source or "").splitlines(),
+                (after.source or "").splitlines(),
+                fromfile=before.label,
+                tofile=after.label,
+                lineterm="",
+                n=1,
+            )
+        )
+        out.append(
+            f"```diff\n{diff}\n```" if diff else f"{before.label} -> {after.label}: the same code"
+        )
     return out
 
 
-def preference_text(history: Sequence[Sequence[CandidateRecord]],
-                    limit_chars: int = 12_000,
-                    reflect: Callable[[CandidateRecord], str] | None = None) -> str:
+def preference_text(
+    history: Sequence[Sequence[CandidateRecord]],
+    limit_chars: int = 12_000,
+    reflect: Callable[[CandidateRecord], str] | None = None,
+) -> str:
     """ICPL's feedback on the last ranked generation, within ``limit_chars``.
 
     The ranking line; the least preferred reward's code and, as ICPL gives its bad example
@@ -47,24 +57,35 @@ def preference_text(history: Sequence[Sequence[CandidateRecord]],
     then the bad example's feedback, then its code, each with a note saying so.
     """
     last = history[-1] if history else []
-    ranked = sorted((r for r in last if r.preference_rank is not None),
-                    key=lambda r: r.preference_rank or 0)
+    ranked = sorted(
+        (r for r in last if r.preference_rank is not None), key=lambda r: r.preference_rank or 0
+    )
     if not ranked:
         return ""
     preferred = [r for gen in history for r in gen if r.preferred]
     current = preferred[-1] if preferred else None
-    head = [f"The policies of the last generation were ranked (best first): "
-            f"{' > '.join(r.label for r in ranked)}."]
+    head = [
+        f"The policies of the last generation were ranked (best first): "
+        f"{' > '.join(r.label for r in ranked)}."
+    ]
     if ranked[0].preferred:
-        head.append(f"Most preferred: {ranked[0].label}, the reward function of your previous "
-                    "answer above (its training feedback is above).")
+        head.append(
+            f"Most preferred: {ranked[0].label}, the reward function of your previous "
+            "answer above (its training feedback is above)."
+        )
     elif current is not None:
-        head.append(f"None of them was preferred over {current.label}, the reward function of "
-                    "your previous answer above: it stays the one to improve.")
+        head.append(
+            f"None of them was preferred over {current.label}, the reward function of "
+            "your previous answer above: it stays the one to improve."
+        )
     least = ranked[-1] if len(ranked) > 1 else None
-    tail = ("Write a reward that keeps what makes the preferred one (the good example) better "
-            "and fixes what the least preferred one (the bad example) gets wrong; build on the "
-            "good example, not on the bad one." if least else "Improve the preferred reward.")
+    tail = (
+        "Write a reward that keeps what makes the preferred one (the good example) better "
+        "and fixes what the least preferred one (the bad example) gets wrong; build on the "
+        "good example, not on the bad one."
+        if least
+        else "Improve the preferred reward."
+    )
     room = limit_chars - sum(len(t) + 1 for t in (*head, tail))
     body: list[str] = []
     if least is not None:
@@ -74,14 +95,18 @@ def preference_text(history: Sequence[Sequence[CandidateRecord]],
         if len(with_feedback) + 1 <= room:
             block = with_feedback
         elif len(block) + 1 > room:
-            block = (f"(The least preferred reward, {least.label}, is left out: its code does "
-                     "not fit feedback.preference_chars.)")
+            block = (
+                f"(The least preferred reward, {least.label}, is left out: its code does "
+                "not fit feedback.preference_chars.)"
+            )
         body.append(block)
         room -= len(block) + 1
     diffs = reward_trace(preferred)
     if diffs:
-        header = ("Reward trace: how the most preferred reward changed from generation to "
-                  "generation (unified diffs, oldest first):")
+        header = (
+            "Reward trace: how the most preferred reward changed from generation to "
+            "generation (unified diffs, oldest first):"
+        )
         dropped = "({n} earlier change(s) of the trace left out: over feedback.preference_chars)"
         room -= len(header) + 1
         if sum(len(d) + 1 for d in diffs) > room:
@@ -97,8 +122,13 @@ def preference_text(history: Sequence[Sequence[CandidateRecord]],
     return "\n".join([*head, *body, tail])
 
 
-def preference_feedback(cfg: FeedbackConfig, history: Sequence[Sequence[CandidateRecord]],
-                        *, eval_freq: int = 0, fitness_doc: str = "") -> str | None:
+def preference_feedback(
+    cfg: FeedbackConfig,
+    history: Sequence[Sequence[CandidateRecord]],
+    *,
+    eval_freq: int = 0,
+    fitness_doc: str = "",
+) -> str | None:
     """The ICPL part of the next prompt (``feedback.preference``), bounded by
     ``feedback.preference_chars`` and never cutting code; None when preferences are off.
 
@@ -109,12 +139,16 @@ def preference_feedback(cfg: FeedbackConfig, history: Sequence[Sequence[Candidat
     from rewardgen.methods.feedback import reward_reflection
 
     def reflect(record: CandidateRecord) -> str:
-        return reward_reflection(record, fitness_doc or "higher is better", eval_freq,
-                                 show_score=False)
+        return reward_reflection(
+            record, fitness_doc or "higher is better", eval_freq, show_score=False
+        )
 
     heading = f"Preference ({cfg.preference}):\n"
-    text = preference_text(history, limit_chars=int(cfg.preference_chars) - len(heading),
-                           reflect=reflect if eval_freq > 0 else None)
+    text = preference_text(
+        history,
+        limit_chars=int(cfg.preference_chars) - len(heading),
+        reflect=reflect if eval_freq > 0 else None,
+    )
     return heading + text if text else None
 
 
@@ -132,8 +166,9 @@ def samples_per_generation(cfg: Any) -> int:
     return int(cfg.loop.samples)
 
 
-def run_best(history: Sequence[Sequence[CandidateRecord]],
-             cfg: FeedbackConfig) -> CandidateRecord | None:
+def run_best(
+    history: Sequence[Sequence[CandidateRecord]], cfg: FeedbackConfig
+) -> CandidateRecord | None:
     """The run's best, what the final phase retrains.
 
     With a preference mode and ``feedback.preference_best=fitness`` (the default) the best by

@@ -42,8 +42,9 @@ def _per_step(returns: Sequence[float], lengths: Sequence[int]) -> list[float]:
     return [r / max(int(n), 1) for r, n in zip(returns, lengths, strict=True)]
 
 
-def card_accuracy(returns: Sequence[float], lengths: Sequence[int],
-                  success: Sequence[bool]) -> tuple[float, int]:
+def card_accuracy(
+    returns: Sequence[float], lengths: Sequence[int], success: Sequence[bool]
+) -> tuple[float, int]:
     """CARD's test: the share of successful episodes whose mean reward per step beats that of
     the *best* failed episode, and the number of successful episodes judged (CARD's
     ``trajectories_return_check``, self_reflection/utils.py:295-302). NaN and 0 without a
@@ -69,8 +70,9 @@ def card_accuracy(returns: Sequence[float], lengths: Sequence[int],
     return sum(beats(m, best_failure) for m in wins) / len(wins), len(wins)
 
 
-def card_pair_accuracy(returns: Sequence[float], lengths: Sequence[int],
-                       success: Sequence[bool]) -> tuple[float, int]:
+def card_pair_accuracy(
+    returns: Sequence[float], lengths: Sequence[int], success: Sequence[bool]
+) -> tuple[float, int]:
     """Our earlier reading of CARD (``loop.screening_test=card_pairs``): the share of
     (success, failure) pairs where the success earns the higher mean reward per step, and the
     number of pairs. More lenient than :func:`card_accuracy`.
@@ -109,8 +111,9 @@ def preference_accuracy(returns: Sequence[float], fitness: Sequence[float]) -> t
     return (agree / pairs if pairs else math.nan), pairs
 
 
-def informative(trajectories: Sequence[Trajectory], test: str,
-                success_threshold: float | None) -> bool:
+def informative(
+    trajectories: Sequence[Trajectory], test: str, success_threshold: float | None
+) -> bool:
     """Whether ``test`` can judge anything on these episodes: a success and a failure (card),
     or two different fitness values (pairwise)."""
     fitness = [t.fitness for t in trajectories]
@@ -131,8 +134,13 @@ class ScreeningOutcome:
     feedback: str = ""
 
 
-def judge_returns(returns: Sequence[float], trajectories: Sequence[Trajectory], test: str,
-                  threshold: float, success_threshold: float | None) -> ScreeningOutcome:
+def judge_returns(
+    returns: Sequence[float],
+    trajectories: Sequence[Trajectory],
+    test: str,
+    threshold: float,
+    success_threshold: float | None,
+) -> ScreeningOutcome:
     """Pass or reject on the reported returns against the trusted fitness (no pair: pass)."""
     fitness = [t.fitness for t in trajectories]
     if test in ("card", "card_pairs"):
@@ -144,8 +152,12 @@ def judge_returns(returns: Sequence[float], trajectories: Sequence[Trajectory], 
     if pairs == 0 or math.isnan(accuracy):
         return ScreeningOutcome(True, None, 0)
     if accuracy < threshold:
-        return ScreeningOutcome(False, accuracy, pairs,
-                                f"trajectory preference accuracy {accuracy:.2f} < {threshold:.2f}")
+        return ScreeningOutcome(
+            False,
+            accuracy,
+            pairs,
+            f"trajectory preference accuracy {accuracy:.2f} < {threshold:.2f}",
+        )
     return ScreeningOutcome(True, accuracy, pairs)
 
 

@@ -17,13 +17,21 @@ def _planner(task_name: str, score, **settings) -> tuple[Planner, object]:
     env.reset(seed=0)
     base = env.unwrapped
     space = env.action_space
-    planner = Planner(base.model, int(base.frame_skip), space.low, space.high,  # type: ignore[attr-defined]
-                      settings_from({"threads": 1, **settings}), score, seed=0)
+    planner = Planner(
+        base.model,
+        int(base.frame_skip),
+        space.low,
+        space.high,  # type: ignore[attr-defined]
+        settings_from({"threads": 1, **settings}),
+        score,
+        seed=0,
+    )
     return planner, env
 
 
-@pytest.mark.parametrize(("task_name", "steps"), [("hopper", 44), ("reacher", 18),
-                                                  ("half_cheetah", 7)])
+@pytest.mark.parametrize(
+    ("task_name", "steps"), [("hopper", 44), ("reacher", 18), ("half_cheetah", 7)]
+)
 def test_the_look_ahead_is_in_seconds_at_each_tasks_control_timestep(task_name, steps):
     """L2R plans 0.35 s ahead (task_barkour.xml:4); in steps that depends on the task."""
     seen: list[tuple[int, ...]] = []
@@ -45,8 +53,10 @@ def test_the_look_ahead_is_in_seconds_at_each_tasks_control_timestep(task_name, 
 
 def _target_objective(target: np.ndarray):
     """A simple objective the planner can see the optimum of: every action near ``target``."""
+
     def score(states, actions):
         return -np.square(actions - target).sum(axis=(1, 2))
+
     return score
 
 
@@ -55,8 +65,15 @@ def test_more_iterations_reach_a_better_plan(planner_name):
     target = np.array([0.6, -0.4, 0.3])
     found = {}
     for iterations in (1, 6):
-        planner, env = _planner("hopper", _target_objective(target), horizon=10, samples=8,
-                                iterations=iterations, planner=planner_name, noise=0.3)
+        planner, env = _planner(
+            "hopper",
+            _target_objective(target),
+            horizon=10,
+            samples=8,
+            iterations=iterations,
+            planner=planner_name,
+            noise=0.3,
+        )
         planner.plan(env.unwrapped.data)  # type: ignore[attr-defined]
         found[iterations] = planner.last_score
         planner.close()
@@ -68,11 +85,13 @@ def test_more_iterations_reach_a_better_plan(planner_name):
 
 def test_gradient_planner_follows_the_dynamics():
     """Finite differences through real rollouts: push the hopper's torso forward (qpos x)."""
+
     def forward(states, actions):
         return states[:, -1, 1]  # qpos[0] (the state vector starts with time)
 
-    planner, env = _planner("hopper", forward, horizon=20, samples=4, iterations=3,
-                            planner="gradient")
+    planner, env = _planner(
+        "hopper", forward, horizon=20, samples=4, iterations=3, planner="gradient"
+    )
     start = planner.evaluate(planner.nominal[None], planner.state_of(env.unwrapped.data))[0][0]  # type: ignore[attr-defined]
     planner.plan(env.unwrapped.data)  # type: ignore[attr-defined]
     assert planner.last_score > start
@@ -81,8 +100,14 @@ def test_gradient_planner_follows_the_dynamics():
 
 
 def test_the_regularisers_are_on_under_any_reward_program():
-    planner, env = _planner("hopper", lambda s, a: np.zeros(len(a)), horizon=5, samples=2,
-                            posture_weight=0.01, action_rate_weight=2e-5)
+    planner, env = _planner(
+        "hopper",
+        lambda s, a: np.zeros(len(a)),
+        horizon=5,
+        samples=2,
+        posture_weight=0.01,
+        action_rate_weight=2e-5,
+    )
     assert planner.posture is not None and planner.posture[0].tolist() == [4, 5, 6]  # 3 hinges
     states = np.zeros((2, 5, planner.nstate))
     states[1, :, 4] = 0.5  # the thigh half a radian off qpos0
