@@ -215,7 +215,7 @@ def _check_loop(cfg: Any, task: Any) -> None:
     at_least("loop.screening_episodes", loop.screening_episodes, 1,
              "stored episodes each trained candidate adds to CARD's pool, e.g. 100")
     at_least("loop.screening_pool", loop.screening_pool, 2,
-             "episodes one CARD screening scores at most, e.g. 1000")
+             "episodes one CARD screening scores at most, e.g. 200")
     if loop.screening == "mpc":
         at_least("loop.screening_mpc_margin", loop.screening_mpc_margin, 0)
     if cfg.method.name == "l2r":

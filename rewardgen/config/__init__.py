@@ -111,7 +111,7 @@ class LoopConfig:
     screening_test: str = "card"
     screening_threshold: float = 0.8  # least accuracy to be trained (CARD: 0.8)
     screening_episodes: int = 100  # stored episodes each trained candidate adds (CARD: 100)
-    screening_pool: int = 1000  # episodes per screening at most (spread over fitness beyond)
+    screening_pool: int = 200  # episodes per screening at most (the scorer has 2 minutes)
     screening_mpc: MPCConfig = field(default_factory=lambda: MPCConfig(episode_steps=100))
     screening_mpc_margin: float = 0.5  # screened out below best - margin * |best| (MPC fitness)
     judge: str = "none"  # none | clip | vlm: a vision judge's score replaces the task fitness
