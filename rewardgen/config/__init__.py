@@ -107,8 +107,11 @@ class LoopConfig:
     last_k: int = 3
     context: str = "iteration"  # the reward in the next prompt: iteration (Eureka) | all_time
     screening: str = "none"  # none | trajectory_preference (CARD) | mpc (one MPC episode first)
-    screening_test: str = "card"  # card: successes beat failures per step | pairwise: all pairs
-    screening_threshold: float = 0.8  # least share of agreeing pairs to be trained (CARD: 0.8)
+    # card: share of successes above the BEST failure per step (CARD) | card_pairs | pairwise
+    screening_test: str = "card"
+    screening_threshold: float = 0.8  # least accuracy to be trained (CARD: 0.8)
+    screening_episodes: int = 100  # stored episodes each trained candidate adds (CARD: 100)
+    screening_pool: int = 200  # episodes per screening at most (the scorer has 2 minutes)
     screening_mpc: MPCConfig = field(default_factory=lambda: MPCConfig(episode_steps=100))
     screening_mpc_margin: float = 0.5  # screened out below best - margin * |best| (MPC fitness)
     judge: str = "none"  # none | clip | vlm: a vision judge's score replaces the task fitness
@@ -179,10 +182,14 @@ class FeedbackConfig:
     human: str | None = None  # free text, added to every feedback prompt
     human_file: str | None = None  # a file read afresh at every generation
     mode: str = "auto"  # auto (metrics) | interactive (ask in the terminal) | file (human_file)
-    process: bool = False  # CARD process feedback: components along the best trajectory
+    # CARD process feedback (components along the best reward's episodes); null: on exactly
+    # when CARD screens (loop.screening=trajectory_preference), as CARD's code does
+    process: bool | None = None
     preference: str | None = None  # ICPL ranking: human | file | fitness | vlm
     preference_file: str | None = None  # preference=file: labels best first, one per line
     preference_chars: int = 12_000  # ICPL text's own bound: drops old trace diffs, never cuts code
+    preference_samples: int | None = 6  # samples per generation with a preference (ICPL: 6)
+    preference_best: str = "fitness"  # the run's best: fitness (ICPL's code) | preferred (latest)
 
 
 @dataclass
