@@ -184,15 +184,16 @@ def _devices(gpu: str | None) -> list[str]:
     return out
 
 
-def _binds(flag: str, paths: Sequence[str]) -> list[str]:
+def _binds(flag: str, paths: Sequence[tuple[str, str]]) -> list[str]:
+    """``flag SOURCE DEST`` for each pair, after world-readable folders for DEST's ancestors."""
     out: list[str] = []
     made: set[str] = set()
-    for path in paths:
-        for folder in _ancestors(path):
+    for source, dest in paths:
+        for folder in _ancestors(dest):
             if folder not in made:
                 out += ["--perms", "0755", "--dir", folder]
                 made.add(folder)
-        out += [flag, path, path]
+        out += [flag, source, dest]
     return out
 
 
@@ -255,15 +256,25 @@ def command(argv: Sequence[str], *, readable: Sequence[str], writable: Sequence[
     return cmd, fds
 
 
-def _unique(paths: Sequence[str]) -> list[str]:
-    """Existing absolute paths, deduplicated, a path inside another bound one dropped."""
-    real = sorted({os.path.realpath(p) for p in paths if p and os.path.exists(p)})
-    out: list[str] = []
-    for path in real:
-        if path == "/":
+def _unique(paths: Sequence[str]) -> list[tuple[str, str]]:
+    """``(source, dest)`` binds for existing paths: each at its real path and, when reached
+    through a link (a symlinked venv, ``sys.executable`` under it), at the linked path too;
+    deduplicated, a path inside another bound one dropped."""
+    wanted: set[tuple[str, str]] = set()
+    for path in paths:
+        if not path or not os.path.exists(path):
+            continue
+        real = os.path.realpath(path)
+        wanted.add((real, real))
+        linked = os.path.abspath(path)
+        if linked != real:
+            wanted.add((real, linked))
+    out: list[tuple[str, str]] = []
+    for source, dest in sorted(wanted, key=lambda pair: pair[1]):
+        if dest == "/" or source == "/":
             raise SandboxError("refusing to bind the host's root folder into the sandbox")
-        if not any(path == kept or path.startswith(kept + os.sep) for kept in out):
-            out.append(path)
+        if not any(dest == kept or dest.startswith(kept + os.sep) for _, kept in out):
+            out.append((source, dest))
     return out
 
 
