@@ -53,7 +53,7 @@ def _rollout(task: TaskSpec, policy: Any, seed: int, max_steps: int, size: tuple
              frame_skip: int) -> tuple[list[np.ndarray], float]:
     """One deterministic episode's frames (every ``frame_skip``-th, the last always) and fitness."""
     from rewardgen.reporting.video import _frame
-    from rewardgen.worker.evaluate import finite_action
+    from rewardgen.worker.evaluate import finite_action, predict
 
     env = task.make_env(render_mode="rgb_array", width=size[0], height=size[1])
     try:
@@ -63,7 +63,7 @@ def _rollout(task: TaskSpec, policy: Any, seed: int, max_steps: int, size: tuple
         tracker.reset(builder.build())
         frames = [_frame(env)]
         for step in range(1, max_steps + 1):
-            action = finite_action(policy.predict(obs, deterministic=True)[0], step)
+            action = finite_action(predict(policy, obs), step)
             obs, _, terminated, truncated, info = env.step(action)
             tracker.update(builder.build(), info)
             last = terminated or truncated or step == max_steps

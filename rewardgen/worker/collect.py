@@ -41,6 +41,7 @@ def collect_episodes(job: CandidateJob) -> CandidateResult:
         NonFiniteError,
         _eval_env,
         build_policy_model,
+        predict,
         run_episode,
     )
 
@@ -64,7 +65,7 @@ def collect_episodes(job: CandidateJob) -> CandidateResult:
                 load_weights(policy, path)
             except CheckpointError as e:
                 return CandidateResult(status="failed", reason=f"collection: {e}")
-            policies.append(lambda obs, p=policy: p.predict(obs, deterministic=False)[0])
+            policies.append(lambda obs, p=policy: predict(p, obs, deterministic=False))
     episodes = []
     try:
         for k in range(count):

@@ -123,9 +123,26 @@ def run_episode(task: TaskSpec, env: Any, act: Callable[[Any], Any],
             "actions": actions, "seed": seed}
 
 
+def predict(policy: Any, obs: Any, deterministic: bool = True) -> Any:
+    """``policy.predict(obs)``'s action (an SB3 model or policy), NaN and all.
+
+    torch's distribution check would raise a bare ``ValueError`` on a NaN mean before the
+    action exists; it is off for this call, so :func:`finite_action` sees the NaN and names
+    the step.
+    """
+    from torch.distributions import Distribution
+
+    was = Distribution._validate_args
+    Distribution.set_default_validate_args(False)
+    try:
+        return policy.predict(obs, deterministic=deterministic)[0]
+    finally:
+        Distribution.set_default_validate_args(was)
+
+
 def deterministic(model: Any) -> Callable[[Any], Any]:
     """The policy's deterministic action, as :func:`run_episode` asks for it."""
-    return lambda obs: model.predict(obs, deterministic=True)[0]
+    return lambda obs: predict(model, obs)
 
 
 def evaluate_checkpoint(task: TaskSpec, env: Any, model: Any, timesteps: int,
@@ -143,7 +160,8 @@ def evaluate_checkpoint(task: TaskSpec, env: Any, model: Any, timesteps: int,
         except NonFiniteError as e:
             raise NonFiniteError(f"checkpoint {timesteps}, episode {i + 1}: {e}") from e
     successes = [r["success"] for r in runs]
-    fitness = float(np.mean([r["fitness"] for r in runs]))
+    with np.errstate(over="ignore"):  # an overflow is reported below, as a reason
+        fitness = float(np.mean([r["fitness"] for r in runs]))
     if not math.isfinite(fitness):
         raise NonFiniteError(f"checkpoint {timesteps}: the mean fitness over its episodes is "
                              f"{fitness}; only a finite fitness can be ranked")
