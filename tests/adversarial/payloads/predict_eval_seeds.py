@@ -12,6 +12,7 @@ evaluator really used.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -50,10 +51,8 @@ def _numbers_readable(job: CandidateJob) -> tuple[set[int], int]:
                 except OSError:
                     continue
     for proc in ("/proc/self/cmdline", "/proc/self/environ", "/proc/1/cmdline"):
-        try:
+        with contextlib.suppress(OSError):
             texts.append(Path(proc).read_bytes())
-        except OSError:
-            pass
     for text in texts:
         found.update(int(m) for m in _NUMBER.findall(text))
     return set(sorted(found)[:MAX_NUMBERS]), files
