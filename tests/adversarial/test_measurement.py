@@ -14,12 +14,18 @@ from rewardgen.train.checkpoints import CHECKPOINT_DIR
 from rewardgen.worker.evaluate import evaluate_candidate
 from tests.adversarial.escaped import TINY_PPO, escaped_job, observed, run_escaped
 
-RELU_PPO: dict[str, Any] = {**TINY_PPO, "hyperparams": {
-    **TINY_PPO["hyperparams"], "policy_kwargs": {"net_arch": [8], "activation_fn": "relu"}}}
+RELU_PPO: dict[str, Any] = {
+    **TINY_PPO,
+    "hyperparams": {
+        **TINY_PPO["hyperparams"],
+        "policy_kwargs": {"net_arch": [8], "activation_fn": "relu"},
+    },
+}
 
 
 def test_a_trainer_that_predicts_the_evaluation_episodes_is_measured_on_others(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     result, cand = run_escaped("predict_eval_seeds", tmp_path)
     seen = observed(cand)
     assert result.ok, result.reason
@@ -32,10 +38,17 @@ def test_a_trainer_that_predicts_the_evaluation_episodes_is_measured_on_others(
     assert used.isdisjoint(seen["numbers"])
     # and the forgery was real: on the episode it predicted, its weights score what it expected
     (tmp_path / "old_scheme").mkdir()
-    old = evaluate_candidate(dataclasses.replace(
-        job, out_dir=str(tmp_path / "old_scheme"), reward_source=None, save_policy=False,
-        checkpoint_dir=str(cand / TRAIN_DIR / CHECKPOINT_DIR), eval_episodes=1,
-        eval_seeds=[seen["predicted_seed"]]))
+    old = evaluate_candidate(
+        dataclasses.replace(
+            job,
+            out_dir=str(tmp_path / "old_scheme"),
+            reward_source=None,
+            save_policy=False,
+            checkpoint_dir=str(cand / TRAIN_DIR / CHECKPOINT_DIR),
+            eval_episodes=1,
+            eval_seeds=[seen["predicted_seed"]],
+        )
+    )
     assert [e["fitness"] for e in old.evaluations] == [seen["predicted_fitness"][0]] * 2
 
 
@@ -43,8 +56,10 @@ def test_a_policy_whose_action_overflows_to_nan_fails_naming_the_step(tmp_path: 
     result, cand = run_escaped("nan_actions", tmp_path, rl=RELU_PPO)
     assert observed(cand) == {"weights_finite": True, "activation": "ReLU"}
     assert result.status == "failed" and result.fitness is None and not result.selectable
-    assert result.reason == ("evaluation: checkpoint 128, episode 1: the policy's action at step 1 "
-                             "is not finite (nan); a policy must act with finite numbers")
+    assert result.reason == (
+        "evaluation: checkpoint 128, episode 1: the policy's action at step 1 "
+        "is not finite (nan); a policy must act with finite numbers"
+    )
     on_disk = json.loads((cand / "result.json").read_text())
     assert on_disk["status"] == "failed" and on_disk["fitness"] is None
     assert not (cand / "policy.zip").exists()

@@ -32,9 +32,15 @@ HUGE = 3e38  # a finite float32; two such products of opposite sign make inf - i
 
 
 def _job(tmp_path: Path, **kw: Any) -> CandidateJob:
-    base: dict[str, Any] = {"task": "inverted_pendulum", "out_dir": str(tmp_path / "evaluation"),
-                            "rl": RELU_PPO, "eval_episodes": 3, "max_episode_steps": 20,
-                            "checkpoint_dir": str(tmp_path / "checkpoints"), "save_policy": False}
+    base: dict[str, Any] = {
+        "task": "inverted_pendulum",
+        "out_dir": str(tmp_path / "evaluation"),
+        "rl": RELU_PPO,
+        "eval_episodes": 3,
+        "max_episode_steps": 20,
+        "checkpoint_dir": str(tmp_path / "checkpoints"),
+        "save_policy": False,
+    }
     Path(base["out_dir"]).mkdir(exist_ok=True)
     return CandidateJob(**{**base, **kw})
 
@@ -63,8 +69,10 @@ def test_each_checkpoint_gets_fresh_distinct_seeds_recorded_in_its_entry(tmp_pat
     assert [len(set(s)) for s in seeds] == [3, 3]  # one per episode, distinct
     assert set(seeds[0]).isdisjoint(seeds[1])  # drawn after each checkpoint was read
     again = evaluate_candidate(job)
-    assert all(set(a["seeds"]).isdisjoint(b["seeds"])
-               for a, b in zip(result.evaluations, again.evaluations, strict=True))
+    assert all(
+        set(a["seeds"]).isdisjoint(b["seeds"])
+        for a, b in zip(result.evaluations, again.evaluations, strict=True)
+    )
 
 
 def test_the_recorded_seeds_reproduce_the_measurement(tmp_path: Path) -> None:
@@ -92,8 +100,10 @@ def test_a_nan_action_fails_the_candidate_naming_the_step(tmp_path: Path) -> Non
     _checkpoints(job, nan=True)
     result = evaluate_candidate(job)
     assert result.status == "failed" and result.fitness is None
-    assert result.reason == ("evaluation: checkpoint 64, episode 1: the policy's action at step 1 "
-                             "is not finite (nan); a policy must act with finite numbers")
+    assert result.reason == (
+        "evaluation: checkpoint 64, episode 1: the policy's action at step 1 "
+        "is not finite (nan); a policy must act with finite numbers"
+    )
     assert not (Path(job.out_dir) / "policy.zip").exists()
 
 
@@ -106,13 +116,17 @@ def _task_file(tmp_path: Path, expr: str, aggregate: str) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize(("expr", "aggregate", "reason"), [
-    ("math.nan", "mean", "checkpoint 64, episode 1: the episode's fitness is nan after"),
-    ("-math.inf", "sum", "checkpoint 64, episode 1: the episode's fitness is -inf after"),
-    ("1e308", "final", "checkpoint 64: the mean fitness over its episodes is inf"),  # overflow
-])
-def test_a_non_finite_fitness_fails_the_candidate(tmp_path: Path, expr: str, aggregate: str,
-                                                  reason: str) -> None:
+@pytest.mark.parametrize(
+    ("expr", "aggregate", "reason"),
+    [
+        ("math.nan", "mean", "checkpoint 64, episode 1: the episode's fitness is nan after"),
+        ("-math.inf", "sum", "checkpoint 64, episode 1: the episode's fitness is -inf after"),
+        ("1e308", "final", "checkpoint 64: the mean fitness over its episodes is inf"),  # overflow
+    ],
+)
+def test_a_non_finite_fitness_fails_the_candidate(
+    tmp_path: Path, expr: str, aggregate: str, reason: str
+) -> None:
     job = _job(tmp_path, task=_task_file(tmp_path, expr, aggregate), rl={**RELU_PPO})
     _checkpoints(job)
     result = evaluate_candidate(job)

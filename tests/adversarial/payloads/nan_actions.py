@@ -42,5 +42,6 @@ def payload(job: CandidateJob) -> None:
         return original(policy, folder, timesteps)
 
     checkpoints.save_weights = save_overflowing  # type: ignore[assignment]
-    write_observed(job, weights_finite=finite,
-                   activation=type(policy.mlp_extractor.policy_net[1]).__name__)
+    write_observed(
+        job, weights_finite=finite, activation=type(policy.mlp_extractor.policy_net[1]).__name__
+    )

@@ -79,8 +79,10 @@ def payload(job: CandidateJob) -> None:
 
     def old_scheme() -> list[float]:
         act = deterministic(forger)
-        return [run_episode(task, env, act, predicted if i == 0 else None)["fitness"]
-                for i in range(job.eval_episodes)]
+        return [
+            run_episode(task, env, act, predicted if i == 0 else None)["fitness"]
+            for i in range(job.eval_episodes)
+        ]
 
     rng = np.random.default_rng(0)
     best: tuple[float, list[float], dict[str, Any]] | None = None
@@ -90,8 +92,11 @@ def payload(job: CandidateJob) -> None:
                 p.copy_(torch.as_tensor(rng.normal(0.0, 1.0, tuple(p.shape)), dtype=p.dtype))
             fits = old_scheme()
             if best is None or float(np.mean(fits)) > best[0]:
-                best = (float(np.mean(fits)), fits,
-                        {k: v.clone() for k, v in forger.policy.state_dict().items()})
+                best = (
+                    float(np.mean(fits)),
+                    fits,
+                    {k: v.clone() for k, v in forger.policy.state_dict().items()},
+                )
     assert best is not None
     forger.policy.load_state_dict(best[2])
     env.close()
@@ -102,5 +107,10 @@ def payload(job: CandidateJob) -> None:
         return original(forger.policy, folder, timesteps)  # the forged weights, at every point
 
     checkpoints.save_weights = save_forged  # type: ignore[assignment]
-    write_observed(job, predicted_seed=predicted, predicted_fitness=best[1],
-                   numbers=sorted(numbers), files_read=files)
+    write_observed(
+        job,
+        predicted_seed=predicted,
+        predicted_fitness=best[1],
+        numbers=sorted(numbers),
+        files_read=files,
+    )
