@@ -174,3 +174,15 @@ def test_evaluation_seeds_are_fresh_secret_and_recorded(tmp_path: Path) -> None:
         assert truth.fitness == result.fitness and truth.evaluations == result.evaluations
         drawn.append(seeds)
     assert set(drawn[0]).isdisjoint(drawn[1])  # the same job seed, other episodes
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_merge_fails_a_measurement_without_a_finite_fitness(bad: float) -> None:
+    from rewardgen.executors.pipeline import merge
+
+    reported = CandidateResult(status="ok", seed=3, env_steps=10)
+    result = merge(CandidateResult(status="ok", fitness=bad, evaluations=[{"fitness": bad}]),
+                   reported)
+    assert result.status == "failed" and result.fitness is None and not result.selectable
+    assert result.reason == (f"evaluation: the fitness is {bad}; only a finite fitness can be "
+                             "ranked")

@@ -271,3 +271,13 @@ def test_human_ranking_shows_each_video_recorded_from_the_policy_and_its_reward(
         assert (f"reward: {store.cand_dir(1, i) / 'reward.py'} (components, mean episode sum: "
                 f"alive {alive}, bad") in shown
     assert "policy.zip" not in shown and "\x1b" not in shown
+
+
+def test_a_non_finite_fitness_is_never_ranked(tmp_path):
+    records = _records()
+    nan = CandidateRecord(1, 4, "def compute_reward(state, action, prev_state):\n    return 0.0, {}\n",
+                          CandidateResult(status="ok", fitness=float("nan")))
+    inf = CandidateRecord(1, 5, "def compute_reward(state, action, prev_state):\n    return 1.0, {}\n",
+                          CandidateResult(status="ok", fitness=float("inf")))
+    ranked = rank_candidates([nan, *records, inf], "fitness", _dirs(tmp_path))
+    assert [r.index for r in ranked] == [1, 2, 0]
