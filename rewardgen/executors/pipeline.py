@@ -43,7 +43,7 @@ from rewardgen.runs.records import (
 from rewardgen.runs.seeds import draw_seeds
 from rewardgen.sandbox.contract import MAX_COMPONENT_NAME, MAX_COMPONENTS
 from rewardgen.sandbox.program import source_sha256
-from rewardgen.sandbox.worker import DEFAULT_TARGET, STOPPED, run_isolated
+from rewardgen.sandbox.worker import CANCELLED, DEFAULT_TARGET, STOPPED, run_isolated
 from rewardgen.train.checkpoints import CHECKPOINT_DIR
 
 log = logging.getLogger(__name__)
@@ -214,6 +214,10 @@ def train_and_measure(
         _move_artifacts(out)
         if pruned:
             result = pruned_result(measured, pruned, job)
+        elif not measured.ok and CANCELLED in raw.reason:
+            # the evaluator refused a checkpoint (NaN action, bad file) while training ran, and
+            # the trainer was stopped for it: the refusal is the candidate's reason
+            result = merge(measured, reported_view(raw, job))
         elif reported_view(raw, job).status != "ok":
             result = reported_view(raw, job)  # training failed: its reason, not the evaluator's
         else:

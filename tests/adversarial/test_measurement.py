@@ -63,3 +63,27 @@ def test_a_policy_whose_action_overflows_to_nan_fails_naming_the_step(tmp_path: 
     on_disk = json.loads((cand / "result.json").read_text())
     assert on_disk["status"] == "failed" and on_disk["fitness"] is None
     assert not (cand / "policy.zip").exists()
+
+
+def test_under_a_schedule_the_nan_action_is_the_reason_and_stops_the_training(
+    tmp_path: Path,
+) -> None:
+    """A following evaluator refuses the first checkpoint while the trainer still runs; the
+    trainer is stopped for it and the candidate says why (not "cancelled")."""
+    import dataclasses as dc
+
+    from rewardgen.executors.pipeline import train_and_measure
+    from tests.adversarial.escaped import ESCAPE_TARGET, PAYLOAD_VAR, SANDBOX
+
+    job = escaped_job(tmp_path, timesteps=8000, rl=RELU_PPO)
+    result = train_and_measure(
+        job,
+        dc.replace(SANDBOX),
+        target=ESCAPE_TARGET,
+        extra_env={PAYLOAD_VAR: "nan_actions"},
+        prune=lambda curve: None,
+    )
+    assert result.status == "failed" and result.fitness is None
+    assert result.reason.startswith("evaluation: checkpoint 4000, episode 1: the policy's action")
+    trained = json.loads((Path(job.out_dir) / TRAIN_DIR / "result.json").read_text())
+    assert "cancelled" in trained["reason"]
