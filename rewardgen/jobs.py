@@ -96,11 +96,13 @@ def _stored_episodes(cfg: DictConfig) -> int:
 candidate_job = training_job  # the name the loop, the final phase, tests and benches use
 
 
-def judge_job(cfg: DictConfig, task: Any, cand_dir: Path, kind: str, device: str) -> JudgeJob:
+def judge_job(cfg: DictConfig, task: Any, cand_dir: Path, kind: str, device: str,
+              seeds: list[int] | None = None) -> JudgeJob:
     """The vision judge's job for one trained candidate (``loop.judge*``, ``method.render``,
     ``method.clip``): render the evaluator's policy.zip; CLIP scores the frames when ``kind``
     is ``clip``, the VLM judge (``vlm``) reads them in the parent. ``device``: the resolved
-    ``device`` (``auto`` already turned into ``cpu`` or ``cuda``)."""
+    ``device`` (``auto`` already turned into ``cpu`` or ``cuda``); ``seeds``: one secret reset
+    seed per rollout, drawn after training (None: the judge worker draws its own)."""
     loop, render = cfg.loop, cfg.method.render
     steps = loop.judge_steps or cfg.train.max_episode_steps or (task.max_episode_steps or 1000)
     return JudgeJob(
@@ -111,6 +113,7 @@ def judge_job(cfg: DictConfig, task: Any, cand_dir: Path, kind: str, device: str
         width=int(render.width), height=int(render.height),
         frame_skip=int(render.frame_skip), frames=int(loop.judge_frames),
         clip=OmegaConf.to_container(cfg.method.clip, resolve=True),  # type: ignore[arg-type]
+        episode_seeds=list(seeds or []),
     )
 
 __all__ = ["MPC_KIND", "NO_CODE_KINDS", "REWARD_KINDS", "VISION_KINDS", "RewardKind",

@@ -8,7 +8,9 @@ The trust boundary of the design in one function (:func:`run_job`). For a traini
    *reported* result (training statistics);
 2. the *trusted* evaluator (``rewardgen.worker.evaluate:evaluate_candidate``, a separate process
    that never loads reward code) rebuilds the policy from the job, loads the weights, runs the
-   native env and measures fitness, success and the curve; it writes ``policy.zip`` and
+   native env from secret seeds drawn here once the training ended (``eval_seeds`` in
+   ``cand_XX/evaluation/job.json`` only; a following evaluator draws its own per checkpoint)
+   and measures fitness, success and the curve; it writes ``policy.zip`` and
    ``trajectories.npz``, which are moved into ``cand_XX/``;
 3. the merged result takes every measured field from (2) and only the bounded, validated
    reported statistics from (1); it is written to ``cand_XX/result.json``.
@@ -38,9 +40,10 @@ from rewardgen.runs.records import (
     CandidateResult,
     WorkerJob,
 )
+from rewardgen.runs.seeds import draw_seeds
 from rewardgen.sandbox.contract import MAX_COMPONENT_NAME, MAX_COMPONENTS
 from rewardgen.sandbox.program import source_sha256
-from rewardgen.sandbox.worker import DEFAULT_TARGET, STOPPED, run_isolated
+from rewardgen.sandbox.worker import CANCELLED, DEFAULT_TARGET, STOPPED, run_isolated
 from rewardgen.train.checkpoints import CHECKPOINT_DIR
 
 log = logging.getLogger(__name__)
@@ -118,7 +121,16 @@ def reported_view(raw: CandidateResult, job: CandidateJob) -> CandidateResult:
 
 
 def merge(measured: CandidateResult, reported: CandidateResult) -> CandidateResult:
-    """The candidate's result: measured fields from the evaluator, statistics as reported."""
+    """The candidate's result: measured fields from the evaluator, statistics as reported.
+
+    A measurement without a finite fitness fails the candidate (the evaluator already refuses
+    one; this keeps a NaN from ever reaching selection whatever measured it).
+    """
+    if measured.ok and not measured.selectable:
+        measured = dataclasses.replace(
+            measured, status="failed",
+            reason=f"evaluation: the fitness is {measured.fitness}; only a finite fitness can be "
+                   "ranked")
     if not measured.ok:
         return dataclasses.replace(reported, status="failed", reason=measured.reason,
                                    traceback=measured.traceback, fitness=None, success_rate=None,
@@ -165,6 +177,11 @@ def train_and_measure(
 ) -> CandidateResult:
     """Train ``job`` in the sandbox, measure it in the trusted evaluator, write result.json.
 
+    The evaluation seeds are drawn after the training worker ended (with ``prune``: by the
+    evaluator, per checkpoint, after reading it); ``job.eval_seeds`` is ignored, and neither the
+    training job nor anything under ``train/`` ever holds them. An MPC job (L2R) is replayed from
+    the seed it planned from: an open-loop plan is only defined from its own initial state.
+
     With ``prune`` (``loop.schedule``) the evaluator follows the training (:func:`train_following`)
     and the candidate may end ``pruned``.
     """
@@ -178,11 +195,11 @@ def train_and_measure(
     mpc = job.reward_kind == MPC_KIND  # L2R: an MPC episode, replayed from its actions
     if mpc:
         target, prune = MPC_TARGET, None  # one episode: nothing to follow or prune
-    train_job = dataclasses.replace(job, out_dir=str(train_dir))
+    train_job = dataclasses.replace(job, out_dir=str(train_dir), eval_seeds=None)
     eval_job = dataclasses.replace(
         job, out_dir=str(out / EVAL_DIR), reward_source=None, device="cpu",
         checkpoint_dir=str(train_dir if mpc else train_dir / CHECKPOINT_DIR),
-        follow=prune is not None,
+        follow=prune is not None, eval_seeds=None,  # following: drawn per checkpoint, after it
     )
     measure_target = MPC_REPLAY_TARGET if mpc else EVALUATOR_TARGET
     eval_cfg = dataclasses.replace(cfg, network=False)
@@ -197,6 +214,10 @@ def train_and_measure(
         _move_artifacts(out)
         if pruned:
             result = pruned_result(measured, pruned, job)
+        elif not measured.ok and CANCELLED in raw.reason:
+            # the evaluator refused a checkpoint (NaN action, bad file) while training ran, and
+            # the trainer was stopped for it: the refusal is the candidate's reason
+            result = merge(measured, reported_view(raw, job))
         elif reported_view(raw, job).status != "ok":
             result = reported_view(raw, job)  # training failed: its reason, not the evaluator's
         else:
@@ -206,6 +227,8 @@ def train_and_measure(
                            sandboxed=loads_code)
         reported = reported_view(raw, job)
         if reported.status == "ok":
+            if not mpc:  # drawn now, the trainer dead: nothing under train/ can know them
+                eval_job = dataclasses.replace(eval_job, eval_seeds=draw_seeds(job.eval_episodes))
             measured = run_isolated(eval_job, eval_cfg, gpu=None, target=measure_target,
                                     sandboxed=False)
             _move_artifacts(out)

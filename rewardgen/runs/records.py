@@ -3,6 +3,7 @@ result every worker returns, with the reward kinds and the run-directory names t
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any, ClassVar, TypeVar
@@ -97,6 +98,10 @@ class CandidateJob(WorkerJob):
     vision: dict[str, Any] = field(default_factory=dict)  # clip / vlm_preference settings
     checkpoint_dir: str | None = None  # trusted evaluation: the training worker's checkpoints
     follow: bool = False  # trusted evaluation while training goes on (loop.schedule): see evaluate.py
+    # trusted evaluation: one reset seed per episode, drawn by the parent after training
+    # (runs/seeds.py); None: the evaluator draws fresh ones per checkpoint, after reading it.
+    # Never set in a training job.
+    eval_seeds: list[int] | None = None
 
     kind: ClassVar[str] = "training"
 
@@ -120,6 +125,9 @@ class JudgeJob(WorkerJob):
     frame_skip: int = 1
     frames: int = 1  # frames per rollout kept for the VLM
     clip: dict[str, Any] = field(default_factory=dict)  # ClipConfig as a dict
+    # one reset seed per rollout, drawn by the parent after the generation trained
+    # (runs/seeds.py); empty: the judge draws its own
+    episode_seeds: list[int] = field(default_factory=list)
 
     kind: ClassVar[str] = "judge"
 
@@ -162,7 +170,8 @@ class CandidateResult:
         fitness: aggregated trusted fitness (selection uses this), None when not trained.
         success_rate: share of evaluation episodes that succeeded (None without a threshold).
         evaluations: the trusted evaluator's curve, one entry per checkpoint: ``timesteps``,
-            ``fitness``, ``success_rate``, ``native_return``, ``length`` (judges add entries).
+            ``fitness``, ``success_rate``, ``native_return``, ``length`` and ``seeds`` (the
+            secret reset seed of each episode, :mod:`rewardgen.runs.seeds`; judges add entries).
         component_stats: per component, its mean episode sum over the training episodes
             between two checkpoints (reported by the candidate).
         episode_returns / native_returns / episode_lengths / episode_fitness: training episodes
@@ -201,6 +210,16 @@ class CandidateResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def selectable(self) -> bool:
+        """Whether selection may rank it: trained (``ok``) with a finite fitness.
+
+        Example:
+            >>> [CandidateResult("ok", fitness=f).selectable for f in (1.0, float("nan"), None)]
+            [True, False, False]
+        """
+        return self.ok and self.fitness is not None and math.isfinite(self.fitness)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -336,7 +336,7 @@ CONTEXTS = ("iteration", "all_time")
 
 
 def _trained(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
-    return [r for r in records if r.result.ok and r.result.fitness is not None]
+    return [r for r in records if r.result.selectable]  # ok, with a finite fitness
 
 
 def best_record(history: Sequence[Sequence[CandidateRecord]],

@@ -77,7 +77,7 @@ def final_seeds(cfg: DictConfig) -> list[int]:
 
 
 def _summarise(results: list[CandidateResult]) -> dict[str, Any]:
-    ok = [r for r in results if r.ok and r.fitness is not None]
+    ok = [r for r in results if r.selectable]
     ok.sort(key=lambda r: -1 if r.seed is None else r.seed)
     fits = [float(r.fitness) for r in ok if r.fitness is not None]
     succ = [r.success_rate for r in ok if r.success_rate is not None]
@@ -91,8 +91,9 @@ def _summarise(results: list[CandidateResult]) -> dict[str, Any]:
         "fitness_per_seed": {str(r.seed): r.fitness for r in ok},
         "success_mean": statistics.fmean(succ) if succ else None,
         "n_ok": len(ok),
-        "failures": [f"seed {r.seed}: {r.status}: {clean_text(r.reason, keep_newlines=False)}"
-                     for r in results if not r.ok],
+        "failures": [f"seed {r.seed}: {r.status}: "
+                     f"{clean_text(r.reason or f'fitness {r.fitness}', keep_newlines=False)}"
+                     for r in results if not r.selectable],
     }
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from rewardgen.executors.pipeline import JUDGE_TARGET
 from rewardgen.jobs import judge_job
 from rewardgen.runs.atomic import atomic_write_json, read_json
 from rewardgen.runs.records import JUDGE_DIR, CandidateResult, JudgeJob
+from rewardgen.runs.seeds import check_seeds, draw_seeds
 from rewardgen.runs.store import CandidateRecord, RunStore
 from rewardgen.tasks.spec import TaskSpec, load_task
 
@@ -51,6 +53,7 @@ def _rollout(task: TaskSpec, policy: Any, seed: int, max_steps: int, size: tuple
              frame_skip: int) -> tuple[list[np.ndarray], float]:
     """One deterministic episode's frames (every ``frame_skip``-th, the last always) and fitness."""
     from rewardgen.reporting.video import _frame
+    from rewardgen.worker.evaluate import finite_action, predict
 
     env = task.make_env(render_mode="rgb_array", width=size[0], height=size[1])
     try:
@@ -60,7 +63,7 @@ def _rollout(task: TaskSpec, policy: Any, seed: int, max_steps: int, size: tuple
         tracker.reset(builder.build())
         frames = [_frame(env)]
         for step in range(1, max_steps + 1):
-            action, _ = policy.predict(obs, deterministic=True)
+            action = finite_action(predict(policy, obs), step)
             obs, _, terminated, truncated, info = env.step(action)
             tracker.update(builder.build(), info)
             last = terminated or truncated or step == max_steps
@@ -81,22 +84,32 @@ def representative(frames: list[np.ndarray], count: int) -> np.ndarray:
 
 
 def judge_candidate(job: JudgeJob) -> CandidateResult:
-    """Worker target: roll out the saved policy, keep frames for the VLM, score them with CLIP."""
+    """Worker target: roll out the saved policy, keep frames for the VLM, score them with CLIP.
+
+    Rollout ``k`` resets with ``job.episode_seeds[k]`` (secret, drawn by the parent after the
+    generation trained; without them, drawn here); ``judge.json`` records them.
+    """
     from rewardgen.reporting.video import load_policy, preload_torch_compiler
+    from rewardgen.worker.evaluate import NonFiniteError
 
     preload_torch_compiler()  # before EGL loads Mesa's LLVM (see video.py)
     task = load_task(job.task)
     policy = load_policy(job.policy, job.algo, "cpu")
     out = Path(job.out_dir)
+    seeds = (check_seeds(job.episode_seeds, job.episodes) if job.episode_seeds
+             else draw_seeds(job.episodes))
     episodes, fitness, shown = [], [], []
-    for k in range(job.episodes):
-        frames, value = _rollout(task, policy, job.seed + k, job.max_steps,
-                                 (job.width, job.height), job.frame_skip)
+    for k, seed in enumerate(seeds):
+        try:
+            frames, value = _rollout(task, policy, seed, job.max_steps, (job.width, job.height),
+                                     job.frame_skip)
+        except NonFiniteError as e:
+            return CandidateResult(status="failed", reason=f"rollout {k + 1}: {e}")
         episodes.append(frames)
         fitness.append(value)
         shown.append(representative(frames, job.frames))
     np.savez_compressed(out / FRAMES_FILE, frames=np.stack(shown))  # (episodes, frames, H, W, 3)
-    report: dict[str, Any] = {"judge": job.judge, "episodes": len(episodes),
+    report: dict[str, Any] = {"judge": job.judge, "episodes": len(episodes), "seeds": seeds,
                               "frames": [len(f) for f in episodes], "task_fitness": fitness}
     score = None
     if job.judge == "clip":
@@ -106,9 +119,11 @@ def judge_candidate(job: JudgeJob) -> CandidateResult:
         scores = [judge_score(reward, np.stack(frames)) for frames in episodes]
         score = float(np.mean(scores))
         report.update(score=score, episode_scores=scores)
+        if not math.isfinite(score):
+            return CandidateResult(status="failed", reason=f"the CLIP score is {score}")
     atomic_write_json(out / "judge.json", report)
     return CandidateResult(status="ok", fitness=score, episode_fitness=fitness,
-                           env_steps=sum(len(f) for f in episodes))
+                           env_steps=sum(len(f) for f in episodes), evaluations=[{"seeds": seeds}])
 
 
 # ---------------------------------------------------------------- the loop side
@@ -171,8 +186,11 @@ class Judge:
         from rewardgen.train.sb3 import resolve_device
 
         device = resolve_device(str(self.cfg.device))
+        # one secret set for the call (a generation, after all of it trained): every candidate
+        # is rolled out from the same initial states, which none of their trainers could know
+        seeds = draw_seeds(int(self.cfg.loop.judge_episodes))
         jobs = [judge_job(self.cfg, self.task, self.store.cand_dir(r.generation, r.index),
-                          self.kind, device) for r in records]
+                          self.kind, device, seeds) for r in records]
         results = executor.run(jobs, target=JUDGE_TARGET,
                                sandbox=sandbox)
         return {r.label: res for r, res in zip(records, results, strict=True)}
@@ -204,14 +222,15 @@ class Judge:
             results = self._render(todo) if todo else {}
             for record in todo:
                 res = results[record.label]
-                if not res.ok or res.fitness is None:
-                    self._fail(record, res.reason or "no CLIP score")
+                if not res.selectable:
+                    self._fail(record, res.reason or f"no finite CLIP score ({res.fitness})")
                     continue
                 result = record.result
                 result.evaluations.append({
                     "judge": "clip", "timesteps": result.env_steps, "fitness": res.fitness,
                     "task_fitness": result.fitness, "episodes": int(self.cfg.loop.judge_episodes),
-                    "episode_fitness": res.episode_fitness})
+                    "episode_fitness": res.episode_fitness,
+                    "seeds": (res.evaluations or [{}])[0].get("seeds")})
                 result.fitness = res.fitness
                 self._save(record, judge="clip")
         if self.rank_by_vlm:

@@ -82,8 +82,8 @@ class MPCScreener:
             return {}
         jobs = [self.job(generation, i, source) for i, source in candidates]
         results = self.executor.run(jobs)
-        scores = {i: r.fitness for (i, _), r in zip(candidates, results, strict=True)
-                  if r.ok and r.fitness is not None}
+        scores = {i: float(r.fitness) for (i, _), r in zip(candidates, results, strict=True)
+                  if r.selectable and r.fitness is not None}
         best = max(scores.values(), default=None)
         out: dict[int, CandidateResult] = {}
         for (i, _), result in zip(candidates, results, strict=True):

@@ -58,7 +58,7 @@ def rollout_path(cand_dir: Path) -> str:
 
 
 def _trained(records: Sequence[CandidateRecord]) -> list[CandidateRecord]:
-    return [r for r in records if r.result.ok and r.source]
+    return [r for r in records if r.result.selectable and r.source]  # a NaN is never ranked
 
 
 def reward_line(record: CandidateRecord, cand_dir: Path, shown: int = 8) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,8 @@ def recorded_curves(run_dir: Path) -> dict[int, dict[str, list[dict[str, Any]]]]
         except (OSError, ValueError):
             continue
         curve = [e for e in result.get("evaluations") or [] if isinstance(e, dict)
-                 and isinstance(e.get("timesteps"), int) and isinstance(e.get("fitness"), int | float)]
+                 and isinstance(e.get("timesteps"), int) and isinstance(e.get("fitness"), int | float)
+                 and math.isfinite(e["fitness"])]  # a NaN point is no rung
         if result.get("status") in ("ok", "pruned") and curve:
             out.setdefault(int(path.parent.parent.name[4:]), {})[path.parent.name] = curve
     return out

@@ -6,7 +6,13 @@ native-reward training, with that policy's stochastic actions, spread evenly ove
 checkpoints (Motif's dataset comes from an agent at every stage of its training). It writes
 ``episodes.npz`` (States and actions, :func:`~rewardgen.runs.trajectories.save_episodes`) and
 ``episodes.json`` (per episode: fitness, length, whether it ended before the step cap, native
-return), which the parent captions.
+return, reset seed), which the parent captions.
+
+Unlike the evaluator's, these seeds are derived from the run's seed (``seed + 20000 + k``), so a
+Motif run's dataset, and with it its reward model, is reproducible from its seed. That is safe
+because no generated code runs before them: the policy collected from trained on the native
+reward, and the episodes are a dataset to caption, not a measurement selection ranks (the Motif
+candidate itself is measured by the evaluator, on secret seeds).
 """
 
 from __future__ import annotations
@@ -31,7 +37,13 @@ COLLECT_SEED_OFFSET = 20_000  # collection episodes start from states evaluation
 
 def collect_episodes(job: CandidateJob) -> CandidateResult:
     """Worker target: collect the episodes Motif captions; never raises for a bad checkpoint."""
-    from rewardgen.worker.evaluate import _eval_env, build_policy_model, run_episode
+    from rewardgen.worker.evaluate import (
+        NonFiniteError,
+        _eval_env,
+        build_policy_model,
+        predict,
+        run_episode,
+    )
 
     t0 = time.monotonic()
     task = load_task(job.task)
@@ -53,17 +65,19 @@ def collect_episodes(job: CandidateJob) -> CandidateResult:
                 load_weights(policy, path)
             except CheckpointError as e:
                 return CandidateResult(status="failed", reason=f"collection: {e}")
-            policies.append(lambda obs, p=policy: p.predict(obs, deterministic=False)[0])
+            policies.append(lambda obs, p=policy: predict(p, obs, deterministic=False))
     episodes = []
     try:
         for k in range(count):
             act = policies[k * len(policies) // count]
             episodes.append(run_episode(task, env, act, job.seed + COLLECT_SEED_OFFSET + k))
+    except NonFiniteError as e:
+        return CandidateResult(status="failed", reason=f"collection: episode {k + 1}: {e}")
     finally:
         env.close()
     save_episodes(episodes, out / EPISODES_NPZ, max_episodes=len(episodes))
     atomic_write_json(out / EPISODES_JSON, {"episodes": [
-        {k: ep[k] for k in ("fitness", "native_return", "length", "ended_early")}
+        {k: ep[k] for k in ("fitness", "native_return", "length", "ended_early", "seed")}
         for ep in episodes]})
     return CandidateResult(status="ok", env_steps=sum(ep["length"] for ep in episodes),
                            wall_time_s=time.monotonic() - t0, seed=job.seed)

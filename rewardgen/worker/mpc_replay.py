@@ -14,6 +14,13 @@ by step, scores the episode with the task's State view and fitness expression, a
 
 MuJoCo is deterministic, so the replayed episode is the one the planner drove; if a worker lied
 about its actions, the replay measures the lie, not the claim.
+
+Its seed is not secret, and cannot be: an open-loop action sequence is a plan *for one initial
+state*, which the planner must know to plan at all, so the replay starts where the planner
+started (the trusted job's seed, never one the worker reports). What holds instead: the fitness
+is that of the actions the worker committed (finite, in bounds), replayed on the native env;
+what does not: a worker that escaped its sandbox could plan on the task's fitness instead of
+its reward program, and the replay cannot tell (docs/security.md, "Evaluation seeds").
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from rewardgen.runs.actions import ACTIONS_FILE, ActionFileError, read_actions
 from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.runs.trajectories import TRAJECTORY_FILE, save_episodes
 from rewardgen.tasks.spec import load_task
-from rewardgen.worker.evaluate import run_episode
+from rewardgen.worker.evaluate import NonFiniteError, run_episode
 from rewardgen.worker.planner import settings_from
 
 log = logging.getLogger(__name__)
@@ -69,8 +76,11 @@ def replay_actions(job: CandidateJob) -> CandidateResult:
             return CandidateResult(status="failed", reason=f"MPC replay: {e}", seed=job.seed)
         # the trusted workers' one episode loop; the episode ends with the actions at the latest
         steps = iter(actions)
-        episode = run_episode(task, TimeLimit(recorder, max_episode_steps=len(actions)),
-                              lambda obs: next(steps), job.seed)
+        try:
+            episode = run_episode(task, TimeLimit(recorder, max_episode_steps=len(actions)),
+                                  lambda obs: next(steps), job.seed)
+        except NonFiniteError as e:
+            return CandidateResult(status="failed", reason=f"MPC replay: {e}", seed=job.seed)
         fps = 1.0 / float(env.unwrapped.dt) / every  # type: ignore[attr-defined]
     finally:
         env.close()
@@ -86,7 +96,8 @@ def replay_actions(job: CandidateJob) -> CandidateResult:
             log.warning("MPC replay: no video (%s: %s)", type(e).__name__, e)
     entry = {"timesteps": length, "fitness": fitness,
              "success_rate": None if success is None else float(bool(success)),
-             "native_return": episode["native_return"], "length": float(length)}
+             "native_return": episode["native_return"], "length": float(length),
+             "seeds": [int(job.seed)]}
     log.info("MPC replay: %d steps, fitness %.4g", length, fitness)
     return CandidateResult(status="ok", fitness=fitness, success_rate=entry["success_rate"],
                            evaluations=[entry], env_steps=length,

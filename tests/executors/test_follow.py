@@ -54,3 +54,35 @@ def test_a_pruned_candidate_stops_at_its_first_rung_and_keeps_its_checkpoint(tmp
     # Both trials were closed as pruned in the generation's study.
     assert [(k, s) for k, _, s in pruner.history] == [
         ("cand_09", "ok"), ("cand_00", "pruned"), ("cand_01", "pruned")]
+
+
+def test_a_following_evaluator_draws_fresh_seeds_for_each_point_after_reading_it(
+    tmp_path: Path,
+) -> None:
+    """loop.schedule's evaluator runs while the trainer lives, so no seed can be drawn in
+    advance: each point's are drawn once its checkpoint is in memory, recorded in the curve the
+    parent reads and in the result, and held by no file under train/."""
+    from rewardgen.config import SandboxConfig
+    from rewardgen.executors.pipeline import EVAL_DIR, train_and_measure
+    from rewardgen.runs.records import CURVE_FILE, CandidateJob
+    from tests.train.helpers import TINY_PPO
+
+    job = CandidateJob(task="inverted_pendulum", out_dir=str(tmp_path / "cand"), reward_kind="native",
+                       rl=TINY_PPO, timesteps=256, eval_freq=128, eval_episodes=2,
+                       max_episode_steps=50, tensorboard=False, seed=5)
+    asked: list[list[int]] = []
+    result = train_and_measure(job, SandboxConfig(timeout_s=300),
+                               prune=lambda curve: asked.append(curve[-1]["seeds"]) or None)
+    assert result.ok, result.reason
+    out = Path(job.out_dir)
+    seeds = [e["seeds"] for e in result.evaluations]
+    assert len(seeds) >= 2 and asked == seeds  # the pruner saw each point with its seeds
+    assert all(len(set(s)) == 2 for s in seeds)
+    assert len({x for s in seeds for x in s}) == 2 * len(seeds)  # fresh at every point
+    assert json.loads((out / EVAL_DIR / CURVE_FILE).read_text()) == result.evaluations
+    eval_job = json.loads((out / EVAL_DIR / "job.json").read_text())
+    assert eval_job["follow"] is True and eval_job["eval_seeds"] is None
+    drawn = {str(x).encode() for s in seeds for x in s}
+    for path in (p for p in (out / TRAIN_DIR).rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        assert not any(d in data for d in drawn), path.name

@@ -34,11 +34,14 @@ def _job(tmp_path: Path, **kw: Any) -> CandidateJob:
 
 
 def _independent_measurement(job: CandidateJob, tmp_path: Path) -> CandidateResult:
-    """The trusted evaluator run again, in this process, on the same checkpoints."""
+    """The trusted evaluator run again, in this process, on the same checkpoints and the seeds
+    the evaluation recorded (what a reviewer does to reproduce it)."""
     checkpoints = Path(job.out_dir) / TRAIN_DIR / CHECKPOINT_DIR
+    recorded = json.loads((Path(job.out_dir) / "result.json").read_text())["evaluations"]
     again = dataclasses.replace(job, out_dir=str(tmp_path / "again"), reward_source=None,
-                                checkpoint_dir=str(checkpoints), save_policy=False)
-    Path(again.out_dir).mkdir()
+                                checkpoint_dir=str(checkpoints), save_policy=False,
+                                eval_seeds=recorded[0]["seeds"])
+    Path(again.out_dir).mkdir(parents=True)
     return evaluate_candidate(again)
 
 
@@ -133,3 +136,53 @@ def test_a_budget_below_one_rollout_still_fits_its_checkpoints() -> None:
     job = CandidateJob(task="hopper", out_dir="x", rl=TINY_PPO, timesteps=100, eval_freq=10)
     assert expected_checkpoints(job) >= 13
     assert expected_checkpoints(dataclasses.replace(job, eval_freq=0)) == 2
+
+
+def _holds(data: bytes, seed: int) -> bool:
+    """Whether ``data`` holds ``seed`` as text or as a 4- or 8-byte integer."""
+    return any(form in data for form in (str(seed).encode(), seed.to_bytes(4, "little"),
+                                         seed.to_bytes(8, "little")))
+
+
+def test_evaluation_seeds_are_fresh_secret_and_recorded(tmp_path: Path) -> None:
+    """The same candidate, job seed and all, trained twice: the evaluator starts each from seeds
+    drawn after training, which no file under train/ (the training job included) holds, and
+    records them where a reviewer finds them to measure the same episodes again."""
+    drawn = []
+    for run in ("first", "second"):
+        job = _job(tmp_path, out_dir=str(tmp_path / run / "cand"))
+        result = train_and_measure(job, SandboxConfig(timeout_s=300))
+        assert result.ok, result.reason
+        out = Path(job.out_dir)
+        seeds = result.evaluations[0]["seeds"]
+        assert len(set(seeds)) == job.eval_episodes  # one per episode
+        assert all(e["seeds"] == seeds for e in result.evaluations)  # the curve on like episodes
+        # recorded: the candidate's result, the evaluator's own job and result
+        assert json.loads((out / "result.json").read_text())["evaluations"] == result.evaluations
+        assert json.loads((out / EVAL_DIR / "job.json").read_text())["eval_seeds"] == seeds
+        assert json.loads((out / EVAL_DIR / "result.json").read_text())["evaluations"][0][
+            "seeds"] == seeds
+        # secret: nothing the training worker could read or write holds them
+        train_job = json.loads((out / TRAIN_DIR / "job.json").read_text())
+        assert train_job["eval_seeds"] is None and train_job["seed"] == 3
+        files = [p for p in (out / TRAIN_DIR).rglob("*") if p.is_file()]
+        assert len(files) >= 4  # job.json, result.json, worker.log, the checkpoints
+        assert [p.name for p in files if any(_holds(p.read_bytes(), s) for s in seeds)] == []
+        assert 3 + 10_000 not in seeds  # the old scheme: job.seed + an offset
+        # reproducible: the recorded seeds measure the same fitness again
+        truth = _independent_measurement(job, tmp_path / run)
+        assert truth.fitness == result.fitness and truth.evaluations == result.evaluations
+        drawn.append(seeds)
+    assert set(drawn[0]).isdisjoint(drawn[1])  # the same job seed, other episodes
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_merge_fails_a_measurement_without_a_finite_fitness(bad: float) -> None:
+    from rewardgen.executors.pipeline import merge
+
+    reported = CandidateResult(status="ok", seed=3, env_steps=10)
+    result = merge(CandidateResult(status="ok", fitness=bad, evaluations=[{"fitness": bad}]),
+                   reported)
+    assert result.status == "failed" and result.fitness is None and not result.selectable
+    assert result.reason == (f"evaluation: the fitness is {bad}; only a finite fitness can be "
+                             "ranked")

@@ -151,3 +151,17 @@ def test_clear_interrupted_keeps_inputs_and_finished_results(tmp_path):
     assert not store.clear_interrupted(cand)  # finished: never touched
     assert store.events()[-1]["recovered"] is True
     assert store.logged_candidates() == {(0, 0)}
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_fitness_is_never_the_best(bad):
+    from rewardgen.runs.store import best_record
+
+    def rec(g, i, f):
+        return CandidateRecord(g, i, "", CandidateResult("ok", fitness=f))
+
+    history = [[rec(0, 0, bad), rec(0, 1, -5.0)], [rec(1, 0, -7.0), rec(1, 1, bad)]]
+    assert best_record(history, "all_time").label == "gen_000/cand_01"
+    assert best_record(history, "iteration").label == "gen_001/cand_00"
+    assert best_record([[rec(0, 0, bad)]], "all_time") is None
+    assert best_record([[rec(0, 0, 1.0)], [rec(1, 0, bad)]], "iteration").label == "gen_000/cand_00"

@@ -130,3 +130,14 @@ def test_final_summary_with_close_baselines_and_a_failed_seed():
     assert gen["failures"] == ["seed 2000: failed: diverged"]
     poi = summary["probability_of_improvement"]["generated_over_native"]
     assert poi["value"] == 1.0 and poi["ci"] is None and "1 seed" in poi["ci_reason"]
+
+
+def test_a_non_finite_final_fitness_is_a_failure_not_a_score():
+    results = {"generated": [CandidateResult("ok", fitness=2.0, seed=1000),
+                             CandidateResult("ok", fitness=float("nan"), seed=2000),
+                             CandidateResult("ok", fitness=float("inf"), seed=3000)]}
+    summary = final_summary("gen_000/cand_00", 64, [1000, 2000, 3000], [0], results)
+    generated = summary["variants"]["generated"]
+    assert generated["fitness_per_seed"] == {"1000": 2.0} and generated["n_ok"] == 1
+    assert generated["fitness_mean"] == 2.0
+    assert generated["failures"] == ["seed 2000: ok: fitness nan", "seed 3000: ok: fitness inf"]

@@ -104,13 +104,19 @@ def test_clip_judge_is_the_fitness_of_every_trained_candidate(tmp_path: Path) ->
     results = _results(root, 0)
     ok = {k: r for k, r in results.items() if r["status"] == "ok"}
     assert ok, results
+    judge_seeds = []
     for label, result in ok.items():
         judge = json.loads((root / label / JUDGE_DIR / "judge.json").read_text())
         assert judge["judge"] == "clip" and judge["episodes"] == 1
         assert result["fitness"] == pytest.approx(judge["score"])
         entry = [e for e in result["evaluations"] if e.get("judge") == "clip"]
         assert len(entry) == 1 and entry[0]["task_fitness"] is not None
+        # secret rollout seeds, drawn after the generation trained, recorded in both files
+        assert entry[0]["seeds"] == judge["seeds"] and len(judge["seeds"]) == 1
+        assert judge["seeds"] != [int(cfg.seed)]
+        judge_seeds.append(judge["seeds"])
         assert -1.0 <= result["fitness"] <= 1.0
+    assert all(s == judge_seeds[0] for s in judge_seeds)  # one set for the generation
     best = json.loads((root / "best" / "result.json").read_text())
     assert best["fitness"] == pytest.approx(max(r["fitness"] for r in ok.values()))
     events = [json.loads(line) for line in (root / "events.jsonl").read_text().splitlines()]

@@ -329,3 +329,13 @@ def test_a_preference_mode_asks_icpls_six_samples_per_generation():
         check_feedback_config(FeedbackConfig(preference_best="best"))
     with pytest.raises(ConfigError, match="feedback.preference_samples=0 must be at least 1"):
         check_feedback_config(FeedbackConfig(preference_samples=0))
+
+
+def test_a_non_finite_fitness_is_never_ranked(tmp_path):
+    records = _records()
+    nan = CandidateRecord(1, 4, "def compute_reward(state, action, prev_state):\n    return 0.0, {}\n",
+                          CandidateResult(status="ok", fitness=float("nan")))
+    inf = CandidateRecord(1, 5, "def compute_reward(state, action, prev_state):\n    return 1.0, {}\n",
+                          CandidateResult(status="ok", fitness=float("inf")))
+    ranked = rank_candidates([nan, *records, inf], "fitness", _dirs(tmp_path))
+    assert [r.index for r in ranked] == [1, 2, 0]

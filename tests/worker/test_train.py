@@ -68,7 +68,7 @@ def test_ppo_program_trains_sandboxed_and_is_measured_by_the_evaluator(
     assert result.env_steps == 384
     assert [e["timesteps"] for e in result.evaluations] == [128, 256, 384]
     assert set(result.evaluations[0]) == {"timesteps", "fitness", "success_rate",
-                                          "native_return", "length"}
+                                          "native_return", "length", "seeds"}
     assert result.fitness == pytest.approx(
         (result.evaluations[-1]["fitness"] + result.evaluations[-2]["fitness"]) / 2
     )
