@@ -1,6 +1,8 @@
 """Motif's intrinsic reward (Klissarov et al. 2023): a Bradley–Terry model of LLM preferences.
 
-The reward model is the State-view MLP of RL-VLM-F (:class:`~rewardgen.rewards.
+The reward model reads the State fields the captions are built from
+(:func:`~rewardgen.tasks.captions.caption_fields`: Motif's reads the message, never the game's
+statistics). It is the State-view MLP of RL-VLM-F (:class:`~rewardgen.rewards.
 preference_model.PreferenceRewardModel`, ``kind="mlp"``), fit to the labelled episode pairs by
 :class:`~rewardgen.rewards.motif_fit.EpisodeFit`. As in Motif, its output is normalised by its
 mean and standard deviation over the dataset's States (``train_reward.py:403-413``, applied in
@@ -44,13 +46,28 @@ META_FILE = "reward_model.json"
 COUNT_KEY = "rewardgen_message_count"  # info entry: N(message) of this step in its episode
 
 
+def input_index(state: Any, names: list[str]) -> list[int]:
+    """Positions of the fields ``names`` in the flattened ``state`` (fields in declaration
+    order, as :func:`~rewardgen.train.vision.flatten_state` lays them out)."""
+    index: list[int] = []
+    offset = 0
+    for name, value in zip(state._fields, state, strict=True):
+        size = int(np.asarray(value).size)
+        if name in names:
+            index.extend(range(offset, offset + size))
+        offset += size
+    return index
+
+
 def fit_intrinsic(episodes: list[np.ndarray], pairs: list[tuple[int, int, float]],
                   settings: dict[str, Any], seed: int, out_dir: Path,
-                  progress: Progress | None = None) -> dict[str, Any]:
+                  progress: Progress | None = None, index: list[int] | None = None,
+                  ) -> dict[str, Any]:
     """Fit the reward model, normalise it on the dataset, save it; return its statistics.
 
     Args:
         episodes: one ``(steps, D)`` array of flattened States per episode.
+        index: the State positions the model reads (:func:`input_index`; None: all).
         pairs: ``(i, j, label)``; label: the probability that episode ``j`` is preferred.
         settings: ``method.*``.
         progress: called with a status line now and then (the fit takes a while).
@@ -61,6 +78,11 @@ def fit_intrinsic(episodes: list[np.ndarray], pairs: list[tuple[int, int, float]
     import torch
     from safetensors.torch import save_file
 
+    if index is not None:
+        if not index:
+            raise ConfigError("method=motif: the captions read no State field, so the reward "
+                              "model would have no input; caption a State quantity")
+        episodes = [ep[:, index] for ep in episodes]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small batches: extra threads only spin (3x slower measured on a
     try:  # loaded 2-core machine)
@@ -81,7 +103,8 @@ def fit_intrinsic(episodes: list[np.ndarray], pairs: list[tuple[int, int, float]
                for k, member in enumerate(model.members)
                for name, p in member.state_dict().items()}
     save_file(tensors, str(out_dir / MODEL_FILE))
-    meta = {"dim": int(episodes[0].shape[1]), "ensemble": len(model.members), "mean": mean,
+    meta = {"dim": int(episodes[0].shape[1]), "input_index": index,
+            "ensemble": len(model.members), "mean": mean,
             "std": std, "threshold": threshold,
             "threshold_percentile": float(settings["threshold_percentile"]),
             "episode_pairs": len(pairs), "ties": fit["ties"],
@@ -111,6 +134,8 @@ class IntrinsicReward:
             raise ConfigError(f"method=motif: cannot read the reward model in {folder}: {e}") from e
         self.mean, self.std = float(meta["mean"]), float(meta["std"])
         self.threshold = float(meta["threshold"])
+        index = meta.get("input_index")
+        self.index = None if index is None else np.asarray(index, dtype=np.int64)
         self.model = PreferenceRewardModel(kind="mlp", ensemble=int(meta["ensemble"]),
                                            device=device)
         self.model._build(np.zeros((1, int(meta["dim"])), dtype=np.float32))
@@ -121,6 +146,8 @@ class IntrinsicReward:
             member.eval()
 
     def __call__(self, states: np.ndarray) -> np.ndarray:
+        if self.index is not None:
+            states = np.asarray(states)[:, self.index]
         normalised = (self.model(states) - self.mean) / self.std
         return np.where(normalised > self.threshold, normalised, 0.0).astype(np.float32)
 
@@ -218,4 +245,4 @@ def motif_stack(job: Any, venv: VecEnv, device: str) -> VecEnv:
 
 
 __all__ = ["COUNT_KEY", "IntrinsicReward", "META_FILE", "MODEL_FILE", "MessageCount",
-           "MotifVecEnv", "fit_intrinsic", "message_counter", "motif_stack"]
+           "MotifVecEnv", "fit_intrinsic", "input_index", "message_counter", "motif_stack"]

@@ -45,6 +45,7 @@ from rewardgen.methods.motif import (
 )
 from rewardgen.runs.atomic import atomic_write_json
 from rewardgen.sandbox.contract import markup_safe
+from rewardgen.tasks.captions import caption_fields
 from rewardgen.tasks.spec import TaskSpec, load_task
 
 log = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ def run_motif(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[
     from rewardgen.executors import make_executor
     from rewardgen.jobs import RewardKind, training_job
     from rewardgen.reporting.terminal import RunUI
-    from rewardgen.rewards.motif import fit_intrinsic
+    from rewardgen.rewards.motif import fit_intrinsic, input_index
     from rewardgen.runs.store import RunStore
     from rewardgen.search.vision import build_summary, print_run_summary
     from rewardgen.train.sb3 import resolve_device
@@ -206,8 +207,9 @@ def run_motif(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[
            "reward model")
     vectors = [np.stack([flatten_state(s) for s in ep.states]) for ep in episodes]
     settings = OmegaConf.to_container(method, resolve=True)
+    index = input_index(episodes[0].states[0], caption_fields(task))  # what the captions read
     model = fit_intrinsic(vectors, kept, settings, int(cfg.seed), root,  # type: ignore[arg-type]
-                          progress=say)
+                          progress=say, index=index)
     store.event("motif_fitted", accuracy=model["episode_pair_accuracy"],
                 epochs=model["epochs"], best_epoch=model["best_epoch"])
 

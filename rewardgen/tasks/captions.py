@@ -11,7 +11,8 @@ caption must show neither it nor a quantity it is computed from:
   makes the episode's duration (and ``time``) the score itself.
 * :func:`check_captions`: a task's declared ``captions:`` may read none of them (checked when
   the task loads, one line).
-* :func:`behaviour_fields`: what the default caption summarises.
+* :func:`behaviour_fields`: what the default caption summarises; :func:`caption_fields`: what
+  a caption is built from, which is also what the reward model reads.
 * :func:`step_message`: the per-step counterpart of NetHack's message, the caption's quantities
   of one State on a grid, which Motif's count term ``N(message)`` counts (``learner.py:786-787``).
 """
@@ -142,6 +143,22 @@ def behaviour_fields(task: TaskSpec) -> list[StateField]:
     return [f for f in task.state if f.name not in banned and f.source.strip() not in _CLOCK]
 
 
+def caption_fields(task: TaskSpec) -> list[str]:
+    """The State fields a caption is built from, in State order: the reward model's input.
+
+    Motif's reward model reads the message the LLM read, not the game's statistics
+    (``--use_blstats`` False, ``sample_factory/algorithms/utils/arguments.py:57``); here it reads
+    the fields of the declared captions, or those of the default caption.
+    """
+    if not task.captions:
+        return [f.name for f in behaviour_fields(task)]
+    read: set[str] = set()
+    for spec in task.captions:
+        if spec.aggregate != "duration":
+            read |= fields_read(spec.expr)
+    return [f.name for f in task.state if f.name in read]
+
+
 def is_contact(field: StateField) -> bool:
     """A contact field: the caption says whether it touches, the message counts that bit."""
     return "contact" in field.name
@@ -184,5 +201,5 @@ def _cell(value: float, resolution: float) -> int:
     return int(math.floor(value / resolution)) if math.isfinite(value) else 2**31
 
 
-__all__ = ["behaviour_fields", "check_captions", "fields_read", "fitness_fields",
+__all__ = ["behaviour_fields", "caption_fields", "check_captions", "fields_read", "fitness_fields",
            "is_contact", "step_message"]
