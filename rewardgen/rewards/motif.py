@@ -35,7 +35,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from rewardgen.errors import ConfigError
-from rewardgen.rewards.motif_fit import EpisodeFit, Progress
+from rewardgen.rewards.motif_fit import EpisodeFit, Progress, unbounded
 from rewardgen.rewards.preference_model import PreferenceRewardModel
 from rewardgen.rewards.wrappers import INFO_KEY
 
@@ -103,7 +103,7 @@ def fit_intrinsic(episodes: list[np.ndarray], pairs: list[tuple[int, int, float]
                for k, member in enumerate(model.members)
                for name, p in member.state_dict().items()}
     save_file(tensors, str(out_dir / MODEL_FILE))
-    meta = {"dim": int(episodes[0].shape[1]), "input_index": index,
+    meta = {"dim": int(episodes[0].shape[1]), "input_index": index, "output": "linear",
             "ensemble": len(model.members), "mean": mean,
             "std": std, "threshold": threshold,
             "threshold_percentile": float(settings["threshold_percentile"]),
@@ -139,6 +139,8 @@ class IntrinsicReward:
         self.model = PreferenceRewardModel(kind="mlp", ensemble=int(meta["ensemble"]),
                                            device=device)
         self.model._build(np.zeros((1, int(meta["dim"])), dtype=np.float32))
+        if meta.get("output", "tanh") == "linear":
+            unbounded(self.model)
         for k, member in enumerate(self.model.members):
             prefix = f"m{k}."
             member.load_state_dict({n[len(prefix):]: t for n, t in tensors.items()

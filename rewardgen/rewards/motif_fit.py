@@ -48,6 +48,19 @@ def split_pairs(n: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray
     return np.sort(order[held:]), np.sort(order[:held])
 
 
+def unbounded(model: PreferenceRewardModel) -> None:
+    """Drop the members' output ``tanh``: Motif's reward head is a plain linear layer
+    (``rlaif/reward_model.py:40-49``), and a bounded one saturates on episodes it ranks
+    first. The parameters keep their names, so a saved model loads into either."""
+    import torch
+
+    model.members = [torch.nn.Sequential(*list(m.children())[:-1]) if
+                     isinstance(list(m.children())[-1], torch.nn.Tanh) else m
+                     for m in model.members]
+    model.optim = torch.optim.Adam([p for m in model.members for p in m.parameters()],
+                                   lr=model.lr)
+
+
 class EpisodeFit:
     """Fits the members of a :class:`PreferenceRewardModel` (``kind="mlp"``) to episode pairs.
 
@@ -77,6 +90,7 @@ class EpisodeFit:
         self.model = PreferenceRewardModel(kind="mlp", ensemble=int(settings["ensemble"]),
                                            lr=float(settings["lr"]), seed=seed)
         self.model._build(np.zeros((1, self.episodes[0].shape[1]), dtype=np.float32))
+        unbounded(self.model)
         self.train, self.val = split_pairs(len(pairs), float(settings["validation_share"]), seed)
         self._val_draw = self._draw()  # one fixed draw: the validation loss compares epochs
 
@@ -117,6 +131,14 @@ class EpisodeFit:
 
     def fit(self, progress: Progress | None = None) -> dict[str, Any]:
         """Train; keep the best-validation weights. Returns the fit's statistics."""
+        threads = self.torch.get_num_threads()
+        self.torch.set_num_threads(1)  # small batches: extra threads only spin (3x slower
+        try:  # measured on a loaded 2-core machine)
+            return self._fit(progress)
+        finally:
+            self.torch.set_num_threads(threads)
+
+    def _fit(self, progress: Progress | None) -> dict[str, Any]:
         torch, optim = self.torch, self.model.optim
         assert optim is not None
         history: list[dict[str, float]] = []
@@ -163,4 +185,4 @@ class EpisodeFit:
                 "history": history}
 
 
-__all__ = ["EpisodeFit", "Progress", "split_pairs"]
+__all__ = ["EpisodeFit", "Progress", "split_pairs", "unbounded"]
