@@ -45,35 +45,52 @@ def check_motif_config(m: Any) -> None:
     Raises:
         ConfigError: one line naming the setting and the fix.
     """
-    lows = {"episodes": 2, "pairs": 1, "states_per_episode": 0, "ensemble": 1, "max_epochs": 1,
-            "batch_pairs": 1, "patience": 1, "collect_timesteps": 0, "coefficient": 0,
-            "count_exponent": 0}
+    lows = {
+        "episodes": 2,
+        "pairs": 1,
+        "states_per_episode": 0,
+        "ensemble": 1,
+        "max_epochs": 1,
+        "batch_pairs": 1,
+        "patience": 1,
+        "collect_timesteps": 0,
+        "coefficient": 0,
+        "count_exponent": 0,
+    }
     for name, low in lows.items():
         value = m[name]
         if value is None or isinstance(value, bool) or value < low:
             hint = "; 0 collects with a random policy" if name == "collect_timesteps" else ""
             raise ConfigError(f"method.{name}={value} must be at least {low}{hint}")
     if m.env_coefficient is not None and m.env_coefficient < 0:
-        raise ConfigError(f"method.env_coefficient={m.env_coefficient} must be at least 0, or "
-                          "null for Motif's (1.0 on the sparse reward, 0.01 on the native one)")
+        raise ConfigError(
+            f"method.env_coefficient={m.env_coefficient} must be at least 0, or "
+            "null for Motif's (1.0 on the sparse reward, 0.01 on the native one)"
+        )
     if m.env_reward not in ENV_REWARDS:
         raise ConfigError(f"method.env_reward={m.env_reward!r} is not one of {ENV_REWARDS}")
     for name in ("lr", "message_resolution"):
         if not m[name] > 0:
             raise ConfigError(f"method.{name}={m[name]} must be greater than 0")
     if not 0.0 <= m.validation_share < 1.0:
-        raise ConfigError(f"method.validation_share={m.validation_share} must lie in [0, 1) "
-                          "(0: no validation split, the fit runs method.max_epochs)")
+        raise ConfigError(
+            f"method.validation_share={m.validation_share} must lie in [0, 1) "
+            "(0: no validation split, the fit runs method.max_epochs)"
+        )
     if not 0.0 <= m.threshold_percentile <= 100.0:
-        raise ConfigError(f"method.threshold_percentile={m.threshold_percentile} must lie in "
-                          "[0, 100] (0 keeps every intrinsic reward)")
+        raise ConfigError(
+            f"method.threshold_percentile={m.threshold_percentile} must lie in "
+            "[0, 100] (0 keeps every intrinsic reward)"
+        )
     if m.temperature is not None and m.temperature < 0:
         raise ConfigError(f"method.temperature={m.temperature} must be at least 0, or null")
     most = m.episodes * (m.episodes - 1) // 2
     if m.pairs > most:
-        raise ConfigError(f"method.pairs={m.pairs} exceeds the {most} distinct pairs of "
-                          f"method.episodes={m.episodes}; lower method.pairs or raise "
-                          "method.episodes")
+        raise ConfigError(
+            f"method.pairs={m.pairs} exceeds the {most} distinct pairs of "
+            f"method.episodes={m.episodes}; lower method.pairs or raise "
+            "method.episodes"
+        )
 
 
 def check_motif_run(cfg: Any, task: TaskSpec) -> None:
@@ -91,16 +108,21 @@ def check_motif_run(cfg: Any, task: TaskSpec) -> None:
         if value != 1:
             raise ConfigError(
                 f"loop.{key}={value} does not apply to method=motif (one reward model, one "
-                f"policy); drop it (Motif asks method.pairs; more trainings: final.n_seeds)")
+                f"policy); drop it (Motif asks method.pairs; more trainings: final.n_seeds)"
+            )
     env_reward = str(cfg.method.env_reward)
     if env_reward == "sparse" and not task.sparse_reward:
-        raise ConfigError(f"method=motif adds its reward to the task's sparse reward and task "
-                          f"{task.name!r} has none; add sparse_reward to its YAML or set "
-                          "method.env_reward=native")
+        raise ConfigError(
+            f"method=motif adds its reward to the task's sparse reward and task "
+            f"{task.name!r} has none; add sparse_reward to its YAML or set "
+            "method.env_reward=native"
+        )
     if not task.captions and not behaviour_fields(task):
-        raise ConfigError(f"task {task.name!r}: every State field is a quantity of the fitness, "
-                          "so Motif's default caption would show the score; declare captions: "
-                          "in its YAML")
+        raise ConfigError(
+            f"task {task.name!r}: every State field is a quantity of the fitness, "
+            "so Motif's default caption would show the score; declare captions: "
+            "in its YAML"
+        )
 
 
 def env_coefficient(m: Any) -> float:
@@ -143,8 +165,10 @@ def _fmt(value: float, unit: str = "") -> str:
 
 
 def _values(values: np.ndarray, unit: str) -> str:
-    return (f"mean {_fmt(float(values.mean()), unit)}, lowest {_fmt(float(values.min()))}, "
-            f"highest {_fmt(float(values.max()))}, final {_fmt(float(values[-1]))}")
+    return (
+        f"mean {_fmt(float(values.mean()), unit)}, lowest {_fmt(float(values.min()))}, "
+        f"highest {_fmt(float(values.max()))}, final {_fmt(float(values[-1]))}"
+    )
 
 
 def default_caption(task: TaskSpec, ep: EpisodeRecord, dt: float, cap: int | None) -> list[str]:
@@ -157,33 +181,43 @@ def default_caption(task: TaskSpec, ep: EpisodeRecord, dt: float, cap: int | Non
     lines = []
     if task.fitness.aggregate != "duration":
         limit = f" of at most {cap}" if cap else ""
-        end = ("it ended early: the robot fell or left the allowed region" if ep.ended_early
-               else "it lasted until the time limit")
+        end = (
+            "it ended early: the robot fell or left the allowed region"
+            if ep.ended_early
+            else "it lasted until the time limit"
+        )
         lines.append(f"duration: {ep.length} steps ({ep.length * dt:.1f} s){limit}; {end}")
     for field in behaviour_fields(task):
         label = field.name.replace("_", " ")
-        values = np.asarray([np.asarray(getattr(s, field.name), dtype=np.float64)
-                             for s in ep.states])
+        values = np.asarray(
+            [np.asarray(getattr(s, field.name), dtype=np.float64) for s in ep.states]
+        )
         if is_contact(field):
             norms = np.linalg.norm(values.reshape(len(values), -1), axis=1)
-            lines.append(f"{label}: in contact on {np.mean(norms > 1e-6):.0%} of steps, mean "
-                         f"magnitude {norms.mean():.3g}")
+            lines.append(
+                f"{label}: in contact on {np.mean(norms > 1e-6):.0%} of steps, mean "
+                f"magnitude {norms.mean():.3g}"
+            )
         elif values.ndim == 1:
             lines.append(f"{label}: {_values(values, field.unit)}")
         else:
             flat = np.abs(values.reshape(len(values), -1)).mean(axis=0)
             shown = ", ".join(f"{v:.3g}" for v in flat) if len(flat) <= 3 else f"{flat.mean():.3g}"
             per = " per component" if len(flat) <= 3 else " over its components"
-            lines.append(f"{label}: mean absolute value{per} {shown}"
-                         + (f" {field.unit}" if field.unit not in ("", "1") else ""))
+            lines.append(
+                f"{label}: mean absolute value{per} {shown}"
+                + (f" {field.unit}" if field.unit not in ("", "1") else "")
+            )
     return lines
 
 
 def caption(task: TaskSpec, ep: EpisodeRecord, dt: float, cap: int | None = None) -> str:
     """The episode as text: the task's ``captions`` when declared, else the default."""
     if task.captions:
-        lines = [f"{spec.doc}: {_fmt(_aggregate(spec, ep.states, dt), spec.unit)}"
-                 for spec in task.captions]
+        lines = [
+            f"{spec.doc}: {_fmt(_aggregate(spec, ep.states, dt), spec.unit)}"
+            for spec in task.captions
+        ]
     else:
         lines = default_caption(task, ep, dt, cap)
     return "\n".join(f"- {line}" for line in lines)
@@ -194,8 +228,12 @@ def pair_messages(task: TaskSpec, first: str, second: str) -> list[Message]:
     """Motif's pair question: which of two captioned episodes shows more progress."""
     return [
         {"role": "system", "content": render("motif", "system")},
-        {"role": "user", "content": render("motif", "pair", description=task.description,
-                                           first=first, second=second)},
+        {
+            "role": "user",
+            "content": render(
+                "motif", "pair", description=task.description, first=first, second=second
+            ),
+        },
     ]
 
 
@@ -227,8 +265,9 @@ class PairLabeller:
         both_orders: also ask each pair swapped (our option; Motif asks once).
     """
 
-    def __init__(self, proposer: Any, task: TaskSpec, seed: int = 0,
-                 both_orders: bool = False) -> None:
+    def __init__(
+        self, proposer: Any, task: TaskSpec, seed: int = 0, both_orders: bool = False
+    ) -> None:
         self.proposer, self.task, self.seed = proposer, task, seed
         self.both_orders = both_orders
         self.requests = 0
@@ -245,8 +284,11 @@ class PairLabeller:
         texts = [self._request(messages)]
         choice = parse_choice(texts[0])
         if choice is None:
-            retry: list[Message] = [*messages, {"role": "assistant", "content": texts[0]},
-                                    {"role": "user", "content": render("motif", "retry")}]
+            retry: list[Message] = [
+                *messages,
+                {"role": "assistant", "content": texts[0]},
+                {"role": "user", "content": render("motif", "retry")},
+            ]
             texts.append(self._request(retry))
             choice = parse_choice(texts[-1])
         return choice, texts
@@ -254,8 +296,13 @@ class PairLabeller:
     def label(self, first: str, second: str) -> dict[str, Any]:
         """``{"label", "forward", "backward", "answers"}`` for captions ``first``, ``second``."""
         if first == second:  # Motif: identical descriptions are a tie, never asked
-            return {"label": TIE, "forward": None, "backward": None, "answers": [],
-                    "identical": True}
+            return {
+                "label": TIE,
+                "forward": None,
+                "backward": None,
+                "answers": [],
+                "identical": True,
+            }
         forward, answers = self.ask(first, second)
         backward = None
         if self.both_orders:
@@ -269,10 +316,28 @@ def fitness_label(first: float, second: float) -> dict[str, Any]:
     """``llm=offline``: the episode of higher trusted fitness (Motif's ``score`` annotator);
     equal fitness is a tie."""
     label = TIE if first == second else (0.0 if first > second else 1.0)
-    return {"label": label, "forward": label, "backward": None, "answers": [],
-            "labeller": OFFLINE_LABELLER}
+    return {
+        "label": label,
+        "forward": label,
+        "backward": None,
+        "answers": [],
+        "labeller": OFFLINE_LABELLER,
+    }
 
 
-__all__ = ["ENV_REWARDS", "EpisodeRecord", "OFFLINE_LABELLER", "PairLabeller", "TIE", "caption",
-           "check_motif_config", "check_motif_run", "combine", "default_caption",
-           "env_coefficient", "fitness_label", "pair_messages", "parse_choice"]
+__all__ = [
+    "ENV_REWARDS",
+    "EpisodeRecord",
+    "OFFLINE_LABELLER",
+    "PairLabeller",
+    "TIE",
+    "caption",
+    "check_motif_config",
+    "check_motif_run",
+    "combine",
+    "default_caption",
+    "env_coefficient",
+    "fitness_label",
+    "pair_messages",
+    "parse_choice",
+]

@@ -59,10 +59,15 @@ def input_index(state: Any, names: list[str]) -> list[int]:
     return index
 
 
-def fit_intrinsic(episodes: list[np.ndarray], pairs: list[tuple[int, int, float]],
-                  settings: dict[str, Any], seed: int, out_dir: Path,
-                  progress: Progress | None = None, index: list[int] | None = None,
-                  ) -> dict[str, Any]:
+def fit_intrinsic(
+    episodes: list[np.ndarray],
+    pairs: list[tuple[int, int, float]],
+    settings: dict[str, Any],
+    seed: int,
+    out_dir: Path,
+    progress: Progress | None = None,
+    index: list[int] | None = None,
+) -> dict[str, Any]:
     """Fit the reward model, normalise it on the dataset, save it; return its statistics.
 
     Args:
@@ -80,8 +85,10 @@ def fit_intrinsic(episodes: list[np.ndarray], pairs: list[tuple[int, int, float]
 
     if index is not None:
         if not index:
-            raise ConfigError("method=motif: the captions read no State field, so the reward "
-                              "model would have no input; caption a State quantity")
+            raise ConfigError(
+                "method=motif: the captions read no State field, so the reward "
+                "model would have no input; caption a State quantity"
+            )
         episodes = [ep[:, index] for ep in episodes]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small batches: extra threads only spin (3x slower measured on a
@@ -99,18 +106,27 @@ def fit_intrinsic(episodes: list[np.ndarray], pairs: list[tuple[int, int, float]
     decided = [(i, j, lab) for i, j, lab in pairs if lab in (0.0, 1.0)]
     agree = [(scores[j] > scores[i]) == (lab == 1.0) for i, j, lab in decided]
     out_dir.mkdir(parents=True, exist_ok=True)
-    tensors = {f"m{k}.{name}": p.detach().cpu().contiguous()
-               for k, member in enumerate(model.members)
-               for name, p in member.state_dict().items()}
+    tensors = {
+        f"m{k}.{name}": p.detach().cpu().contiguous()
+        for k, member in enumerate(model.members)
+        for name, p in member.state_dict().items()
+    }
     save_file(tensors, str(out_dir / MODEL_FILE))
-    meta = {"dim": int(episodes[0].shape[1]), "input_index": index, "output": "linear",
-            "ensemble": len(model.members), "mean": mean,
-            "std": std, "threshold": threshold,
-            "threshold_percentile": float(settings["threshold_percentile"]),
-            "episode_pairs": len(pairs), "ties": fit["ties"],
-            "episode_pair_accuracy": float(np.mean(agree)) if agree else None,
-            **{k: v for k, v in fit.items() if k not in ("ties", "history")},
-            "torch": torch.__version__}
+    meta = {
+        "dim": int(episodes[0].shape[1]),
+        "input_index": index,
+        "output": "linear",
+        "ensemble": len(model.members),
+        "mean": mean,
+        "std": std,
+        "threshold": threshold,
+        "threshold_percentile": float(settings["threshold_percentile"]),
+        "episode_pairs": len(pairs),
+        "ties": fit["ties"],
+        "episode_pair_accuracy": float(np.mean(agree)) if agree else None,
+        **{k: v for k, v in fit.items() if k not in ("ties", "history")},
+        "torch": torch.__version__,
+    }
     (out_dir / META_FILE).write_text(json.dumps({**meta, "history": fit["history"]}, indent=2))
     return meta
 
@@ -136,15 +152,17 @@ class IntrinsicReward:
         self.threshold = float(meta["threshold"])
         index = meta.get("input_index")
         self.index = None if index is None else np.asarray(index, dtype=np.int64)
-        self.model = PreferenceRewardModel(kind="mlp", ensemble=int(meta["ensemble"]),
-                                           device=device)
+        self.model = PreferenceRewardModel(
+            kind="mlp", ensemble=int(meta["ensemble"]), device=device
+        )
         self.model._build(np.zeros((1, int(meta["dim"])), dtype=np.float32))
         if meta.get("output", "tanh") == "linear":
             unbounded(self.model)
         for k, member in enumerate(self.model.members):
             prefix = f"m{k}."
-            member.load_state_dict({n[len(prefix):]: t for n, t in tensors.items()
-                                    if n.startswith(prefix)})
+            member.load_state_dict(
+                {n[len(prefix) :]: t for n, t in tensors.items() if n.startswith(prefix)}
+            )
             member.eval()
 
     def __call__(self, states: np.ndarray) -> np.ndarray:
@@ -193,8 +211,15 @@ class MotifVecEnv(VecEnvWrapper):
     ``intrinsic``).
     """
 
-    def __init__(self, venv: VecEnv, intrinsic: IntrinsicReward, key: str,
-                 coefficient: float, env_coefficient: float, count_exponent: float = 3.0) -> None:
+    def __init__(
+        self,
+        venv: VecEnv,
+        intrinsic: IntrinsicReward,
+        key: str,
+        coefficient: float,
+        env_coefficient: float,
+        count_exponent: float = 3.0,
+    ) -> None:
         super().__init__(venv)
         self.intrinsic, self.key = intrinsic, key
         self.coefficient, self.env_coefficient = coefficient, env_coefficient
@@ -210,11 +235,13 @@ class MotifVecEnv(VecEnvWrapper):
         obs, env_reward, dones, infos = self.venv.step_wait()
         states = np.stack([info[self.key] for info in infos])
         counts = np.asarray([float(info.get(COUNT_KEY, 1)) for info in infos])
-        intrinsic = self.intrinsic(states) / counts ** self.count_exponent
+        intrinsic = self.intrinsic(states) / counts**self.count_exponent
         self._env += env_reward
         self._int += intrinsic
-        rewards = (self.env_coefficient * np.asarray(env_reward, dtype=np.float32)
-                   + self.coefficient * intrinsic).astype(np.float32)
+        rewards = (
+            self.env_coefficient * np.asarray(env_reward, dtype=np.float32)
+            + self.coefficient * intrinsic
+        ).astype(np.float32)
         for i, info in enumerate(infos):
             extra = info.setdefault(INFO_KEY, {})
             extra["intrinsic_reward"] = float(intrinsic[i])
@@ -242,9 +269,25 @@ def motif_stack(job: Any, venv: VecEnv, device: str) -> VecEnv:
 
     options = job.reward_options
     intrinsic = IntrinsicReward(options["reward_model_dir"], device)
-    return MotifVecEnv(venv, intrinsic, STATE_KEY, float(options["coefficient"]),
-                       float(options["env_coefficient"]), float(options.get("count_exponent", 3)))
+    return MotifVecEnv(
+        venv,
+        intrinsic,
+        STATE_KEY,
+        float(options["coefficient"]),
+        float(options["env_coefficient"]),
+        float(options.get("count_exponent", 3)),
+    )
 
 
-__all__ = ["COUNT_KEY", "IntrinsicReward", "META_FILE", "MODEL_FILE", "MessageCount",
-           "MotifVecEnv", "fit_intrinsic", "input_index", "message_counter", "motif_stack"]
+__all__ = [
+    "COUNT_KEY",
+    "IntrinsicReward",
+    "META_FILE",
+    "MODEL_FILE",
+    "MessageCount",
+    "MotifVecEnv",
+    "fit_intrinsic",
+    "input_index",
+    "message_counter",
+    "motif_stack",
+]

@@ -54,11 +54,13 @@ def unbounded(model: PreferenceRewardModel) -> None:
     first. The parameters keep their names, so a saved model loads into either."""
     import torch
 
-    model.members = [torch.nn.Sequential(*list(m.children())[:-1]) if
-                     isinstance(list(m.children())[-1], torch.nn.Tanh) else m
-                     for m in model.members]
-    model.optim = torch.optim.Adam([p for m in model.members for p in m.parameters()],
-                                   lr=model.lr)
+    model.members = [
+        torch.nn.Sequential(*list(m.children())[:-1])
+        if isinstance(list(m.children())[-1], torch.nn.Tanh)
+        else m
+        for m in model.members
+    ]
+    model.optim = torch.optim.Adam([p for m in model.members for p in m.parameters()], lr=model.lr)
 
 
 class EpisodeFit:
@@ -72,14 +74,21 @@ class EpisodeFit:
         seed: initialisation, split, batches and State draws.
     """
 
-    def __init__(self, episodes: list[np.ndarray], pairs: list[tuple[int, int, float]],
-                 settings: dict[str, Any], seed: int) -> None:
+    def __init__(
+        self,
+        episodes: list[np.ndarray],
+        pairs: list[tuple[int, int, float]],
+        settings: dict[str, Any],
+        seed: int,
+    ) -> None:
         import torch
 
         if not pairs:
-            raise ConfigError("method=motif: no preference was kept (every answer was "
-                              "unreadable); ask more pairs (method.pairs) or check the LLM's "
-                              "answers in motif/preferences.json")
+            raise ConfigError(
+                "method=motif: no preference was kept (every answer was "
+                "unreadable); ask more pairs (method.pairs) or check the LLM's "
+                "answers in motif/preferences.json"
+            )
         self.torch = torch
         self.episodes = [torch.as_tensor(np.asarray(e, dtype=np.float32)) for e in episodes]
         self.pairs = pairs
@@ -87,8 +96,9 @@ class EpisodeFit:
         self.batch = int(settings["batch_pairs"])
         self.max_epochs, self.patience = int(settings["max_epochs"]), int(settings["patience"])
         self.rng = np.random.default_rng(seed)
-        self.model = PreferenceRewardModel(kind="mlp", ensemble=int(settings["ensemble"]),
-                                           lr=float(settings["lr"]), seed=seed)
+        self.model = PreferenceRewardModel(
+            kind="mlp", ensemble=int(settings["ensemble"]), lr=float(settings["lr"]), seed=seed
+        )
         self.model._build(np.zeros((1, self.episodes[0].shape[1]), dtype=np.float32))
         unbounded(self.model)
         self.train, self.val = split_pairs(len(pairs), float(settings["validation_share"]), seed)
@@ -98,8 +108,9 @@ class EpisodeFit:
         """The States that stand for each episode in one step."""
         if self.per_episode == 0:
             return list(self.episodes)
-        return [e[self.rng.integers(0, len(e), min(self.per_episode, len(e)))]
-                for e in self.episodes]
+        return [
+            e[self.rng.integers(0, len(e), min(self.per_episode, len(e)))] for e in self.episodes
+        ]
 
     def _means(self, draw: list[Any], members: list[Any], needed: list[int]) -> Any:
         """``(members, episodes)`` mean rewards of the ``needed`` episodes (others 0)."""
@@ -123,8 +134,13 @@ class EpisodeFit:
         needed = sorted({int(k) for k in [*i.tolist(), *j.tolist()]})
         means = self._means(draw, self.model.members, needed)
         logits = means[:, j] - means[:, i]  # log-odds that the second episode is preferred
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(
-            logits, target.expand_as(logits), reduction="none").mean(1).sum()
+        loss = (
+            torch.nn.functional.binary_cross_entropy_with_logits(
+                logits, target.expand_as(logits), reduction="none"
+            )
+            .mean(1)
+            .sum()
+        )
         decided = (target == 0.0) | (target == 1.0)
         agree = ((logits.mean(0) > 0).float() == target)[decided]
         return loss, float(agree.sum()), int(decided.sum())
@@ -158,8 +174,10 @@ class EpisodeFit:
             if len(self.val):
                 with torch.no_grad():
                     loss, c, d = self._loss(self._val_draw, self.val)
-                row.update(validation_loss=float(loss) / len(self.model.members),
-                           validation_accuracy=c / d if d else 1.0)
+                row.update(
+                    validation_loss=float(loss) / len(self.model.members),
+                    validation_accuracy=c / d if d else 1.0,
+                )
                 if row["validation_loss"] < best_loss - 1e-6:
                     best_loss, best_epoch, stale = row["validation_loss"], epoch, 0
                     best_state = [copy.deepcopy(m.state_dict()) for m in self.model.members]
@@ -167,8 +185,9 @@ class EpisodeFit:
                     stale += 1
             history.append(row)
             if progress is not None and (epoch == 1 or epoch % 10 == 0):
-                shown = ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in row.items()
-                                  if k != "epoch")
+                shown = ", ".join(
+                    f"{k.replace('_', ' ')} {v:.3f}" for k, v in row.items() if k != "epoch"
+                )
                 progress(f"motif: reward model epoch {epoch}/{self.max_epochs}: {shown}")
             if len(self.val) and stale >= self.patience:
                 break
@@ -177,12 +196,16 @@ class EpisodeFit:
                 m.load_state_dict(state)
         for m in self.model.members:
             m.eval()
-        return {"epochs": len(history), "best_epoch": best_epoch or len(history),
-                "stopped_early": len(history) < self.max_epochs,
-                "train_pairs": len(self.train), "validation_pairs": len(self.val),
-                "ties": sum(1 for p in self.pairs if p[2] == 0.5),
-                "validation_loss": None if best_state is None else best_loss,
-                "history": history}
+        return {
+            "epochs": len(history),
+            "best_epoch": best_epoch or len(history),
+            "stopped_early": len(history) < self.max_epochs,
+            "train_pairs": len(self.train),
+            "validation_pairs": len(self.val),
+            "ties": sum(1 for p in self.pairs if p[2] == 0.5),
+            "validation_loss": None if best_state is None else best_loss,
+            "history": history,
+        }
 
 
 __all__ = ["EpisodeFit", "Progress", "split_pairs", "unbounded"]

@@ -64,16 +64,21 @@ def _labeller(cfg: DictConfig, task: TaskSpec, run_dir: Path) -> tuple[Any, str]
         llm = dataclasses.replace(llm, temperature=float(temperature))
     proposer = make_proposer(llm, run_dir)
     if not getattr(proposer, "is_llm", False):
-        log.warning("method=motif with no language model: preferences come from the task's "
-                    "trusted fitness (%s)", OFFLINE_LABELLER)
+        log.warning(
+            "method=motif with no language model: preferences come from the task's "
+            "trusted fitness (%s)",
+            OFFLINE_LABELLER,
+        )
         return None, OFFLINE_LABELLER
-    labeller = PairLabeller(proposer, task, seed=int(cfg.seed),
-                            both_orders=bool(cfg.method.both_orders))
+    labeller = PairLabeller(
+        proposer, task, seed=int(cfg.seed), both_orders=bool(cfg.method.both_orders)
+    )
     return labeller, str(proposer.name)
 
 
-def collect(cfg: DictConfig, task: TaskSpec, executor: Any, sandbox: Any,
-            root: Path) -> list[EpisodeRecord]:
+def collect(
+    cfg: DictConfig, task: TaskSpec, executor: Any, sandbox: Any, root: Path
+) -> list[EpisodeRecord]:
     """Step 1: the episodes (States from the trusted collector), via the executor; a resume
     reads those already collected."""
     from rewardgen.executors.pipeline import COLLECT_TARGET
@@ -87,20 +92,30 @@ def collect(cfg: DictConfig, task: TaskSpec, executor: Any, sandbox: Any,
         return _read_episodes(root)
     if int(method.collect_timesteps) > 0:
         policy_dir = root / "policy"
-        job = training_job(cfg, str(policy_dir), None, RewardKind.NATIVE.value,
-                           timesteps=int(method.collect_timesteps))
+        job = training_job(
+            cfg,
+            str(policy_dir),
+            None,
+            RewardKind.NATIVE.value,
+            timesteps=int(method.collect_timesteps),
+        )
         [result] = executor.run([job], sandbox=sandbox)
         if not result.ok:
-            raise ConfigError(f"method=motif: the native policy that collects episodes did not "
-                              f"train ({result.status}: {result.reason})")
+            raise ConfigError(
+                f"method=motif: the native policy that collects episodes did not "
+                f"train ({result.status}: {result.reason})"
+            )
         checkpoints = str(policy_dir / "train" / "checkpoints")
     job = dataclasses.replace(
         training_job(cfg, str(root / "episodes"), None, RewardKind.NATIVE.value),
-        reward_options={"episodes": int(method.episodes)}, checkpoint_dir=checkpoints)
+        reward_options={"episodes": int(method.episodes)},
+        checkpoint_dir=checkpoints,
+    )
     [result] = executor.run([job], target=COLLECT_TARGET, sandbox=sandbox)
     if not result.ok:
-        raise ConfigError(f"method=motif: collecting episodes failed ({result.status}: "
-                          f"{result.reason})")
+        raise ConfigError(
+            f"method=motif: collecting episodes failed ({result.status}: {result.reason})"
+        )
     return _read_episodes(root)
 
 
@@ -112,14 +127,27 @@ def _read_episodes(root: Path) -> list[EpisodeRecord]:
     episodes = []
     for k, m in enumerate(meta):
         states, _ = load_episode(str(root / "episodes" / EPISODES_NPZ), k)
-        episodes.append(EpisodeRecord(states, float(m["fitness"]), int(m["length"]),
-                                      bool(m["ended_early"]), float(m["native_return"])))
+        episodes.append(
+            EpisodeRecord(
+                states,
+                float(m["fitness"]),
+                int(m["length"]),
+                bool(m["ended_early"]),
+                float(m["native_return"]),
+            )
+        )
     return episodes
 
 
-def label_pairs(cfg: DictConfig, task: TaskSpec, captions: list[str], fitness: list[float],
-                run_dir: Path, root: Path, say: Callable[[str], None] | None = None,
-                ) -> tuple[list[tuple[int, int, float]], dict[str, Any]]:
+def label_pairs(
+    cfg: DictConfig,
+    task: TaskSpec,
+    captions: list[str],
+    fitness: list[float],
+    run_dir: Path,
+    root: Path,
+    say: Callable[[str], None] | None = None,
+) -> tuple[list[tuple[int, int, float]], dict[str, Any]]:
     """Step 3: random pairs, each asked once (or in both orders); the kept ``(i, j, label)``,
     label the probability that episode ``j`` is preferred (0.5: a tie)."""
     labeller, name = _labeller(cfg, task, run_dir)
@@ -144,12 +172,18 @@ def label_pairs(cfg: DictConfig, task: TaskSpec, captions: list[str], fitness: l
             if say is not None and labeller is not None:
                 say(f"motif: {count}/{len(picks)} pairs labelled by {name}")
     usage = labeller.proposer.usage.to_dict() if labeller is not None else None
-    stats = {"labeller": name, "labels_from": "llm" if labeller is not None else "fitness",
-             "pairs_asked": len(picks), "requests": labeller.requests if labeller else 0,
-             "pairs_kept": len(kept), "pairs_dropped": len(picks) - len(kept),
-             "ties": sum(1 for k in kept if k[2] == TIE),
-             "identical_captions": sum(1 for r in records if r.get("identical")),
-             "both_orders": bool(cfg.method.both_orders), "usage": usage}
+    stats = {
+        "labeller": name,
+        "labels_from": "llm" if labeller is not None else "fitness",
+        "pairs_asked": len(picks),
+        "requests": labeller.requests if labeller else 0,
+        "pairs_kept": len(kept),
+        "pairs_dropped": len(picks) - len(kept),
+        "ties": sum(1 for k in kept if k[2] == TIE),
+        "identical_captions": sum(1 for r in records if r.get("identical")),
+        "both_orders": bool(cfg.method.both_orders),
+        "usage": usage,
+    }
     atomic_write_json(path, {**stats, "pairs": records})
     return kept, stats
 
@@ -168,9 +202,14 @@ def run_motif(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[
     task = load_task(cfg.task)
     method = cfg.method
     offline = str(cfg.llm.provider).lower() == "offline"
-    manifest = {"task": task.name, "method": "motif", "seed": int(cfg.seed),
-                "llm_provider": cfg.llm.provider, "llm_model": None if offline else cfg.llm.model,
-                "config": OmegaConf.to_container(cfg, resolve=True)}
+    manifest = {
+        "task": task.name,
+        "method": "motif",
+        "seed": int(cfg.seed),
+        "llm_provider": cfg.llm.provider,
+        "llm_model": None if offline else cfg.llm.model,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
     manifest["config"]["llm"].pop("api_key", None)  # type: ignore[call-overload, index, union-attr]
     store = RunStore.create(run_dir, manifest)
     root = store.root / MOTIF_DIR
@@ -183,51 +222,92 @@ def run_motif(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[
     sandbox = as_sandbox_config(cfg.sandbox)
     executor = make_executor(cfg.executor, sandbox, cfg.rl, device)
 
-    say(f"motif: collecting {int(method.episodes)} episodes on {task.name} ("
-           + (f"a native PPO of {int(method.collect_timesteps)} steps first)"
-              if int(method.collect_timesteps) else "random policy)"))
+    say(
+        f"motif: collecting {int(method.episodes)} episodes on {task.name} ("
+        + (
+            f"a native PPO of {int(method.collect_timesteps)} steps first)"
+            if int(method.collect_timesteps)
+            else "random policy)"
+        )
+    )
     episodes = collect(cfg, task, executor, sandbox, root)
     dt = float(getattr(episodes[0].states[0], "dt", 0.0) or 0.0) if episodes else 0.0
     cap = cfg.train.max_episode_steps or task.max_episode_steps
     captions = [caption(task, ep, dt, cap) for ep in episodes]
-    atomic_write_json(root / "episodes.json", {"episodes": [
-        {"index": k, "fitness": ep.fitness, "length": ep.length, "ended_early": ep.ended_early,
-         "native_return": ep.native_return, "caption": text}
-        for k, (ep, text) in enumerate(zip(episodes, captions, strict=True))]})
+    atomic_write_json(
+        root / "episodes.json",
+        {
+            "episodes": [
+                {
+                    "index": k,
+                    "fitness": ep.fitness,
+                    "length": ep.length,
+                    "ended_early": ep.ended_early,
+                    "native_return": ep.native_return,
+                    "caption": text,
+                }
+                for k, (ep, text) in enumerate(zip(episodes, captions, strict=True))
+            ]
+        },
+    )
     store.event("motif_captioned", episodes=len(episodes))
-    say(f"motif: {len(episodes)} episodes captioned; asking {int(method.pairs)} pairs "
-           f"({'both orders' if method.both_orders else 'one order'})")
+    say(
+        f"motif: {len(episodes)} episodes captioned; asking {int(method.pairs)} pairs "
+        f"({'both orders' if method.both_orders else 'one order'})"
+    )
     try:
-        kept, labels = label_pairs(cfg, task, captions, [ep.fitness for ep in episodes],
-                                   run_dir, root, say=say)
+        kept, labels = label_pairs(
+            cfg, task, captions, [ep.fitness for ep in episodes], run_dir, root, say=say
+        )
     except LLMError as e:
         raise LLMError(f"{e}; the captioned episodes are kept in {root}") from e
     store.event("motif_labelled", **{k: v for k, v in labels.items() if k != "usage"})
-    say(f"motif: {labels['pairs_kept']} pairs kept ({labels['ties']} ties); fitting the "
-           "reward model")
+    say(
+        f"motif: {labels['pairs_kept']} pairs kept ({labels['ties']} ties); fitting the "
+        "reward model"
+    )
     vectors = [np.stack([flatten_state(s) for s in ep.states]) for ep in episodes]
-    settings = OmegaConf.to_container(method, resolve=True)
+    settings: dict[str, Any] = OmegaConf.to_container(method, resolve=True)  # type: ignore[assignment]
     index = input_index(episodes[0].states[0], caption_fields(task))  # what the captions read
-    model = fit_intrinsic(vectors, kept, settings, int(cfg.seed), root,  # type: ignore[arg-type]
-                          progress=say, index=index)
-    store.event("motif_fitted", accuracy=model["episode_pair_accuracy"],
-                epochs=model["epochs"], best_epoch=model["best_epoch"])
+    model = fit_intrinsic(
+        vectors,
+        kept,
+        settings,
+        int(cfg.seed),
+        root,
+        progress=say,
+        index=index,
+    )
+    store.event(
+        "motif_fitted",
+        accuracy=model["episode_pair_accuracy"],
+        epochs=model["epochs"],
+        best_epoch=model["best_epoch"],
+    )
 
     out_dir = store.cand_dir(0, 0)
     job = dataclasses.replace(
-        training_job(cfg, str(out_dir), None, RewardKind.MOTIF.value), task=task.name,
-        device=device, reward_options={
-            "reward_model_dir": str(root), "coefficient": float(method.coefficient),
-            "env_coefficient": env_coefficient(method), "env_reward": str(method.env_reward),
+        training_job(cfg, str(out_dir), None, RewardKind.MOTIF.value),
+        task=task.name,
+        device=device,
+        reward_options={
+            "reward_model_dir": str(root),
+            "coefficient": float(method.coefficient),
+            "env_coefficient": env_coefficient(method),
+            "env_reward": str(method.env_reward),
             "count_exponent": float(method.count_exponent),
-            "message_resolution": float(method.message_resolution)})
+            "message_resolution": float(method.message_resolution),
+        },
+    )
     record = store.finished_candidate(0, 0)  # a resume never trains a finished run again
     if record is None:
         store.event("candidate_started", generation=0, index=0, method="motif")
-        say(f"motif: training PPO for {job.timesteps} steps on "
-               f"{job.reward_options['env_coefficient']:g} x {method.env_reward} reward + "
-               f"{float(method.coefficient):g} x intrinsic / N(message)^"
-               f"{float(method.count_exponent):g}")
+        say(
+            f"motif: training PPO for {job.timesteps} steps on "
+            f"{job.reward_options['env_coefficient']:g} x {method.env_reward} reward + "
+            f"{float(method.coefficient):g} x intrinsic / N(message)^"
+            f"{float(method.count_exponent):g}"
+        )
         ui.start_generation(0, 1, 1, title="motif")
         ui.watch_steps([out_dir], job.timesteps)
         try:  # untrusted training + trusted evaluation
@@ -241,10 +321,14 @@ def run_motif(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[
     if record is not None and result.ok:
         store.save_best(record)
     summary = build_summary(store.root, task, job, result)
-    summary["motif"] = {"episodes": len(episodes), **labels, "reward_model": model,
-                        "collect_timesteps": int(method.collect_timesteps),
-                        "env_reward": str(method.env_reward),
-                        "env_coefficient": job.reward_options["env_coefficient"]}
+    summary["motif"] = {
+        "episodes": len(episodes),
+        **labels,
+        "reward_model": model,
+        "collect_timesteps": int(method.collect_timesteps),
+        "env_reward": str(method.env_reward),
+        "env_coefficient": job.reward_options["env_coefficient"],
+    }
     if labels["usage"]:
         summary["llm_usage"] = labels["usage"]
     if result.ok and cfg.final.enabled:
@@ -265,8 +349,9 @@ def run_motif(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[
     if cfg.report.enabled:
         from rewardgen.reporting.report import report_at_end
 
-        report_at_end(store.root, videos=bool(cfg.report.videos),
-                      video_steps=int(cfg.report.video_steps))
+        report_at_end(
+            store.root, videos=bool(cfg.report.videos), video_steps=int(cfg.report.video_steps)
+        )
     if labels["labels_from"] == "fitness" and interactive:
         log.warning("method=motif: labels came from the trusted fitness (llm=offline), not an LLM")
     return summary

@@ -105,9 +105,12 @@ def fitness_fields(task: TaskSpec) -> frozenset[str]:
         expr += " " + task.sparse_reward  # reward states what it is computed from
     read = fields_read(expr) & set(by_name)
     coords = [c for c in (_coordinate(by_name[n].source) for n in read) if c is not None]
-    kin = {f.name for f in task.state
-           if (c := _coordinate(f.source)) is not None
-           and any(c[0] == d[0] and _overlap(c[1], d[1]) for d in coords)}
+    kin = {
+        f.name
+        for f in task.state
+        if (c := _coordinate(f.source)) is not None
+        and any(c[0] == d[0] and _overlap(c[1], d[1]) for d in coords)
+    }
     kin |= {n.replace("_position", "_velocity") for n in read if n.endswith("_position")}
     kin &= set(by_name)
     clock = {f.name for f in task.state if f.source.strip() in _CLOCK} if duration else set()
@@ -147,7 +150,7 @@ def caption_fields(task: TaskSpec) -> list[str]:
     """The State fields a caption is built from, in State order: the reward model's input.
 
     Motif's reward model reads the message the LLM read, not the game's statistics
-    (``--use_blstats`` False, ``sample_factory/algorithms/utils/arguments.py:57``); here it reads
+    (``--use_blstats`` False, ``sample_factory/algorithms/utils/arguments.py:58``); here it reads
     the fields of the declared captions, or those of the default caption.
     """
     if not task.captions:
@@ -201,5 +204,12 @@ def _cell(value: float, resolution: float) -> int:
     return int(math.floor(value / resolution)) if math.isfinite(value) else 2**31
 
 
-__all__ = ["behaviour_fields", "caption_fields", "check_captions", "fields_read", "fitness_fields",
-           "is_contact", "step_message"]
+__all__ = [
+    "behaviour_fields",
+    "caption_fields",
+    "check_captions",
+    "fields_read",
+    "fitness_fields",
+    "is_contact",
+    "step_message",
+]

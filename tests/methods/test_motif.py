@@ -22,8 +22,7 @@ from rewardgen.methods.motif import (
 from rewardgen.tasks.spec import load_task, parse_task
 
 
-def _episode(task_name: str, steps: int = 20,
-             fitness: Any = None) -> tuple[EpisodeRecord, float]:
+def _episode(task_name: str, steps: int = 20, fitness: Any = None) -> tuple[EpisodeRecord, float]:
     task = load_task(task_name)
     env = task.make_env()
     env.action_space.seed(0)
@@ -36,8 +35,11 @@ def _episode(task_name: str, steps: int = 20,
         if ended or truncated:
             break
     env.close()
-    score = (float(states[-1].x_position - states[0].x_position) if fitness is None
-             else float(fitness(states)))
+    score = (
+        float(states[-1].x_position - states[0].x_position)
+        if fitness is None
+        else float(fitness(states))
+    )
     return EpisodeRecord(states, score, len(states) - 1, bool(ended)), float(states[0].dt)
 
 
@@ -52,8 +54,10 @@ def test_default_caption_describes_behaviour_never_the_fitness() -> None:
     assert any(line.startswith("- contact forces: in contact on ") for line in lines)
     assert "progress" not in text and "x position" not in text and "x velocity" not in text
     # the same behaviour with another fitness: the same caption (it cannot show the fitness)
-    shifted = [s._replace(x_position=s.x_position + 0.5 * k, x_velocity=s.x_velocity + 7.0)
-               for k, s in enumerate(ep.states)]
+    shifted = [
+        s._replace(x_position=s.x_position + 0.5 * k, x_velocity=s.x_velocity + 7.0)
+        for k, s in enumerate(ep.states)
+    ]
     other = EpisodeRecord(shifted, ep.fitness + 10.0, ep.length, ep.ended_early)
     assert caption(task, other, dt, cap=1000) == text
 
@@ -78,8 +82,12 @@ def test_task_declared_captions_replace_the_default() -> None:
 
 
 def test_bad_captions_fail_when_the_task_loads() -> None:
-    base = {"env_id": "Hopper-v5", "description": "hop", "fitness": {"expr": "1.0"},
-            "state": [{"name": "dt", "source": "dt"}]}
+    base = {
+        "env_id": "Hopper-v5",
+        "description": "hop",
+        "fitness": {"expr": "1.0"},
+        "state": [{"name": "dt", "source": "dt"}],
+    }
     with pytest.raises(TaskError, match="caption #0 needs 'label' and 'expr'"):
         parse_task({**base, "captions": [{"expr": "1.0"}]}, "t")
     with pytest.raises(TaskError, match="caption 'x': fitness aggregate 'median'"):
@@ -115,19 +123,29 @@ def test_run_level_settings_motif_cannot_honour_are_refused() -> None:
 
     ok = tiny_config("method=motif", "loop.samples=1", "loop.generations=1", "task=hopper")
     check_motif_run(ok, load_task("hopper"))
-    for override, match in [("loop.samples=4", r"loop.samples=4 does not apply to method=motif"),
-                            ("loop.generations=3", r"loop.generations=3 does not apply")]:
+    for override, match in [
+        ("loop.samples=4", r"loop.samples=4 does not apply to method=motif"),
+        ("loop.generations=3", r"loop.generations=3 does not apply"),
+    ]:
         cfg = tiny_config("method=motif", "loop.samples=1", "loop.generations=1", override)
         with pytest.raises(ConfigError, match=match):
             check_motif_run(cfg, load_task("hopper"))
-    bare = parse_task({"env_id": "Hopper-v5", "description": "hop", "fitness": {
-        "expr": "state.x_position"}, "state": [{"name": "x_position", "source": "qpos[rootx]"}]},
-        "bare")
-    with pytest.raises(ConfigError, match="has none; add sparse_reward to its YAML or set "
-                                          "method.env_reward=native"):
+    bare = parse_task(
+        {
+            "env_id": "Hopper-v5",
+            "description": "hop",
+            "fitness": {"expr": "state.x_position"},
+            "state": [{"name": "x_position", "source": "qpos[rootx]"}],
+        },
+        "bare",
+    )
+    with pytest.raises(
+        ConfigError, match="has none; add sparse_reward to its YAML or set method.env_reward=native"
+    ):
         check_motif_run(ok, bare)
-    native = tiny_config("method=motif", "loop.samples=1", "loop.generations=1",
-                         "method.env_reward=native")
+    native = tiny_config(
+        "method=motif", "loop.samples=1", "loop.generations=1", "method.env_reward=native"
+    )
     with pytest.raises(ConfigError, match="every State field is a quantity of the fitness"):
         check_motif_run(native, bare)
     assert env_coefficient(ok.method) == 1.0 and env_coefficient(native.method) == 0.01

@@ -25,16 +25,25 @@ from rewardgen.train.sb3 import EnvFactory
 from rewardgen.train.vision import STATE_KEY
 from tests.helpers import tiny_config
 
-SETTINGS = {"ensemble": 1, "lr": 3e-3, "max_epochs": 30, "batch_pairs": 8,
-            "states_per_episode": 8, "validation_share": 0.0, "patience": 5,
-            "threshold_percentile": 50.0}
+SETTINGS = {
+    "ensemble": 1,
+    "lr": 3e-3,
+    "max_epochs": 30,
+    "batch_pairs": 8,
+    "states_per_episode": 8,
+    "validation_share": 0.0,
+    "patience": 5,
+    "threshold_percentile": 50.0,
+}
 
 
 def _episodes(n: int = 6) -> tuple[list[np.ndarray], list[tuple[int, int, float]]]:
     """Episode k's States have their first feature near k: the labels prefer the higher k."""
     rng = np.random.default_rng(0)
-    episodes = [np.c_[k + 0.1 * rng.standard_normal(20), rng.standard_normal((20, 2))]
-                .astype(np.float32) for k in range(n)]
+    episodes = [
+        np.c_[k + 0.1 * rng.standard_normal(20), rng.standard_normal((20, 2))].astype(np.float32)
+        for k in range(n)
+    ]
     pairs = [(i, j, 0.0 if i > j else 1.0) for i in range(n) for j in range(n) if i != j]
     return episodes, pairs
 
@@ -69,7 +78,8 @@ def test_input_index_follows_the_flattened_state() -> None:
     index = input_index(state, ["torso_height", "foot_position"])
     flat = np.concatenate([np.ravel(np.asarray(v, dtype=np.float64)) for v in state])
     assert flat[index[0]] == state.torso_height and list(flat[index[1:]]) == list(
-        state.foot_position)
+        state.foot_position
+    )
 
 
 def _motif_env(tmp_path: Path, *overrides: str) -> tuple[DummyVecEnv, IntrinsicReward, dict]:
@@ -82,24 +92,31 @@ def _motif_env(tmp_path: Path, *overrides: str) -> tuple[DummyVecEnv, IntrinsicR
     venv.reset()
     _, _, _, infos = venv.step(np.zeros((1, 3)))
     dim = len(infos[0][STATE_KEY])
-    episodes = [np.random.default_rng(k).standard_normal((10, dim)).astype(np.float32) + k
-                for k in range(4)]
-    fit_intrinsic(episodes, [(0, 1, 1.0), (1, 2, 1.0), (2, 3, 1.0)],
-                  {**SETTINGS, "threshold_percentile": 0.0}, 0, tmp_path / "m")
+    episodes = [
+        np.random.default_rng(k).standard_normal((10, dim)).astype(np.float32) + k for k in range(4)
+    ]
+    fit_intrinsic(
+        episodes,
+        [(0, 1, 1.0), (1, 2, 1.0), (2, 3, 1.0)],
+        {**SETTINGS, "threshold_percentile": 0.0},
+        0,
+        tmp_path / "m",
+    )
     return venv, IntrinsicReward(tmp_path / "m"), options
 
 
 def test_the_bonus_is_divided_by_the_message_count_cubed(tmp_path: Path) -> None:
     venv, intrinsic, _ = _motif_env(tmp_path)
-    wrapped = MotifVecEnv(venv, intrinsic, STATE_KEY, coefficient=0.5, env_coefficient=2.0,
-                          count_exponent=3.0)
+    wrapped = MotifVecEnv(
+        venv, intrinsic, STATE_KEY, coefficient=0.5, env_coefficient=2.0, count_exponent=3.0
+    )
     wrapped.reset()
     total, counts = {"env": 0.0, "intrinsic": 0.0}, []
     for _ in range(300):
         _, reward, done, infos = wrapped.step(np.zeros((1, 3)))  # standing still: the same
-        extra, n = infos[0][INFO_KEY], infos[0][COUNT_KEY]         # message again and again
+        extra, n = infos[0][INFO_KEY], infos[0][COUNT_KEY]  # message again and again
         counts.append(n)
-        r_int = intrinsic(infos[0][STATE_KEY][None])[0] / n ** 3
+        r_int = intrinsic(infos[0][STATE_KEY][None])[0] / n**3
         assert extra["intrinsic_reward"] == pytest.approx(r_int, rel=1e-5)
         env_reward = extra["components"]["sparse"]  # Motif's env reward: the sparse one
         assert reward[0] == pytest.approx(2.0 * env_reward + 0.5 * r_int, rel=1e-5, abs=1e-7)
@@ -123,6 +140,7 @@ def test_the_native_env_reward_stays_an_option(tmp_path: Path) -> None:
     _, reward, _, infos = wrapped.step(np.zeros((1, 3)))
     extra = infos[0][INFO_KEY]
     assert "sparse" not in extra.get("components", {})
-    assert reward[0] == pytest.approx(0.01 * extra["native_reward"] + 0.1 * extra[
-        "intrinsic_reward"], rel=1e-5)
+    assert reward[0] == pytest.approx(
+        0.01 * extra["native_reward"] + 0.1 * extra["intrinsic_reward"], rel=1e-5
+    )
     wrapped.close()

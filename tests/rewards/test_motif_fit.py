@@ -8,15 +8,26 @@ import pytest
 from rewardgen.errors import ConfigError
 from rewardgen.rewards.motif_fit import EpisodeFit, split_pairs
 
-SETTINGS = {"ensemble": 1, "lr": 3e-3, "max_epochs": 60, "batch_pairs": 8,
-            "states_per_episode": 8, "validation_share": 0.0, "patience": 5}
+SETTINGS = {
+    "ensemble": 1,
+    "lr": 3e-3,
+    "max_epochs": 60,
+    "batch_pairs": 8,
+    "states_per_episode": 8,
+    "validation_share": 0.0,
+    "patience": 5,
+}
 
 
 def _episodes(n: int = 6, steps: int = 20) -> list[np.ndarray]:
     """Episode k's States have their first feature near k."""
     rng = np.random.default_rng(0)
-    return [np.c_[k + 0.1 * rng.standard_normal(steps), rng.standard_normal((steps, 2))]
-            .astype(np.float32) for k in range(n)]
+    return [
+        np.c_[k + 0.1 * rng.standard_normal(steps), rng.standard_normal((steps, 2))].astype(
+            np.float32
+        )
+        for k in range(n)
+    ]
 
 
 def _episode_rewards(fit: EpisodeFit, episodes: list[np.ndarray]) -> list[float]:

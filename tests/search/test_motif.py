@@ -19,9 +19,17 @@ from rewardgen.tasks.spec import load_task
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.helpers import tiny_config
 
-TINY_MOTIF = ["method=motif", "method.episodes=5", "method.pairs=4", "method.states_per_episode=8",
-              "method.max_epochs=5", "loop.samples=1", "loop.generations=1",
-              "train.timesteps=128", "final.enabled=false"]
+TINY_MOTIF = [
+    "method=motif",
+    "method.episodes=5",
+    "method.pairs=4",
+    "method.states_per_episode=8",
+    "method.max_epochs=5",
+    "loop.samples=1",
+    "loop.generations=1",
+    "train.timesteps=128",
+    "final.enabled=false",
+]
 _LINE = re.compile(r"- ([a-z ]+?)(?: \(.*?\))?: (?:mean )?(-?[0-9.e+-]+)")
 
 
@@ -39,7 +47,7 @@ def behaviour_answerer(line: str) -> Any:
         second = text.split("Episode 2:")[-1]
         a, b = caption_values(first)[line], caption_values(second)[line]
         choice = '"none"' if a == b else (1 if a > b else 2)
-        return f"The {line} is {a} against {b}.\n{{\"choice\": {choice}}}"
+        return f'The {line} is {a} against {b}.\n{{"choice": {choice}}}'
 
     return answer
 
@@ -54,8 +62,12 @@ def _check_run(root: Path, labels_from: str) -> dict[str, Any]:
     assert {"motif_captioned", "motif_labelled", "motif_fitted", "best_updated"} <= set(events)
     episodes = json.loads((root / "motif" / "episodes.json").read_text())["episodes"]
     assert len(episodes) == 5 and all(e["caption"].startswith("- ") for e in episodes)
-    for name in ("preferences.json", "reward_model.json", "reward_model.safetensors",
-                 "episodes/episodes.npz"):
+    for name in (
+        "preferences.json",
+        "reward_model.json",
+        "reward_model.safetensors",
+        "episodes/episodes.npz",
+    ):
         assert (root / "motif" / name).is_file(), name
     cand = root / "gen_000" / "cand_00"
     job = json.loads((cand / "train" / "job.json").read_text())
@@ -71,8 +83,13 @@ def test_motif_trains_end_to_end_through_the_openai_server(tmp_path: Path) -> No
     """One request per pair, captions without the fitness, and the final phase with the
     native-reward-only baseline."""
     with FakeOpenAIServer(answerer=behaviour_answerer("pole angle")) as server:
-        llm = ["llm=openai", f"llm.base_url={server.base_url}", "llm.api_key=secret-test-key",
-               "llm.model=fake-llm", f"llm.cache_dir={tmp_path}/cache"]
+        llm = [
+            "llm=openai",
+            f"llm.base_url={server.base_url}",
+            "llm.api_key=secret-test-key",
+            "llm.model=fake-llm",
+            f"llm.cache_dir={tmp_path}/cache",
+        ]
         cfg = tiny_config(*TINY_MOTIF, *llm, "final.enabled=true", "final.baselines=[native]")
         summary = run(cfg, tmp_path / "run", False)
         requests = server.chat_requests
@@ -82,9 +99,17 @@ def test_motif_trains_end_to_end_through_the_openai_server(tmp_path: Path) -> No
         assert not any("duration" in t or "time limit" in t for t in texts)  # the fitness
         # asked again (a resume, a second run): every answer comes from the cache
         root = tmp_path / "run"
-        label_pairs(cfg, load_task(cfg.task), [e["caption"] for e in json.loads(
-            (root / "motif" / "episodes.json").read_text())["episodes"]], [], tmp_path / "r2",
-            tmp_path / "again")
+        label_pairs(
+            cfg,
+            load_task(cfg.task),
+            [
+                e["caption"]
+                for e in json.loads((root / "motif" / "episodes.json").read_text())["episodes"]
+            ],
+            [],
+            tmp_path / "r2",
+            tmp_path / "again",
+        )
         assert len(server.chat_requests) == 4
     _check_run(root, "llm")
     prefs = json.loads((root / "motif" / "preferences.json").read_text())
@@ -108,14 +133,22 @@ def test_motif_replay_end_to_end_on_hopper(tmp_path: Path) -> None:
     """llm=replay: "none" is a tie (0.5); an unreadable answer is asked again (Motif's retry)."""
     replay = tmp_path / "answers"
     replay.mkdir()
-    answers = ['{"choice": 1}',  # pair 0: episode 1: label 0
-               '{"choice": 2}',  # pair 1: episode 2: label 1
-               '{"choice": "none"}',  # pair 2: a tie: 0.5, kept
-               "I cannot tell.", '{"choice": 2}']  # pair 3: unreadable, then asked again
+    answers = [
+        '{"choice": 1}',  # pair 0: episode 1: label 0
+        '{"choice": 2}',  # pair 1: episode 2: label 1
+        '{"choice": "none"}',  # pair 2: a tie: 0.5, kept
+        "I cannot tell.",
+        '{"choice": 2}',
+    ]  # pair 3: unreadable, then asked again
     for k, text in enumerate(answers):
         answer_path(replay, k, 0).write_text(f"Reasoning.\n{text}\n")
-    cfg = tiny_config(*TINY_MOTIF, "task=hopper", "llm=replay", f"llm.replay_dir={replay}",
-                      "train.max_episode_steps=32")
+    cfg = tiny_config(
+        *TINY_MOTIF,
+        "task=hopper",
+        "llm=replay",
+        f"llm.replay_dir={replay}",
+        "train.max_episode_steps=32",
+    )
     summary = run(cfg, tmp_path / "run", False)
     _check_run(tmp_path / "run", "llm")
     pairs = json.loads((tmp_path / "run" / "motif" / "preferences.json").read_text())["pairs"]
@@ -127,8 +160,9 @@ def test_motif_replay_end_to_end_on_hopper(tmp_path: Path) -> None:
     assert "So, which episode" in (replay / "gen_004.prompt.md").read_text()
     # a resume of the finished run collects and trains nothing again
     again = run(cfg, tmp_path / "run", False)
-    events = [json.loads(x)["event"] for x in
-              (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    events = [
+        json.loads(x)["event"] for x in (tmp_path / "run" / "events.jsonl").read_text().splitlines()
+    ]
     assert events.count("candidate_started") == 1 and again["best"] == summary["best"]
 
 
@@ -159,12 +193,29 @@ def test_offline_no_longer_equals_an_llm_that_sees_behaviour_only(tmp_path: Path
     fitness = [ep.fitness for ep in episodes]
     base = [*TINY_MOTIF, "task=hopper", "method.episodes=12", "method.pairs=30"]
     with FakeOpenAIServer(answerer=behaviour_answerer("mean torso height")) as server:
-        llm = ["llm=openai", f"llm.base_url={server.base_url}", "llm.api_key=k",
-               "llm.model=fake-llm", f"llm.cache_dir={tmp_path}/cache"]
-        by_llm, _ = label_pairs(tiny_config(*base, *llm), task, captions, fitness,
-                                tmp_path / "a", tmp_path / "a" / "motif")
-    by_fitness, _ = label_pairs(tiny_config(*base, "llm=offline"), task, captions, fitness,
-                                tmp_path / "b", tmp_path / "b" / "motif")
+        llm = [
+            "llm=openai",
+            f"llm.base_url={server.base_url}",
+            "llm.api_key=k",
+            "llm.model=fake-llm",
+            f"llm.cache_dir={tmp_path}/cache",
+        ]
+        by_llm, _ = label_pairs(
+            tiny_config(*base, *llm),
+            task,
+            captions,
+            fitness,
+            tmp_path / "a",
+            tmp_path / "a" / "motif",
+        )
+    by_fitness, _ = label_pairs(
+        tiny_config(*base, "llm=offline"),
+        task,
+        captions,
+        fitness,
+        tmp_path / "b",
+        tmp_path / "b" / "motif",
+    )
     assert [(i, j) for i, j, _ in by_llm] == [(i, j) for i, j, _ in by_fitness]
     heights = [caption_values(c)["mean torso height"] for c in captions]
     for i, j, label in by_llm:  # what the judge saw decides, to the last pair
@@ -175,8 +226,14 @@ def test_offline_no_longer_equals_an_llm_that_sees_behaviour_only(tmp_path: Path
 
 def test_motif_offline_labels_by_the_trusted_fitness(tmp_path: Path) -> None:
     cfg = tiny_config(*TINY_MOTIF, "task=ant", "llm=offline")
-    kept, stats = label_pairs(cfg, load_task("ant"), ["a", "b", "c", "d", "e"],
-                              [1.0, 3.0, 2.0, 2.0, 0.5], tmp_path, tmp_path / "motif")
+    kept, stats = label_pairs(
+        cfg,
+        load_task("ant"),
+        ["a", "b", "c", "d", "e"],
+        [1.0, 3.0, 2.0, 2.0, 0.5],
+        tmp_path,
+        tmp_path / "motif",
+    )
     saved = json.loads((tmp_path / "motif" / "preferences.json").read_text())
     assert saved["labeller"] == OFFLINE_LABELLER and saved["labels_from"] == "fitness"
     assert stats["requests"] == 0 and stats["usage"] is None
@@ -186,15 +243,18 @@ def test_motif_offline_labels_by_the_trusted_fitness(tmp_path: Path) -> None:
     assert len(kept) == 4 and stats["pairs_kept"] == 4
 
 
-@pytest.mark.parametrize(("override", "match"), [
-    ("method.pairs=100", r"method.pairs=100 exceeds the 10 distinct pairs"),
-    ("method.threshold_percentile=120", r"method.threshold_percentile=120.0 must lie in"),
-    ("method.episodes=1", r"method.episodes=1 must be at least 2"),
-    ("method.coefficient=-1", r"method.coefficient=-1.0 must be at least 0"),
-    ("method.validation_share=1", r"method.validation_share=1.0 must lie in \[0, 1\)"),
-    ("method.env_reward=dense", r"method.env_reward='dense' is not one of"),
-    ("loop.samples=2", r"loop.samples=2 does not apply to method=motif"),
-])
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        ("method.pairs=100", r"method.pairs=100 exceeds the 10 distinct pairs"),
+        ("method.threshold_percentile=120", r"method.threshold_percentile=120.0 must lie in"),
+        ("method.episodes=1", r"method.episodes=1 must be at least 2"),
+        ("method.coefficient=-1", r"method.coefficient=-1.0 must be at least 0"),
+        ("method.validation_share=1", r"method.validation_share=1.0 must lie in \[0, 1\)"),
+        ("method.env_reward=dense", r"method.env_reward='dense' is not one of"),
+        ("loop.samples=2", r"loop.samples=2 does not apply to method=motif"),
+    ],
+)
 def test_motif_config_errors_are_one_line(tmp_path: Path, override: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         run(tiny_config(*TINY_MOTIF, override), tmp_path / "run", False)
@@ -206,10 +266,12 @@ def test_motif_keys_belong_to_motif() -> None:
     from rewardgen.cli.check import check_command_line
     from rewardgen.config import MotifMethodConfig, RewardGenConfig
 
-    with pytest.raises(ConfigError, match="method.pairs is a key of method=motif, not of "
-                                          "method=eureka"):
+    with pytest.raises(
+        ConfigError, match="method.pairs is a key of method=motif, not of method=eureka"
+    ):
         check_command_line(["method.pairs=3"], CONF_DIR, "config", RewardGenConfig)
     cfg = tiny_config("method=motif")
     assert isinstance(cfg.method, MotifMethodConfig) or cfg.method._metadata.object_type is (
-        MotifMethodConfig)
+        MotifMethodConfig
+    )
     assert "preference" not in cfg.method and "clip" not in cfg.method

@@ -27,9 +27,13 @@ HOPPER_STATE = [
 
 
 def _task(captions: list[dict[str, Any]], fitness: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"env_id": "Hopper-v5", "description": "hop", "state": HOPPER_STATE,
-            "fitness": fitness or {"expr": "state.x_position", "aggregate": "delta"},
-            "captions": captions}
+    return {
+        "env_id": "Hopper-v5",
+        "description": "hop",
+        "state": HOPPER_STATE,
+        "fitness": fitness or {"expr": "state.x_position", "aggregate": "delta"},
+        "captions": captions,
+    }
 
 
 def test_the_fitness_quantity_and_its_rate_are_the_fitness_s() -> None:
@@ -44,15 +48,21 @@ def test_the_fitness_quantity_and_its_rate_are_the_fitness_s() -> None:
     assert {"object_position", "goal_position"} <= fitness_fields(push)
 
 
-@pytest.mark.parametrize(("caption", "match"), [
-    ({"label": "forward distance", "expr": "state.x_position", "aggregate": "delta"},
-     r"caption 'forward distance' reads state.x_position, a quantity of the fitness \(delta of "
-     r"state.x_position\)"),
-    ({"label": "mean speed", "expr": "state.x_velocity"}, r"reads state.x_velocity"),
-    ({"label": "success", "expr": "float(info.get('x', 0))"}, r"reads info"),
-])
-def test_a_caption_of_the_fitness_is_refused_when_the_task_loads(caption: dict[str, Any],
-                                                                 match: str) -> None:
+@pytest.mark.parametrize(
+    ("caption", "match"),
+    [
+        (
+            {"label": "forward distance", "expr": "state.x_position", "aggregate": "delta"},
+            r"caption 'forward distance' reads state.x_position, a quantity of the fitness \(delta of "
+            r"state.x_position\)",
+        ),
+        ({"label": "mean speed", "expr": "state.x_velocity"}, r"reads state.x_velocity"),
+        ({"label": "success", "expr": "float(info.get('x', 0))"}, r"reads info"),
+    ],
+)
+def test_a_caption_of_the_fitness_is_refused_when_the_task_loads(
+    caption: dict[str, Any], match: str
+) -> None:
     with pytest.raises(TaskError, match=match) as error:
         parse_task(_task([caption]), "t")
     assert "\n" not in str(error.value)
@@ -62,8 +72,15 @@ def test_a_duration_caption_is_refused_when_the_fitness_is_the_duration() -> Non
     duration = {"aggregate": "duration", "unit": "s"}
     with pytest.raises(TaskError, match="is the episode's duration, which is the fitness"):
         parse_task(_task([{"label": "time", "aggregate": "duration"}], duration), "t")
-    task = parse_task(_task([{"label": "time", "aggregate": "duration"},
-                             {"label": "height", "expr": "state.torso_height"}]), "t")
+    task = parse_task(
+        _task(
+            [
+                {"label": "time", "aggregate": "duration"},
+                {"label": "height", "expr": "state.torso_height"},
+            ]
+        ),
+        "t",
+    )
     check_captions(task)  # duration is behaviour when the fitness is distance
     assert caption_fields(task) == ["torso_height"]
 
