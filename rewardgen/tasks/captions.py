@@ -22,16 +22,30 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from rewardgen.errors import TaskError
+from rewardgen.tasks.fitness import FitnessSpec
 from rewardgen.tasks.sources import parse_source
 from rewardgen.tasks.state import StateField
 
-if TYPE_CHECKING:
-    from rewardgen.tasks.spec import TaskSpec
+
+class CaptionedTask(Protocol):
+    """What this module reads of a :class:`~rewardgen.tasks.spec.TaskSpec` (which calls it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def state(self) -> tuple[StateField, ...]: ...
+    @property
+    def fitness(self) -> FitnessSpec: ...
+    @property
+    def captions(self) -> tuple[FitnessSpec, ...]: ...
+    @property
+    def sparse_reward(self) -> str | None: ...
+
 
 _FIELD = re.compile(r"\bstate\.([A-Za-z_][A-Za-z0-9_]*)")
 _INFO = re.compile(r"\binfo\b")
@@ -87,7 +101,7 @@ def _overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return True
 
 
-def fitness_fields(task: TaskSpec) -> frozenset[str]:
+def fitness_fields(task: CaptionedTask) -> frozenset[str]:
     """The State fields a caption must not read: those of the fitness, and their kin.
 
     Kin: another field reading the same coordinate of the same array, ``qpos`` and ``qvel``
@@ -117,7 +131,7 @@ def fitness_fields(task: TaskSpec) -> frozenset[str]:
     return frozenset(read | kin | clock)
 
 
-def check_captions(task: TaskSpec) -> None:
+def check_captions(task: CaptionedTask) -> None:
     """Refuse a declared caption built from the fitness's own quantity (one line).
 
     Raises:
@@ -140,13 +154,13 @@ def check_captions(task: TaskSpec) -> None:
             raise TaskError(f"{label} reads state.{shown[0]}, a quantity of {score}; {why}")
 
 
-def behaviour_fields(task: TaskSpec) -> list[StateField]:
+def behaviour_fields(task: CaptionedTask) -> list[StateField]:
     """The State fields the default caption may summarise: all but the fitness's and the clock."""
     banned = fitness_fields(task)
     return [f for f in task.state if f.name not in banned and f.source.strip() not in _CLOCK]
 
 
-def caption_fields(task: TaskSpec) -> list[str]:
+def caption_fields(task: CaptionedTask) -> list[str]:
     """The State fields a caption is built from, in State order: the reward model's input.
 
     Motif's reward model reads the message the LLM read, not the game's statistics
@@ -167,7 +181,7 @@ def is_contact(field: StateField) -> bool:
     return "contact" in field.name
 
 
-def step_message(task: TaskSpec, resolution: float) -> Callable[[Any], tuple[int, ...]]:
+def step_message(task: CaptionedTask, resolution: float) -> Callable[[Any], tuple[int, ...]]:
     """The message of one State: the caption's per-step quantities on a grid of ``resolution``.
 
     A task's declared captions give one cell per non-duration caption (its expression on this
