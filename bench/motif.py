@@ -51,8 +51,7 @@ def label_cost(tmp: Path) -> list[str]:
     from rewardgen.prompts import estimate_tokens
     from rewardgen.runs.records import CandidateJob
     from rewardgen.tasks.spec import load_task
-    from rewardgen.worker.collect import _episode
-    from rewardgen.worker.evaluate import _eval_env
+    from rewardgen.worker.evaluate import _eval_env, run_episode
     from tests.fakes.openai_server import FakeOpenAIServer
 
     lines = ["task      caption          prompt tokens/request  requests/pair"]
@@ -63,7 +62,7 @@ def label_cost(tmp: Path) -> list[str]:
         env = _eval_env(task, job)
         env.action_space.seed(0)
         sample = env.action_space.sample
-        eps = [_episode(task, env, lambda obs, s=sample: s(), k) for k in range(4)]
+        eps = [run_episode(task, env, lambda obs, s=sample: s(), k) for k in range(4)]
         env.close()
         records = [
             EpisodeRecord(e["states"], e["fitness"], e["length"], e["ended_early"]) for e in eps
