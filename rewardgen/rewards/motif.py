@@ -7,7 +7,8 @@ preference_model.PreferenceRewardModel`, ``kind="mlp"``), fit to the labelled ep
 :class:`~rewardgen.rewards.motif_fit.EpisodeFit`. As in Motif, its output is normalised by its
 mean and standard deviation over the dataset's States (``train_reward.py:403-413``, applied in
 ``learner.py:782-783``) and values not above a threshold, a percentile of the normalised dataset
-rewards, count zero (``learner.py:784``). While PPO trains, :class:`MotifVecEnv` hands out
+rewards over the dataset's unique messages (``train_reward.py:332-341``), count zero
+(``learner.py:784``). While PPO trains, :class:`MotifVecEnv` hands out
 
     ``env_coefficient * r_env + coefficient * r_int / N(message) ** count_exponent``
 
@@ -59,6 +60,18 @@ def input_index(state: Any, names: list[str]) -> list[int]:
     return index
 
 
+def _per_message(values: np.ndarray, messages: list[tuple[int, ...]] | None) -> np.ndarray:
+    """``values`` averaged per unique message (all of them when ``messages`` is None)."""
+    if messages is None:
+        return values
+    if len(messages) != len(values):
+        raise ConfigError(f"method=motif: {len(messages)} messages for {len(values)} States")
+    sums: dict[tuple[int, ...], list[float]] = {}
+    for message, value in zip(messages, values.tolist(), strict=True):
+        sums.setdefault(message, []).append(value)
+    return np.asarray([np.mean(v) for v in sums.values()])
+
+
 def fit_intrinsic(
     episodes: list[np.ndarray],
     pairs: list[tuple[int, int, float]],
@@ -67,15 +80,20 @@ def fit_intrinsic(
     out_dir: Path,
     progress: Progress | None = None,
     index: list[int] | None = None,
+    messages: list[tuple[int, ...]] | None = None,
 ) -> dict[str, Any]:
     """Fit the reward model, normalise it on the dataset, save it; return its statistics.
 
     Args:
         episodes: one ``(steps, D)`` array of flattened States per episode.
-        index: the State positions the model reads (:func:`input_index`; None: all).
         pairs: ``(i, j, label)``; label: the probability that episode ``j`` is preferred.
         settings: ``method.*``.
         progress: called with a status line now and then (the fit takes a while).
+        index: the State positions the model reads (:func:`input_index`; None: all).
+        messages: the message of every State, in the order of ``episodes`` concatenated: the
+            threshold is then the percentile over the unique messages (each its States' mean
+            normalised reward), as Motif's is over its unique messages
+            (``train_reward.py:332-341``); None: over every State.
 
     Raises:
         ConfigError: no labelled pair to fit.
@@ -102,7 +120,9 @@ def fit_intrinsic(
         torch.set_num_threads(threads)
     mean, std = float(rewards.mean()), float(rewards.std()) + 1e-8
     normalised = (rewards - mean) / std
-    threshold = float(np.percentile(normalised, float(settings["threshold_percentile"])))
+    threshold = float(
+        np.percentile(_per_message(normalised, messages), float(settings["threshold_percentile"]))
+    )
     decided = [(i, j, lab) for i, j, lab in pairs if lab in (0.0, 1.0)]
     agree = [(scores[j] > scores[i]) == (lab == 1.0) for i, j, lab in decided]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -121,6 +141,7 @@ def fit_intrinsic(
         "std": std,
         "threshold": threshold,
         "threshold_percentile": float(settings["threshold_percentile"]),
+        "threshold_over": "states" if messages is None else "unique messages",
         "episode_pairs": len(pairs),
         "ties": fit["ties"],
         "episode_pair_accuracy": float(np.mean(agree)) if agree else None,

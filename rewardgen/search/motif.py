@@ -45,7 +45,7 @@ from rewardgen.methods.motif import (
 )
 from rewardgen.runs.atomic import atomic_write_json
 from rewardgen.sandbox.contract import markup_safe
-from rewardgen.tasks.captions import caption_fields
+from rewardgen.tasks.captions import caption_fields, step_message
 from rewardgen.tasks.spec import TaskSpec, load_task
 
 log = logging.getLogger(__name__)
@@ -269,6 +269,8 @@ def run_motif(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[
     vectors = [np.stack([flatten_state(s) for s in ep.states]) for ep in episodes]
     settings: dict[str, Any] = OmegaConf.to_container(method, resolve=True)  # type: ignore[assignment]
     index = input_index(episodes[0].states[0], caption_fields(task))  # what the captions read
+    message_of = step_message(task, float(method.message_resolution))
+    messages = [message_of(s) for ep in episodes for s in ep.states]
     model = fit_intrinsic(
         vectors,
         kept,
@@ -277,6 +279,7 @@ def run_motif(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[
         root,
         progress=say,
         index=index,
+        messages=messages,
     )
     store.event(
         "motif_fitted",

@@ -144,3 +144,18 @@ def test_the_native_env_reward_stays_an_option(tmp_path: Path) -> None:
         0.01 * extra["native_reward"] + 0.1 * extra["intrinsic_reward"], rel=1e-5
     )
     wrapped.close()
+
+
+def test_the_threshold_is_a_percentile_over_unique_messages(tmp_path: Path) -> None:
+    episodes, pairs = _episodes()
+    states = np.concatenate(episodes)
+    messages = [(int(s[0] > 4.5),) for s in states]  # two messages: episodes 0-4, episode 5
+    meta = fit_intrinsic(episodes, pairs, SETTINGS, 0, tmp_path, messages=messages)
+    assert meta["threshold_over"] == "unique messages"
+    reward = IntrinsicReward(tmp_path)
+    normalised = (reward.model(states) - meta["mean"]) / meta["std"]
+    means = [normalised[[m == (k,) for m in messages]].mean() for k in (0, 1)]
+    assert meta["threshold"] == pytest.approx(float(np.percentile(means, 50.0)), abs=1e-5)
+    assert abs(meta["threshold"] - float(np.percentile(normalised, 50.0))) > 0.1  # not per State
+    with pytest.raises(ConfigError, match="2 messages for 120 States"):
+        fit_intrinsic(episodes, pairs, SETTINGS, 0, tmp_path / "x", messages=messages[:2])
