@@ -125,6 +125,7 @@ def test_motif_trains_end_to_end_through_the_openai_server(tmp_path: Path) -> No
     assert all(v["n_ok"] == 1 for v in final["variants"].values())
     report = (root / "report.html").read_text()
     assert "<b>Motif:</b> 5 episodes" in report and "openai:fake-llm" in report
+    assert "asked once each, 4 kept" in report
     for path in root.rglob("*.json"):
         assert "secret-test-key" not in path.read_text(), path
 
