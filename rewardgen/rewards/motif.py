@@ -15,7 +15,7 @@ rewards over the dataset's unique messages (``train_reward.py:332-341``), count 
 as ``learner.py:786-793`` does, with ``N(message)`` the number of times this episode has shown
 the step's message so far (Motif's ``MessageWrapper``, ``rl_baseline/obs_wrappers.py:280-314``,
 counts per episode). Our message is the State's caption quantities on a grid
-(:func:`~rewardgen.tasks.captions.step_message`), counted by :class:`MessageCount` in each env.
+(:func:`message_fn`), counted by :class:`MessageCount` in each env.
 
 The fit runs in the run's own process; the training worker only loads the saved weights
 (``reward_model.safetensors``, plain tensors) and ``reward_model.json`` (shape and
@@ -45,6 +45,24 @@ log = logging.getLogger(__name__)
 MODEL_FILE = "reward_model.safetensors"
 META_FILE = "reward_model.json"
 COUNT_KEY = "rewardgen_message_count"  # info entry: N(message) of this step in its episode
+Message = bytes  # a step's caption quantities on a grid (progress's grid_key)
+
+
+def message_fn(task: Any, resolution: float) -> Callable[[Any], Message]:
+    """A State's message: :func:`~rewardgen.tasks.captions.step_values` on a grid of
+    ``resolution``, hashed by :func:`~rewardgen.rewards.progress.grid_key` (the grid of
+    ``method=progress``'s raw-State counts), so equal messages have equal keys.
+
+    Raises:
+        ConfigError: ``resolution`` is not positive.
+    """
+    from rewardgen.rewards.progress import grid_key
+    from rewardgen.tasks.captions import step_values
+
+    if not resolution > 0:
+        raise ConfigError(f"method.message_resolution={resolution} must be greater than 0")
+    values = step_values(task)
+    return lambda state: grid_key(values(state), resolution)
 
 
 def input_index(state: Any, names: list[str]) -> list[int]:
@@ -60,13 +78,13 @@ def input_index(state: Any, names: list[str]) -> list[int]:
     return index
 
 
-def _per_message(values: np.ndarray, messages: list[tuple[int, ...]] | None) -> np.ndarray:
+def _per_message(values: np.ndarray, messages: list[Message] | None) -> np.ndarray:
     """``values`` averaged per unique message (all of them when ``messages`` is None)."""
     if messages is None:
         return values
     if len(messages) != len(values):
         raise ConfigError(f"method=motif: {len(messages)} messages for {len(values)} States")
-    sums: dict[tuple[int, ...], list[float]] = {}
+    sums: dict[Message, list[float]] = {}
     for message, value in zip(messages, values.tolist(), strict=True):
         sums.setdefault(message, []).append(value)
     return np.asarray([np.mean(v) for v in sums.values()])
@@ -80,7 +98,7 @@ def fit_intrinsic(
     out_dir: Path,
     progress: Progress | None = None,
     index: list[int] | None = None,
-    messages: list[tuple[int, ...]] | None = None,
+    messages: list[Message] | None = None,
 ) -> dict[str, Any]:
     """Fit the reward model, normalise it on the dataset, save it; return its statistics.
 
@@ -201,17 +219,17 @@ class MessageCount(gym.Wrapper):
     the State the step reached (``message_of``, :func:`~rewardgen.tasks.captions.step_message`).
     """
 
-    def __init__(self, env: gym.Env, message_of: Callable[[Any], tuple[int, ...]]) -> None:
+    def __init__(self, env: gym.Env, message_of: Callable[[Any], Message]) -> None:
         super().__init__(env)
         self.message_of = message_of
-        self.counts: dict[tuple[int, ...], int] = {}
+        self.counts: dict[Message, int] = {}
 
     def reset(self, **kwargs: Any) -> Any:
         out = self.env.reset(**kwargs)
         self.counts = {self._message(): 1}  # Motif counts the first observation's message too
         return out
 
-    def _message(self) -> tuple[int, ...]:
+    def _message(self) -> Message:
         return self.message_of(self.env.get_wrapper_attr("current_state")())
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
@@ -279,9 +297,7 @@ class MotifVecEnv(VecEnvWrapper):
 
 def message_counter(env: gym.Env, task: Any, options: dict[str, Any]) -> gym.Env:
     """``env`` with Motif's per-episode message count (:class:`MessageCount`)."""
-    from rewardgen.tasks.captions import step_message
-
-    return MessageCount(env, step_message(task, float(options.get("message_resolution", 0.1))))
+    return MessageCount(env, message_fn(task, float(options.get("message_resolution", 0.1))))
 
 
 def motif_stack(job: Any, venv: VecEnv, device: str) -> VecEnv:
@@ -305,10 +321,12 @@ __all__ = [
     "IntrinsicReward",
     "META_FILE",
     "MODEL_FILE",
+    "Message",
     "MessageCount",
     "MotifVecEnv",
     "fit_intrinsic",
     "input_index",
     "message_counter",
+    "message_fn",
     "motif_stack",
 ]

@@ -45,7 +45,7 @@ from rewardgen.methods.motif import (
 )
 from rewardgen.runs.atomic import atomic_write_json
 from rewardgen.sandbox.contract import markup_safe
-from rewardgen.tasks.captions import caption_fields, step_message
+from rewardgen.tasks.captions import caption_fields
 from rewardgen.tasks.spec import TaskSpec, load_task
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ def run_motif(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[
     from rewardgen.executors import make_executor
     from rewardgen.jobs import RewardKind, training_job
     from rewardgen.reporting.terminal import RunUI
-    from rewardgen.rewards.motif import fit_intrinsic, input_index
+    from rewardgen.rewards.motif import fit_intrinsic, input_index, message_fn
     from rewardgen.runs.store import RunStore
     from rewardgen.search.vision import build_summary, print_run_summary
     from rewardgen.train.sb3 import resolve_device
@@ -269,7 +269,7 @@ def run_motif(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[
     vectors = [np.stack([flatten_state(s) for s in ep.states]) for ep in episodes]
     settings: dict[str, Any] = OmegaConf.to_container(method, resolve=True)  # type: ignore[assignment]
     index = input_index(episodes[0].states[0], caption_fields(task))  # what the captions read
-    message_of = step_message(task, float(method.message_resolution))
+    message_of = message_fn(task, float(method.message_resolution))
     messages = [message_of(s) for ep in episodes for s in ep.states]
     model = fit_intrinsic(
         vectors,

@@ -13,8 +13,9 @@ caption must show neither it nor a quantity it is computed from:
   the task loads, one line).
 * :func:`behaviour_fields`: what the default caption summarises; :func:`caption_fields`: what
   a caption is built from, which is also what the reward model reads.
-* :func:`step_message`: the per-step counterpart of NetHack's message, the caption's quantities
-  of one State on a grid, which Motif's count term ``N(message)`` counts (``learner.py:786-787``).
+* :func:`step_values`: the per-step counterpart of NetHack's message, the caption's quantities
+  of one State, which :mod:`rewardgen.rewards.motif` puts on a grid for Motif's count term
+  ``N(message)`` (``learner.py:786-787``).
 """
 
 from __future__ import annotations
@@ -181,41 +182,36 @@ def is_contact(field: StateField) -> bool:
     return "contact" in field.name
 
 
-def step_message(task: CaptionedTask, resolution: float) -> Callable[[Any], tuple[int, ...]]:
-    """The message of one State: the caption's per-step quantities on a grid of ``resolution``.
+def step_values(task: CaptionedTask) -> Callable[[Any], tuple[float, ...]]:
+    """The caption's quantities of one State: Motif's message before it is put on a grid.
 
-    A task's declared captions give one cell per non-duration caption (its expression on this
-    State); the default caption gives one per scalar behaviour field and an in-contact bit per
-    contact field. Vector fields that are not contacts are left out: like NetHack's message, the
-    message must repeat for the count ``N(message)`` to mean anything.
+    A task's declared captions give one value per non-duration caption (its expression on this
+    State); the default caption gives one per scalar behaviour field and an in-contact bit (0 or
+    1) per contact field. Vector fields that are not contacts are left out: like NetHack's
+    message, the message must repeat for the count ``N(message)`` to mean anything.
     """
-    if resolution <= 0:
-        raise TaskError(f"message resolution {resolution} must be greater than 0")
     if task.captions:
         fns = [spec.compile() for spec in task.captions if spec.aggregate != "duration"]
 
-        def declared(state: Any) -> tuple[int, ...]:
-            return tuple(_cell(float(fn(state)), resolution) for fn in fns)
+        def declared(state: Any) -> tuple[float, ...]:
+            return tuple(float(fn(state)) for fn in fns)
 
         return declared
-    names = [f.name for f in behaviour_fields(task)]
-    contacts = {f.name for f in behaviour_fields(task) if is_contact(f)}
+    fields = behaviour_fields(task)
+    names = [f.name for f in fields]
+    contacts = {f.name for f in fields if is_contact(f)}
 
-    def default(state: Any) -> tuple[int, ...]:
-        cells = []
+    def default(state: Any) -> tuple[float, ...]:
+        values = []
         for name in names:
             value = getattr(state, name)
             if name in contacts:
-                cells.append(int(float(np.linalg.norm(value)) > 1e-6))
+                values.append(float(float(np.linalg.norm(value)) > 1e-6))
             elif np.ndim(value) == 0:
-                cells.append(_cell(float(value), resolution))
-        return tuple(cells)
+                values.append(float(value))
+        return tuple(values)
 
     return default
-
-
-def _cell(value: float, resolution: float) -> int:
-    return int(math.floor(value / resolution)) if math.isfinite(value) else 2**31
 
 
 __all__ = [
@@ -225,5 +221,5 @@ __all__ = [
     "fields_read",
     "fitness_fields",
     "is_contact",
-    "step_message",
+    "step_values",
 ]

@@ -18,6 +18,7 @@ from rewardgen.rewards.motif import (
     MotifVecEnv,
     fit_intrinsic,
     input_index,
+    message_fn,
 )
 from rewardgen.rewards.wrappers import INFO_KEY
 from rewardgen.tasks.spec import load_task
@@ -159,3 +160,20 @@ def test_the_threshold_is_a_percentile_over_unique_messages(tmp_path: Path) -> N
     assert abs(meta["threshold"] - float(np.percentile(normalised, 50.0))) > 0.1  # not per State
     with pytest.raises(ConfigError, match="2 messages for 120 States"):
         fit_intrinsic(episodes, pairs, SETTINGS, 0, tmp_path / "x", messages=messages[:2])
+
+
+def test_the_message_is_the_caption_on_progress_s_grid() -> None:
+    from rewardgen.rewards.progress import grid_key
+    from rewardgen.tasks.captions import step_values
+
+    task = load_task("hopper")
+    env = task.make_env()
+    env.reset(seed=0)
+    state = task.state_builder(env).build()
+    env.close()
+    message = message_fn(task, 0.1)
+    assert message(state) == grid_key(step_values(task)(state), 0.1)
+    assert message(state._replace(x_position=9.0)) == message(state)  # not the fitness
+    assert message(state._replace(torso_height=state.torso_height + 0.5)) != message(state)
+    with pytest.raises(ConfigError, match="method.message_resolution=0.0 must be greater"):
+        message_fn(task, 0.0)

@@ -13,7 +13,7 @@ from rewardgen.tasks.captions import (
     caption_fields,
     check_captions,
     fitness_fields,
-    step_message,
+    step_values,
 )
 from rewardgen.tasks.spec import load_task, parse_task, task_names
 
@@ -91,26 +91,23 @@ def test_every_built_in_task_loads_with_its_captions_checked() -> None:
         assert not set(caption_fields(task)) & fitness_fields(task), name
 
 
-def test_the_step_message_is_the_caption_on_a_grid() -> None:
-    task = load_task("hopper")  # declared captions: one cell per non-duration caption
+def _first_state(name: str) -> Any:
+    task = load_task(name)
     env = task.make_env()
     env.reset(seed=0)
     state = task.state_builder(env).build()
     env.close()
-    message = step_message(task, 0.1)
-    cells = message(state)
-    assert len(cells) == sum(1 for c in task.captions if c.aggregate != "duration")
-    assert cells[0] == int(np.floor(state.torso_height / 0.1))
+    return task, state
+
+
+def test_the_step_values_are_the_caption_s_quantities() -> None:
+    task, state = _first_state("hopper")  # declared captions: one value per non-duration one
+    values = step_values(task)(state)
+    assert len(values) == sum(1 for c in task.captions if c.aggregate != "duration")
+    assert values[0] == state.torso_height
     moved = state._replace(x_position=state.x_position + 3.0, x_velocity=2.0)
-    assert message(moved) == cells  # the fitness moves, the message does not
-    assert message(state._replace(torso_height=state.torso_height + 0.5)) != cells
-    ant = load_task("ant")  # default caption: scalar behaviour fields and contact bits
-    env = ant.make_env()
-    env.reset(seed=0)
-    state = ant.state_builder(env).build()
-    env.close()
-    cells = step_message(ant, 0.1)(state)
+    assert step_values(task)(moved) == values  # the fitness moves, the message does not
+    ant, state = _first_state("ant")  # default caption: scalar behaviour fields, contact bits
+    values = step_values(ant)(state)
     scalars = [f for f in behaviour_fields(ant) if np.ndim(getattr(state, f.name)) == 0]
-    assert len(cells) == len(scalars) + 1  # + contact_forces' in-contact bit
-    with pytest.raises(TaskError, match="resolution 0 must be greater than 0"):
-        step_message(ant, 0)
+    assert len(values) == len(scalars) + 1 and values[-1] in (0.0, 1.0)
