@@ -196,6 +196,10 @@ def _check_offline(cfg: Any, task: Any) -> None:
 
     if cfg.method.name in VISION_METHODS:
         vision_settings(cfg, task)  # CLIP weights on this machine; a VLM endpoint
+    elif cfg.method.name == "motif":
+        from rewardgen.methods.motif import check_motif_run
+
+        check_motif_run(cfg, task)  # loop.*, the env reward, a caption without the score
     elif cfg.method.name in METHODS and uses_offline(cfg.llm):
         offline_terms(task, method_class(str(cfg.method.name)).entry)
         if cfg.method.get("similarity") == "embeddings" and cfg.method.mode == "few_shot":

@@ -170,22 +170,32 @@ class VlmPreferenceMethodConfig(MethodConfig):
 
 @dataclass
 class MotifMethodConfig(MethodConfig):
-    """``method=motif`` (Motif): LLM preferences over episode captions -> intrinsic reward."""
+    """``method=motif`` (Motif): LLM preferences over episode captions -> intrinsic reward.
+
+    Defaults follow facebookresearch/motif (file:line in docs/methods.md); ``env_coefficient``
+    None is Motif's effective one for ``env_reward`` (1.0 sparse, 0.01 native).
+    """
 
     name: str = "motif"
     prompt_dir: str = "motif"
     episodes: int = 64  # episodes collected and captioned before any preference is asked
     collect_timesteps: int = 0  # 0: a random policy collects | N: a native-reward PPO of N steps
-    pairs: int = 100  # caption pairs sent to the LLM, each asked in both orders
-    states_per_pair: int = 32  # State pairs drawn from each labelled episode pair for the fit
-    ensemble: int = 3  # reward-model members (rewards/preference_model.py, its mlp)
-    max_epochs: int = 50
+    pairs: int = 100  # caption pairs sent to the LLM, each asked once (Motif)
+    both_orders: bool = False  # also ask each pair swapped and average the two (our option)
+    states_per_episode: int = 32  # States standing for an episode in each fit step (0: all)
+    ensemble: int = 1  # reward-model networks (Motif: one)
+    max_epochs: int = 100
+    batch_pairs: int = 32  # episode pairs per gradient step
     lr: float = 3e-4
-    accuracy_threshold: float = 0.97
-    coefficient: float = 0.1  # weight of the normalised intrinsic reward beside the env's
-    env_coefficient: float = 1.0  # weight of the task's env reward
-    threshold_percentile: float = 50.0  # intrinsic reward below this dataset percentile -> 0
-    temperature: float | None = 0.0  # of the preference requests; None: llm.temperature
+    validation_share: float = 0.2  # pairs held out; their loss stops the fit (Motif: 80/20)
+    patience: int = 10  # epochs without a better validation loss before the fit stops
+    coefficient: float = 0.1  # Motif's --llm_reward: weight of the normalised intrinsic reward
+    env_reward: str = "sparse"  # sparse: the task's sparse reward (Motif's game reward) | native
+    env_coefficient: float | None = None  # None: Motif's effective 1.0 (sparse) / 0.01 (native)
+    count_exponent: float = 3.0  # beta of r_int / N(message)^beta (Motif: 3)
+    message_resolution: float = 0.1  # grid of the per-step message that N counts
+    threshold_percentile: float = 50.0  # intrinsic reward not above this dataset percentile -> 0
+    temperature: float | None = 0.1  # of the preference requests (Motif: 0.1); None: llm's
 
 
 METHOD_SCHEMAS: dict[str, type[MethodConfig]] = {

@@ -92,8 +92,10 @@ def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _state_key(state: Any, resolution: float) -> bytes:
-    """A hash of the raw State discretised on a grid of ``resolution`` (the paper's ablation)."""
+def grid_key(state: Any, resolution: float) -> bytes:
+    """A hash of the values of ``state`` (a State, or any sequence of numbers and arrays)
+    discretised on a grid of ``resolution``: the paper's raw-State ablation, and Motif's
+    message (:mod:`rewardgen.rewards.motif`)."""
     parts = [np.atleast_1d(np.asarray(value, dtype=np.float64)).ravel() for value in state]
     flat = np.concatenate(parts) if parts else np.zeros(0)
     cells = np.floor(np.nan_to_num(flat) / resolution).astype(np.int64)
@@ -164,7 +166,7 @@ class ProgressReward:
             components.update({"sparse": sparse, "progress": value})
             return sparse + value, components
         key: Any = (
-            _state_key(state, self.hash_resolution) if self.bonus == "hash" else self.cell(terms)
+            grid_key(state, self.hash_resolution) if self.bonus == "hash" else self.cell(terms)
         )
         if len(terms) == 1:
             components["progress"] = next(iter(terms.values()))
@@ -216,6 +218,7 @@ __all__ = [
     "DEFAULT_OPTIONS",
     "ProgressReward",
     "check_options",
+    "grid_key",
     "progress_reward_for",
     "progress_terms",
     "smoke_view",

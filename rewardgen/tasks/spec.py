@@ -23,6 +23,7 @@ import yaml
 
 from rewardgen.errors import TaskError
 from rewardgen.resources import resource_dir
+from rewardgen.tasks.captions import check_captions
 from rewardgen.tasks.fitness import FitnessSpec, FitnessTracker
 from rewardgen.tasks.sources import IDENTIFIER
 from rewardgen.tasks.state import StateBuilder, StateField, parse_source
@@ -329,7 +330,7 @@ def parse_task(raw: Any, name: str, path: Path | None = None) -> TaskSpec:
     tags = raw.get("tags") or []
     if not isinstance(tags, list):
         raise TaskError(f"task {name!r}: tags must be a list like [locomotion], got {tags!r}")
-    return TaskSpec(
+    task = TaskSpec(
         name=task_name,
         env_id=raw["env_id"].strip(),
         description=" ".join(str(raw["description"]).split()),
@@ -347,6 +348,8 @@ def parse_task(raw: Any, name: str, path: Path | None = None) -> TaskSpec:
         vision=_mapping(name, raw, "vision"),
         captions=_parse_captions(name, raw.get("captions") or []),
     )
+    check_captions(task)  # method=motif's captions never show the fitness
+    return task
 
 
 def find_task_file(name: str) -> Path:

@@ -123,6 +123,8 @@ def reward_fn_for(task: TaskSpec, job: CandidateJob) -> RewardFn | None:
             task without ``sparse_reward``.
     """
     kind = job.reward_kind
+    if kind == "motif" and job.reward_options.get("env_reward") == "sparse":
+        kind = "sparse"  # Motif adds its intrinsic reward to the task's sparse reward
     if kind in ("native", "clip", "vlm_preference", "motif"):  # the VecEnv adds or replaces
         return None
     if kind == "sparse":
@@ -224,9 +226,10 @@ class EnvFactory:
 
             env = wrap_env(env, self.job)
         if self.job.reward_kind == "motif":  # the intrinsic reward reads the State vector
+            from rewardgen.rewards.motif import message_counter
             from rewardgen.train.vision import StateCapture
 
-            env = StateCapture(env)
+            env = message_counter(StateCapture(env), self.task, self.job.reward_options)
         if self.carry_errors:
             env = _CarryRewardErrors(env, self.job.reward_source)
         return env

@@ -154,6 +154,12 @@ def test_reward_fn_for_kinds(tmp_path: Path) -> None:
     assert sparse(state, np.zeros(3), state) == (0.0, {"sparse": 0.0})
     moved = state._replace(x_position=6.0)
     assert sparse(moved, np.zeros(3), state) == (1.0, {"sparse": 1.0})
+    # method=motif: its intrinsic reward is added to the sparse reward, or to the native one
+    motif = _job(tmp_path, reward_kind="motif", reward_source=None,
+                 reward_options={"env_reward": "sparse"})
+    assert isinstance(reward_fn_for(task, motif), SparseReward)
+    native = dataclasses.replace(motif, reward_options={"env_reward": "native"})
+    assert reward_fn_for(task, native) is None
 
 
 def test_reward_fn_for_errors(tmp_path: Path) -> None:
