@@ -17,6 +17,7 @@ from rewardgen.jobs import candidate_job
 from rewardgen.llm import ProposalContext, Proposer, make_proposer
 from rewardgen.methods import Method, TaskPromptInfo, make_method
 from rewardgen.methods.eureka import best_record
+from rewardgen.reporting.budget import budget_lines, run_budget
 from rewardgen.reporting.terminal import RunUI
 from rewardgen.runs.atomic import atomic_write_json, atomic_write_text
 from rewardgen.runs.outcome import LoopOutcome
@@ -201,8 +202,8 @@ class Loop:
         self.ui.start_generation(generation, int(self.cfg.loop.generations), len(answers))
         for record in records.values():
             self.ui.candidate_done(record)
-        self.ui.watch_steps([Path(job.out_dir) for _, _, job in jobs],
-                            sum(job.timesteps for _, _, job in jobs))
+        self.ui.watch_steps({f"gen_{generation:03d}/cand_{i:02d}": (Path(job.out_dir), job.timesteps)
+                             for i, _, job in jobs})
 
         def on_done(j: int, result: CandidateResult) -> None:
             i, text, job = jobs[j]
@@ -236,6 +237,8 @@ class Loop:
         outcome = LoopOutcome(store=self.store)
         label = self.proposer.name if self.proposer.is_llm else f"[bold yellow]{self.proposer.name}[/]"
         self.ui.say(f"rewardgen: task [bold]{self.task.name}[/] · method {self.method.name} · proposer {label}")
+        budget = run_budget(self.cfg, self.task)  # said before anything is spent; the ETA's total
+        self.ui.plan(budget.total_steps, budget_lines(budget), budget.per_candidate)
         best: CandidateRecord | None = None
         phase = "generation 0"
         try:
