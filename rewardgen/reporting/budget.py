@@ -69,6 +69,7 @@ def run_budget(cfg: DictConfig, task: Any) -> RunBudget:
     """The run's env steps from its config: ``loop.generations x loop.samples x train.timesteps``
     and, with ``final.enabled``, ``(1 + baselines) x final seeds x final.timesteps``."""
     from rewardgen.jobs import MPC_KIND, method_reward
+
     kind, options = method_reward(cfg)
     mpc = kind == MPC_KIND
     rollout = None if mpc else rollout_size(cfg, str(task.name))
@@ -79,19 +80,34 @@ def run_budget(cfg: DictConfig, task: Any) -> RunBudget:
             return int(options["mpc"]["episode_steps"])
         out = rounded_up(value, rollout)
         if out != value:
-            rounded.append(f"{key}={value:,} is rounded up to {out:,} (whole rollouts of "
-                           f"n_steps * n_envs = {rollout:,} steps)")
+            rounded.append(
+                f"{key}={value:,} is rounded up to {out:,} (whole rollouts of "
+                f"n_steps * n_envs = {rollout:,} steps)"
+            )
         return out
 
     generations, samples = int(cfg.loop.generations), int(cfg.loop.samples)
     per = steps("train.timesteps", int(cfg.train.timesteps))
-    budget = RunBudget(generations=generations, samples=samples, per_candidate=per,
-                       search_steps=generations * samples * per, mpc=mpc, rounded=rounded,
-                       at_most=str(cfg.loop.get("schedule", "full")) != "full"
-                       or str(cfg.loop.get("screening", "none")) != "none")
+    budget = RunBudget(
+        generations=generations,
+        samples=samples,
+        per_candidate=per,
+        search_steps=generations * samples * per,
+        mpc=mpc,
+        rounded=rounded,
+        at_most=str(cfg.loop.get("schedule", "full")) != "full"
+        or str(cfg.loop.get("screening", "none")) != "none",
+    )
     if cfg.final.enabled:
-        baselines = [] if mpc else [b for b in cfg.final.baselines
-                                    if b == "native" or (b == "sparse" and task.sparse_reward)]
+        baselines = (
+            []
+            if mpc
+            else [
+                b
+                for b in cfg.final.baselines
+                if b == "native" or (b == "sparse" and task.sparse_reward)
+            ]
+        )
         budget.final_rewards = 1 + len(baselines)
         seeds = cfg.final.get("seeds")  # as search.final.final_seeds counts them
         budget.final_seeds = len(seeds) if seeds is not None else int(cfg.final.n_seeds)
@@ -109,12 +125,16 @@ def budget_lines(budget: RunBudget) -> list[str]:
     and any rounding)."""
     unit = "MPC control steps" if budget.mpc else "env steps"
     most = "at most " if budget.at_most else ""
-    lines = [f"budget: search {_n(budget.generations, 'generation')} x "
-             f"{_n(budget.samples, 'candidate')} x {budget.per_candidate:,} = "
-             f"{most}{budget.search_steps:,} {unit}"]
+    lines = [
+        f"budget: search {_n(budget.generations, 'generation')} x "
+        f"{_n(budget.samples, 'candidate')} x {budget.per_candidate:,} = "
+        f"{most}{budget.search_steps:,} {unit}"
+    ]
     if budget.final_steps:
-        lines[0] += (f"; final {_n(budget.final_rewards, 'reward')} x "
-                     f"{_n(budget.final_seeds, 'seed')} x {budget.per_final:,} = "
-                     f"{budget.final_steps:,}; total {most}{budget.total_steps:,}")
+        lines[0] += (
+            f"; final {_n(budget.final_rewards, 'reward')} x "
+            f"{_n(budget.final_seeds, 'seed')} x {budget.per_final:,} = "
+            f"{budget.final_steps:,}; total {most}{budget.total_steps:,}"
+        )
     lines += [f"budget: {note}" for note in budget.rounded]
     return lines

@@ -25,12 +25,16 @@ def progress_adapter(method_name: str, method: dict[str, Any], task: TaskSpec) -
 
     options = check_options({k: method.get(k, v) for k, v in DEFAULT_OPTIONS.items()})
     if not task.sparse_reward:
-        raise RunDirError(f"task {task.name!r} has no sparse_reward now, and a method=progress "
-                          "reward needs it; restore it in the task's YAML to export this run")
-    return (template("export_progress.py.txt")
-            .replace("__OPTIONS__", repr(options))
-            .replace("__SPARSE_REPR__", repr(task.sparse_reward))
-            .replace("__SPARSE__", f"({task.sparse_reward})"))
+        raise RunDirError(
+            f"task {task.name!r} has no sparse_reward now, and a method=progress "
+            "reward needs it; restore it in the task's YAML to export this run"
+        )
+    return (
+        template("export_progress.py.txt")
+        .replace("__OPTIONS__", repr(options))
+        .replace("__SPARSE_REPR__", repr(task.sparse_reward))
+        .replace("__SPARSE__", f"({task.sparse_reward})")
+    )
 
 
 def pyproject(package: str) -> str:
@@ -60,16 +64,29 @@ def _fitness_text(prov: dict[str, Any]) -> str:
 
     final = prov.get("final_fitness")
     unit = prov["task"].get("fitness_unit") or ""
-    summary = None if not final or final.get("iqm") is None else {
-        "timesteps": final.get("timesteps"), "planner": final.get("planner"),
-        "variants": {"generated": {"fitness_iqm": final["iqm"], "fitness_iqm_ci": final.get("ci"),
-                                   "fitness_iqm_ci_reason": final.get("ci_reason"),
-                                   "n_ok": final.get("n_seeds")}}}
+    summary = (
+        None
+        if not final or final.get("iqm") is None
+        else {
+            "timesteps": final.get("timesteps"),
+            "planner": final.get("planner"),
+            "variants": {
+                "generated": {
+                    "fitness_iqm": final["iqm"],
+                    "fitness_iqm_ci": final.get("ci"),
+                    "fitness_iqm_ci_reason": final.get("ci_reason"),
+                    "n_ok": final.get("n_seeds"),
+                }
+            },
+        }
+    )
     head = headline(summary, prov.get("fitness"), prov.get("fitness_selection"), unit)
     if head["source"] == "final":
         return f"final fitness {head['text']}; {head['search_text'] or 'no search fitness'}"
-    return (f"fitness {head['text']}; not retrained on fresh seeds (no final phase for this "
-            "candidate), so expect less on other seeds")
+    return (
+        f"fitness {head['text']}; not retrained on fresh seeds (no final phase for this "
+        "candidate), so expect less on other seeds"
+    )
 
 
 def readme(package: str, prov: dict[str, Any]) -> str:

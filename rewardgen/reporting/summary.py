@@ -137,7 +137,7 @@ def next_steps(outcome: LoopOutcome, has_report: bool) -> list[str]:
         fresh = ",".join(str(seed + k) for k in (1, 2, 3))  # not the seed it won with
         method = ((manifest.get("config") or {}).get("method") or {}).get("name")
         kind = _reward_kind(method)
-        if kind not in ("mpc", "progress"):  # an MPC candidate has no policy to package
+        if kind != "mpc":  # an MPC candidate has no policy to package
             lines.append(f"  rewardgen-export {root} --out exported/      (the best reward as a "
                          "package)")
         if kind == "progress":  # rewardgen-eval trains compute_reward programs only

@@ -18,6 +18,7 @@ from rewardgen.errors import RunDirError
 from rewardgen.reporting.report import (
     collect,
     main,
+    render,
     report_at_end,
     tensorboard_components,
     write_report,
@@ -280,3 +281,21 @@ def test_diffs_wrap_open_and_fitness_has_units(report_run, browser, tmp_path):
         assert chars > 300 and scroll_width <= width + 1  # wrapped, no sideways scrolling
     page_width = browser.evaluate(session, "[document.documentElement.scrollWidth, innerWidth]")
     assert page_width[0] <= page_width[1]
+
+
+def test_headline_card_is_the_fresh_seed_final_and_the_search_peak_is_labelled(report_run):
+    """Issue 26: the card said ``best fitness 3.41 s``, the search's single-seed peak."""
+    data = collect(RunStore.open(report_run))
+    assert data.final is not None
+    iqm = data.final["variants"]["generated"]["fitness_iqm"]
+    html = " ".join(render(data).split())
+    headline = re.search(r'<div class="card" id="headline">(.*?)</div></div>', html)
+    assert headline is not None, html[:3000]
+    card = re.sub(r"<[^>]+>", " ", headline.group(1))
+    assert "final fitness [s]: IQM over 1 fresh seed" in " ".join(card.split())
+    assert f"{iqm:.3g} s" in card and "no 95% CI with 1 seed: needs at least 5" in card
+    assert 'id="search-peak"' in html and "search peak, 1 seed [s]" in html
+    assert "best fitness" not in html
+    data.final = None  # no final phase: the search peak is all there is, and it says so
+    html = " ".join(render(data).split())
+    assert 'id="headline"' not in html and "no final phase retrained it on fresh seeds" in html
