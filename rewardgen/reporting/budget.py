@@ -65,19 +65,24 @@ def rounded_up(steps: int, rollout: int | None) -> int:
     return math.ceil(steps / rollout) * rollout
 
 
-def run_budget(cfg: DictConfig, task: Any) -> RunBudget:
+def run_budget(cfg: DictConfig, task: Any, mpc_episode_steps: int | None = None) -> RunBudget:
     """The run's env steps from its config: ``loop.generations x loop.samples x train.timesteps``
-    and, with ``final.enabled``, ``(1 + baselines) x final seeds x final.timesteps``."""
-    from rewardgen.jobs import MPC_KIND, method_reward
+    and, with ``final.enabled``, ``(1 + baselines) x final seeds x final.timesteps``.
 
-    kind, options = method_reward(cfg)
-    mpc = kind == MPC_KIND
+    Args:
+        cfg: the composed ``rewardgen`` config.
+        task: its task spec (the sparse baseline needs ``sparse_reward``; the rollout size may
+            be per task).
+        mpc_episode_steps: for a method whose candidates are MPC episodes (L2R), the control
+            steps of one episode (the job builder's budget for it); None for RL.
+    """
+    mpc = mpc_episode_steps is not None
     rollout = None if mpc else rollout_size(cfg, str(task.name))
     rounded: list[str] = []
 
     def steps(key: str, value: int) -> int:
-        if mpc:
-            return int(options["mpc"]["episode_steps"])
+        if mpc_episode_steps is not None:
+            return int(mpc_episode_steps)
         out = rounded_up(value, rollout)
         if out != value:
             rounded.append(

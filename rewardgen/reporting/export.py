@@ -52,8 +52,8 @@ _VENDORED_IMPORTS = {"__future__", "keyword", "math", "re", "collections", "data
 _ERRORS_IMPORT = "from rewardgen.errors import TaskError\n"
 # Methods whose best is no reward program (no reward.py to package): what their reward is instead
 _NOT_A_PROGRAM = {
-    "motif": "the task reward plus an intrinsic reward from a Bradley-Terry model of the LLM's "
-             "preferences (motif/reward_model.safetensors)",
+    "motif": "the task reward plus an intrinsic reward from a Bradley-Terry model of preferences "
+             "between episode captions (motif/reward_model.safetensors)",
     "clip": "CLIP's similarity of rendered frames to a goal prompt",
     "vlm_preference": "a reward model fit to a VLM's preferences between rendered frames",
 }

@@ -151,13 +151,11 @@ def next_steps(outcome: LoopOutcome, has_report: bool) -> list[str]:
     return lines
 
 
-def _reward_kind(method: str | None) -> str:
-    """What the method's programs are (``program``, ``progress``, ``mpc``); ``program`` if the
-    manifest names no method this rewardgen knows."""
-    from rewardgen.errors import ConfigError
-    from rewardgen.methods import method_class
+# What a method's programs are, where it is not a compute_reward program trained by RL (the
+# methods' ``reward_kind``; named here because reporting sits below no method).
+_REWARD_KINDS = {"l2r": "mpc", "progress": "progress"}
 
-    try:
-        return str(method_class(str(method)).reward_kind) if method else "program"
-    except (ConfigError, AttributeError):
-        return "program"
+
+def _reward_kind(method: str | None) -> str:
+    """``program``, ``progress`` or ``mpc`` for the manifest's method."""
+    return _REWARD_KINDS.get(str(method), "program")

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from rewardgen.config import as_sandbox_config
 from rewardgen.errors import LLMError, RewardCodeError
 from rewardgen.executors import Executor, make_executor
-from rewardgen.jobs import candidate_job
+from rewardgen.jobs import MPC_KIND, candidate_job, method_reward
 from rewardgen.llm import ProposalContext, Proposer, make_proposer
 from rewardgen.methods import Method, TaskPromptInfo, make_method
 from rewardgen.methods.eureka import best_record
@@ -237,7 +237,9 @@ class Loop:
         outcome = LoopOutcome(store=self.store)
         label = self.proposer.name if self.proposer.is_llm else f"[bold yellow]{self.proposer.name}[/]"
         self.ui.say(f"rewardgen: task [bold]{self.task.name}[/] · method {self.method.name} · proposer {label}")
-        budget = run_budget(self.cfg, self.task)  # said before anything is spent; the ETA's total
+        kind, options = method_reward(self.cfg)  # said before anything is spent; the ETA's total
+        budget = run_budget(self.cfg, self.task,
+                            int(options["mpc"]["episode_steps"]) if kind == MPC_KIND else None)
         self.ui.plan(budget.total_steps, budget_lines(budget), budget.per_candidate)
         best: CandidateRecord | None = None
         phase = "generation 0"

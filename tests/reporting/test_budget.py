@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rewardgen.jobs import method_reward
 from rewardgen.reporting.budget import budget_lines, rounded_up, run_budget
 from rewardgen.tasks.spec import load_task
 from tests.helpers import compose_config, tiny_config
@@ -43,7 +44,9 @@ def test_rounding_schedules_and_mpc():
         in budget_lines(run_budget(halving, load_task("inverted_pendulum")))[0]
     )
     l2r = tiny_config("method=l2r")
-    line = budget_lines(run_budget(l2r, load_task(l2r.task)))[0]
+    kind, options = method_reward(l2r)
+    assert kind == "mpc"
+    line = budget_lines(run_budget(l2r, load_task(l2r.task), options["mpc"]["episode_steps"]))[0]
     assert "x 200 = 800 MPC control steps; final 1 reward x 1 seed x 200 = 200" in line
     sac = tiny_config("rl=sac", "train.timesteps=3000")
     assert run_budget(sac, load_task(sac.task)).rounded == []  # off-policy: stops at its budget

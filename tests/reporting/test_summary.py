@@ -80,3 +80,13 @@ def test_a_progress_run_hints_no_rewardgen_eval_it_cannot_run(tmp_path: Path):
     assert "rewardgen-eval task=inverted_pendulum reward_file=" in eureka
     l2r = "\n".join(next_steps(_outcome(tmp_path, "l2r"), has_report=False))
     assert "rewardgen-export" not in l2r and "train RL on it" in l2r
+
+
+def test_the_reward_kinds_named_here_are_the_methods_own():
+    from rewardgen.methods import METHODS, method_class
+    from rewardgen.reporting.summary import _REWARD_KINDS, _reward_kind
+
+    code_methods = list(METHODS)  # the methods that write reward code
+    for name in code_methods:
+        assert _reward_kind(name) == method_class(name).reward_kind, name
+    assert set(_REWARD_KINDS) <= set(code_methods)
