@@ -55,12 +55,13 @@ def evaluate_reward_file(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     }
     atomic_write_json(run_dir / "summary.json", summary)
     table = Table(title=markup_safe(f"{task.name}: {cfg.reward_file or 'native reward'}"))
-    for col in ("seed", "status", "fitness", "success", "reason"):
-        table.add_column(col)
+    for col in ("seed", "status", "fitness", "success"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("reason", overflow="fold", ratio=1)  # wrapped, never cut
     for seed, r in zip(cfg.seeds, results, strict=True):
         table.add_row(str(seed), r.status, "-" if r.fitness is None else f"{r.fitness:.3f}",
                       "-" if r.success_rate is None else f"{r.success_rate:.2f}",
-                      markup_safe(r.reason, keep_newlines=False, max_chars=80))
+                      markup_safe(r.reason, keep_newlines=False))
     console = Console(stderr=True)
     console.print(table)
     console.print(f"results: {markup_safe(str(run_dir / 'summary.json'))}")

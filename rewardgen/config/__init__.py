@@ -131,7 +131,7 @@ class FinalConfig:
     enabled: bool = True
     timesteps: int = 300_000
     seeds: list[int] | None = None  # None: n_seeds fresh seeds seed+1000*k; a search seed is refused
-    n_seeds: int = 3
+    n_seeds: int = 5  # as Eureka's final (eureka/cfg/config.yaml num_eval: 5, eureka/eureka.py)
     baselines: list[str] = field(default_factory=lambda: ["native", "sparse"])
 
 

@@ -29,13 +29,13 @@ import shutil
 import sys
 import time
 from dataclasses import asdict
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from rewardgen import __version__
 from rewardgen.errors import ConfigError, RewardGenError, RunDirError
+from rewardgen.reporting.export_files import progress_adapter, pyproject, readme, template
 from rewardgen.runs.atomic import atomic_write_json, atomic_write_text, read_json
 from rewardgen.runs.store import CandidateRecord, RunStore, package_versions
 from rewardgen.tasks import fitness as fitness_module
@@ -50,6 +50,13 @@ _CANDIDATE = re.compile(r"^(?:gen_)?(\d+)/(?:cand_)?(\d+)$")
 _VENDORED_IMPORTS = {"__future__", "keyword", "math", "re", "collections", "dataclasses",
                      "typing", "numpy"}
 _ERRORS_IMPORT = "from rewardgen.errors import TaskError\n"
+# Methods whose best is no reward program (no reward.py to package): what their reward is instead
+_NOT_A_PROGRAM = {
+    "motif": "the task reward plus an intrinsic reward from a Bradley-Terry model of preferences "
+             "between episode captions (motif/reward_model.safetensors)",
+    "clip": "CLIP's similarity of rendered frames to a goal prompt",
+    "vlm_preference": "a reward model fit to a VLM's preferences between rendered frames",
+}
 # rewardgen modules that are vendored side by side: an import of one becomes a relative import
 _VENDORED_SIBLINGS = {"rewardgen.tasks.sources": "sources"}
 _ERRORS_STANDIN = (
@@ -80,8 +87,29 @@ def parse_candidate(spec: str) -> tuple[int, int] | None:
     return int(match.group(1)), int(match.group(2))
 
 
+def run_method(store: RunStore) -> str:
+    """The run's method (``eureka`` for a manifest that names none, as before methods)."""
+    config_method = ((store.manifest.get("config") or {}).get("method") or {}).get("name")
+    return str(store.manifest.get("method") or config_method or "eureka")
+
+
+def refuse_method(store: RunStore) -> None:
+    """Refuse, in one true line, a run whose reward is not a program this package can hold.
+
+    Raises:
+        RunDirError: a method=motif, clip or vlm_preference run.
+    """
+    method = run_method(store)
+    if method in _NOT_A_PROGRAM:
+        policy = store.best_dir / "policy.zip"
+        raise RunDirError(f"{store.root} is a method={method} run, whose reward is "
+                          f"{_NOT_A_PROGRAM[method]}, not a reward program: rewardgen-export "
+                          f"packages reward programs only; its trained policy is {policy}")
+
+
 def pick_record(store: RunStore, spec: str = "best") -> CandidateRecord:
     """The candidate to export; it must have trained (status ok) and saved its policy."""
+    refuse_method(store)
     where = parse_candidate(spec)
     if where is None:
         origin = store.best_dir / "origin.json"
@@ -142,7 +170,9 @@ def _answer_model(store: RunStore, record: CandidateRecord) -> str | None:
 
 
 def gym_id(task: TaskSpec, name: str) -> str:
-    """``rewardgen/<Env>-<name>-v0``, e.g. ``rewardgen/Hopper-gen001-cand03-v0``."""
+    """``rewardgen/<Env>-<package>-v0``, e.g. ``rewardgen/Hopper-hopper-gen001-cand03-v0``: the
+    package name (by default ``<task>_genXXX_candYY``) keeps the task's name in the id, which the
+    env id alone loses (tasks that share an env, ``hopper`` and ``hopper_backflip``)."""
     base = re.sub(r"-v\d+$", "", task.env_id.split("/")[-1])
     return f"rewardgen/{base}-{name.replace('_', '-')}-v0"
 
@@ -159,9 +189,14 @@ def provenance(store: RunStore, record: CandidateRecord, task: TaskSpec, env_id:
     result = record.result
     final_path = store.final_dir / "summary.json"
     final = read_json(final_path) if final_path.is_file() else None
-    final_seeds = None
+    final_seeds = final_fitness = None
     if final is not None and final.get("best") == record.label:
-        final_seeds = final["variants"]["generated"].get("fitness_per_seed")
+        generated = final["variants"]["generated"]
+        final_seeds = generated.get("fitness_per_seed")
+        final_fitness = {"iqm": generated.get("fitness_iqm"), "ci": generated.get("fitness_iqm_ci"),
+                         "ci_reason": generated.get("fitness_iqm_ci_reason"),
+                         "n_seeds": generated.get("n_ok"), "timesteps": final.get("timesteps"),
+                         "planner": final.get("planner")}
     return {
         "format": PROVENANCE_FORMAT,
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -182,7 +217,9 @@ def provenance(store: RunStore, record: CandidateRecord, task: TaskSpec, env_id:
         "reward_sha256": result.reward_sha256 or hashlib.sha256(
             (record.source or "").encode()).hexdigest(),
         "fitness": result.fitness,
+        "fitness_is": "search peak, 1 seed",  # one training on the search seed: biased upwards
         "fitness_selection": config.get("loop", {}).get("selection"),
+        "final_fitness": final_fitness,  # fresh-seed retraining (IQM), when this one was retrained
         "success_rate": result.success_rate,
         "seeds": {"run": manifest.get("seed"), "training": result.seed,
                   "final_fitness_per_seed": final_seeds},
@@ -244,55 +281,6 @@ def task_json(task: TaskSpec) -> dict[str, Any]:
     }
 
 
-def _template(name: str) -> str:
-    return resources.files("rewardgen").joinpath("templates", name).read_text()
-
-
-def _pyproject(package: str) -> str:
-    return f"""[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "{package.replace("_", "-")}"
-version = "0.1.0"
-description = "A reward program found by rewardgen, with its env wrapper and trained policy."
-requires-python = ">=3.10"
-dependencies = ["gymnasium[mujoco]>=1.0", "numpy>=1.24"]
-optional-dependencies = {{ policy = ["stable-baselines3>=2.3"] }}
-
-[tool.setuptools]
-packages = ["{package}"]
-
-[tool.setuptools.package-data]
-{package} = ["*.json", "*.zip"]
-"""
-
-
-def _readme(package: str, prov: dict[str, Any]) -> str:
-    return f"""# {package}
-
-Reward program `{prov["candidate"]}` for task `{prov["task"]["name"]}` ({prov["task"]["env_id"]}),
-found by rewardgen ({prov["method"]}, {prov["llm"]["provider"]} / {prov["llm"]["model"]}); fitness
-{prov["fitness"]} ({prov["task"]["fitness"]}). Needs gymnasium[mujoco] and numpy;
-stable-baselines3 for the policy. `pip install .` or put this folder on `sys.path`.
-
-```python
-import gymnasium as gym
-import {package}
-
-env = gym.make("{prov["gym_id"]}")     # or {package}.make_env(render_mode="rgb_array")
-policy = {package}.load_policy()
-obs, info = env.reset(seed=0)
-action, _ = policy.predict(obs, deterministic=True)
-obs, reward, terminated, truncated, info = env.step(action)
-print(info["rewardgen"]["components"])
-```
-
-`provenance.json` says where it came from (see rewardgen's docs/artifacts.md).
-"""
-
-
 def export_candidate(run_dir: str | Path, out: str | Path, candidate: str = "best",
                      name: str | None = None, force: bool = False) -> Path:
     """Write one candidate of a run as an importable package; return the package folder.
@@ -316,24 +304,26 @@ def export_candidate(run_dir: str | Path, out: str | Path, candidate: str = "bes
             raise ConfigError(f"{out} exists and is not empty; choose another --out or pass --force")
         shutil.rmtree(out)
     cand = store.cand_dir(record.generation, record.index)
-    env_id = gym_id(task, package if name else f"gen{record.generation:03d}-cand{record.index:02d}")
+    env_id = gym_id(task, package)
     prov = provenance(store, record, task, env_id, policy_from=f"{record.label}/policy.zip")
 
     pkg = out / package
     pkg.mkdir(parents=True)
     source = record.source or ""
     header = _REWARD_HEADER.format(label=record.label, task=task.name, sha=prov["reward_sha256"])
-    atomic_write_text(pkg / "reward.py", header + source)
+    method = (store.manifest.get("config") or {}).get("method") or {}
+    atomic_write_text(pkg / "reward.py",
+                      header + source + progress_adapter(run_method(store), method, task))
     atomic_write_text(pkg / "sources.py", vendored_source(sources_module))
     atomic_write_text(pkg / "state.py", vendored_source(state_module))
     atomic_write_text(pkg / "fitness.py", vendored_source(fitness_module))
     atomic_write_text(pkg / "__init__.py",
-                      _template("export_init.py.txt").replace("{package}", package))
+                      template("export_init.py.txt").replace("{package}", package))
     atomic_write_json(pkg / "task.json", task_json(task))
     atomic_write_json(pkg / "provenance.json", prov)
     shutil.copyfile(cand / "policy.zip", pkg / "policy.zip")
-    atomic_write_text(out / "pyproject.toml", _pyproject(package))
-    atomic_write_text(out / "README.md", _readme(package, prov))
+    atomic_write_text(out / "pyproject.toml", pyproject(package))
+    atomic_write_text(out / "README.md", readme(package, prov))
     log.info("exported %s of %s to %s (gym id %s)", record.label, store.root, pkg, env_id)
     return pkg
 

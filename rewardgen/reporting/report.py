@@ -274,6 +274,12 @@ def _interval(point: Any, ci: Any = None, reason: Any = None) -> str:
     return format_interval(point, ci, reason)
 
 
+def _headline(final: Any, search_fitness: Any) -> dict[str, Any]:
+    from rewardgen.reporting.statistics import headline
+
+    return headline(final, search_fitness)
+
+
 def render(data: ReportData) -> str:
     """The HTML page (pure: no file access besides the packaged template)."""
     env = jinja2.Environment(loader=jinja2.PackageLoader("rewardgen", "templates"),
@@ -282,6 +288,7 @@ def render(data: ReportData) -> str:
                              lstrip_blocks=True)
     env.filters["fmt"] = _fmt
     env.filters["interval"] = _interval
+    env.filters["headline"] = _headline
     template = env.get_template("report.html.j2")
     return template.render(d=data, pygments_css=_FORMATTER.get_style_defs(".hl"),
                            version=__version__, made=time.strftime("%Y-%m-%d %H:%M:%S"))

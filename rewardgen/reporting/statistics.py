@@ -8,14 +8,25 @@ every final comparison reports, per reward:
   one lucky or broken seed; with fewer than 4 seeds nothing is trimmed and it is the mean),
 * its **95% stratified bootstrap confidence interval** over seeds (percentile method,
   :data:`BOOTSTRAP_REPS` resamples, numpy seed :data:`BOOTSTRAP_SEED`, so the same scores always
-  give the same interval); with fewer than 2 seeds there is nothing to resample and the interval
-  is undefined, with a reason,
+  give the same interval); with fewer than :data:`MIN_SEEDS_FOR_CI` seeds no interval is
+  reported, with the reason (see below),
 * the **probability of improvement** P(generated > native): the chance that a training of the
   generated reward on a random seed beats one of the native reward on a random seed (the
   Mann-Whitney U statistic, ties counting half), with its own bootstrap interval.
 
 It also holds Eureka's human-normalised score, (generated - sparse) / |native - sparse|, which is
 only reported where its denominator is more than noise (see :func:`human_normalised`).
+
+Why no interval below 5 seeds (:data:`MIN_SEEDS_FOR_CI`): a percentile bootstrap over n seeds
+resamples the n numbers themselves. With n <= 3 a resample made of one seed repeated n times has
+probability n**(1 - n) >= 11%, above the 2.5% tail, so the "interval" is the lowest and highest
+seed (with 2 seeds: the two values); with 4 it is still 1.6%. Simulated on normal seeds (1000
+trials, 2000 resamples), the nominal 95% interval of the mean covers the true mean 48% of the time
+with 2 seeds, 74% with 3, 78% with 4, 84% with 5 and 90% with 8. Five is where the interval stops
+being the sample's range (n**(1 - n) = 0.16%) and is the number of seeds Eureka's final
+evaluation uses, the default ``final.n_seeds``; even there, read it as a rough 85% interval.
+P(generated > native) takes the same rule on the smaller side: with 2 seeds a side it can only be
+0, 1/4, 1/2, 3/4 or 1, and ``1 [1, 1]`` would read as certainty.
 """
 
 from __future__ import annotations
@@ -30,15 +41,33 @@ import numpy as np
 CONFIDENCE = 0.95
 BOOTSTRAP_REPS = 2000  # ~0.3 s per interval on one CPU core (the intervals, not the run, cost)
 BOOTSTRAP_SEED = 0
+MIN_SEEDS_FOR_CI = 5  # below it the percentile interval is the seeds' range (module docstring)
 METHOD = (f"IQM over seeds with a {CONFIDENCE:.0%} percentile interval from {BOOTSTRAP_REPS} "
           f"stratified bootstrap resamples of the seeds (rliable, numpy seed {BOOTSTRAP_SEED}); "
-          f"P(generated > native) is the Mann-Whitney probability of improvement over seeds")
+          f"P(generated > native) is the Mann-Whitney probability of improvement over seeds; "
+          f"no interval with fewer than {MIN_SEEDS_FOR_CI} seeds")
 
 
 def describe() -> dict[str, Any]:
     """How the numbers were made, stored next to them (summary.json, sweep_summary.json)."""
     return {"method": METHOD, "confidence": CONFIDENCE, "bootstrap_reps": BOOTSTRAP_REPS,
-            "bootstrap_seed": BOOTSTRAP_SEED}
+            "bootstrap_seed": BOOTSTRAP_SEED, "min_seeds_for_ci": MIN_SEEDS_FOR_CI}
+
+
+def no_ci_reason(n: int, what: str = "seeds") -> str | None:
+    """Why ``n`` seeds get no 95% interval (None: they get one).
+
+    Example:
+        >>> no_ci_reason(2)
+        'no 95% CI with 2 seeds: needs at least 5'
+        >>> no_ci_reason(5) is None
+        True
+    """
+    if n == 0:
+        return "no successful seed"
+    if n < MIN_SEEDS_FOR_CI:
+        return f"no 95% CI with {n} {what}: needs at least {MIN_SEEDS_FOR_CI}"
+    return None
 
 
 def _column(values: Sequence[float]) -> np.ndarray:
@@ -93,13 +122,13 @@ def iqm_interval(values: Sequence[float]) -> dict[str, Any]:
 
     Returns:
         ``{"iqm", "ci": [low, high] | None, "ci_reason": str | None, "n"}``; ``ci_reason`` says
-        why there is no interval (no seeds, or a single one).
+        why there is no interval (fewer than :data:`MIN_SEEDS_FOR_CI` successful seeds).
     """
     n = len(values)
     point = iqm(values)
-    if n < 2:
-        return {"iqm": point, "ci": None, "n": n,
-                "ci_reason": "no successful seed" if n == 0 else "1 seed: no interval (needs ≥ 2)"}
+    reason = no_ci_reason(n, "seed" if n == 1 else "seeds")
+    if reason is not None:
+        return {"iqm": point, "ci": None, "n": n, "ci_reason": reason}
     from rliable import metrics
 
     ci = _interval(_column(values), lambda s: np.array([metrics.aggregate_iqm(s)]))
@@ -124,9 +153,10 @@ def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> dict[s
 
     pair = [_column(x), _column(y)]
     value = float(metrics.probability_of_improvement(*pair))
-    if min(n) < 2:
+    if min(n) < MIN_SEEDS_FOR_CI:
         return {"value": value, "ci": None, "n": n,
-                "ci_reason": "1 seed on one side: no interval (needs ≥ 2)"}
+                "ci_reason": f"no 95% CI with {min(n)} seed{'s' if min(n) > 1 else ''} on one "
+                             f"side: needs at least {MIN_SEEDS_FOR_CI}"}
     ci = _interval(pair, _improvement)
     return {"value": value, "ci": ci, "ci_reason": None, "n": n}
 
@@ -165,12 +195,12 @@ def human_normalised(generated: float | None, native: float | None, sparse: floa
 
 def format_interval(point: float | None, ci: Sequence[float] | None, reason: str | None = None,
                     digits: int = 3) -> str:
-    """``"1.23 [0.98, 1.5]"``; ``"1.23 [no CI: 1 seed]"`` without an interval; ``"-"`` without a value."""
+    """``"1.23 [0.98, 1.5]"``; ``"1.23 (no 95% CI with 2 seeds: needs at least 5)"`` without
+    an interval (the whole reason: its figures are what a reader needs); ``"-"`` without a value."""
     if point is None:
         return "-"
     if ci is None:
-        short = (reason or "").split(":")[0] or "n/a"
-        return f"{point:.{digits}g} [no CI: {short}]"
+        return f"{point:.{digits}g} ({reason or 'no interval'})"
     return f"{point:.{digits}g} [{ci[0]:.{digits}g}, {ci[1]:.{digits}g}]"
 
 
@@ -194,3 +224,42 @@ def comparison_lines(final: dict[str, Any]) -> list[str]:
                      f"{format_interval(poi.get('value'), poi.get('ci'), poi.get('ci_reason'), 2)}"
                      f"  (95% bootstrap CI over seeds; {basis})")
     return lines
+
+
+def headline(final: dict[str, Any] | None, search_fitness: float | None,
+             selection: str | None = None, unit: str = "") -> dict[str, Any]:
+    """The one number a run is summed up by, and how the search's own number is labelled.
+
+    The search's best fitness is a peak: the maximum over candidates of one training each on the
+    search seed (under ``loop.selection=max``, itself the peak evaluation of that training), so it
+    is biased upwards (the winner's curse: the same reward retrained on fresh seeds scored 2.02
+    where its search peak was 3.41). Where a final phase ran, its IQM over the fresh seeds is the
+    headline; the search number is shown beside it, labelled as what it is.
+
+    Returns:
+        ``{"fitness", "ci", "ci_reason", "text", "source", "search_peak", "search_text"}``:
+        ``text`` is the headline as shown (``"2.02 [1.49, 2.56] (IQM over 5 fresh seeds, 300,000
+        steps each)"``), ``source`` ``"final"`` or ``"search"``.
+
+    Example:
+        >>> headline(None, 3.408, "max")["text"]
+        '3.408 (search peak, 1 seed, loop.selection=max)'
+    """
+    u = f" {unit}" if unit else ""
+    how = f", loop.selection={selection}" if selection else ""
+    peak = None if search_fitness is None else f"{search_fitness:.3f}{u} (search peak, 1 seed{how})"
+    generated = ((final or {}).get("variants") or {}).get("generated") or {}
+    point = generated.get("fitness_iqm")
+    if point is None:
+        return {"fitness": search_fitness, "ci": None, "ci_reason": None, "text": peak or "-",
+                "source": "search", "search_peak": search_fitness, "search_text": peak}
+    assert final is not None
+    n = int(generated.get("n_ok") or 0)
+    budget = ("one MPC episode each" if final.get("planner") == "mpc" else
+              f"{int(final.get('timesteps') or 0):,} steps each")
+    ci, reason = generated.get("fitness_iqm_ci"), generated.get("fitness_iqm_ci_reason")
+    shown = (f"{point:.3g}{u} [{ci[0]:.3g}, {ci[1]:.3g}]" if ci else
+             f"{point:.3g}{u} ({reason or 'no interval'})")
+    text = f"{shown} (IQM over {n} fresh seed{'s' if n != 1 else ''}, {budget})"
+    return {"fitness": point, "ci": ci, "ci_reason": reason, "text": text, "source": "final",
+            "search_peak": search_fitness, "search_text": peak}

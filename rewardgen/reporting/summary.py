@@ -50,6 +50,7 @@ def finish_run(outcome: LoopOutcome, ui: RunUI, report: ReportConfig | None = No
     """Write summary.json (also for a stopped run: the best so far), the HTML report, and print
     where things are."""
     summary = build_summary(outcome)
+    summary["headline"] = run_headline(outcome, summary)
     outcome.store.write_summary(summary)
     if outcome.interrupted:  # Ctrl-C: no report, no tables; the CLI prints how to resume
         return summary
@@ -75,9 +76,8 @@ def finish_run(outcome: LoopOutcome, ui: RunUI, report: ReportConfig | None = No
             ui.say(escape(line))
     ui.say(f"run directory: {markup_safe(str(outcome.store.root))}")
     if summary["best"]:
-        best = summary["best"]
-        ui.say(markup_safe(f"best reward: {best['reward_file']}  (fitness {best['fitness']:.3f}, "
-                           f"{best['candidate']})"))
+        for line in best_lines(summary):
+            ui.say(markup_safe(line))
     elif outcome.history:
         ui.say("[bold red]no candidate trained successfully[/]; see the reasons in the table above")
     else:
@@ -85,6 +85,42 @@ def finish_run(outcome: LoopOutcome, ui: RunUI, report: ReportConfig | None = No
     for line in next_steps(outcome, page is not None):
         ui.say(line, soft_wrap=True)
     return summary
+
+
+def _selection(outcome: LoopOutcome) -> str | None:
+    loop = (outcome.store.manifest.get("config") or {}).get("loop") or {}
+    return None if loop.get("selection") is None else str(loop["selection"])
+
+
+def run_headline(outcome: LoopOutcome, summary: dict[str, Any]) -> dict[str, Any] | None:
+    """summary.json's ``headline``: the final phase's IQM over fresh seeds where it ran, else
+    the search peak, labelled (:func:`rewardgen.reporting.statistics.headline`)."""
+    from rewardgen.reporting.statistics import headline
+
+    if not summary["best"]:
+        return None
+    return headline(outcome.final, summary["best"]["fitness"], _selection(outcome))
+
+
+def best_lines(summary: dict[str, Any]) -> list[str]:
+    """The lines that say what the best reward scored: fresh seeds first, the search peak as such.
+
+    Example:
+        >>> best_lines({"best": {"reward_file": "r/best/reward.py", "candidate": "gen_000/cand_01"},
+        ...             "headline": {"source": "search", "text": "3.408 (search peak, 1 seed)",
+        ...                          "search_text": "3.408 (search peak, 1 seed)"}})
+        ['best reward: r/best/reward.py  (gen_000/cand_01)', '  fitness 3.408 (search peak, 1 seed); no final phase retrained it on fresh seeds']
+    """
+    best, head = summary["best"], summary.get("headline") or {}
+    lines = [f"best reward: {best['reward_file']}  ({best['candidate']})"]
+    if head.get("source") == "final":
+        lines.append(f"  final fitness {head['text']}")
+        if head.get("search_text"):
+            lines.append(f"  search: {head['search_text']}, not a fresh-seed result")
+    else:
+        lines.append(f"  fitness {head.get('text', '-')}; no final phase retrained it on fresh "
+                     "seeds")
+    return lines
 
 
 def next_steps(outcome: LoopOutcome, has_report: bool) -> list[str]:
@@ -100,10 +136,26 @@ def next_steps(outcome: LoopOutcome, has_report: bool) -> list[str]:
         seed = int(manifest.get("seed", 0))
         fresh = ",".join(str(seed + k) for k in (1, 2, 3))  # not the seed it won with
         method = ((manifest.get("config") or {}).get("method") or {}).get("name")
-        if method != "l2r":  # an MPC candidate has no policy to package
+        kind = _reward_kind(method)
+        if kind != "mpc":  # an MPC candidate has no policy to package
             lines.append(f"  rewardgen-export {root} --out exported/      (the best reward as a "
                          "package)")
-        lines.append(f"  rewardgen-eval task={task} reward_file={root}/best/reward.py "
-                     f"seeds=\\[{fresh}]      ({'train RL on it' if method == 'l2r' else 'retrain it'}"
-                     " on other seeds)")
+        if kind == "progress":  # rewardgen-eval trains compute_reward programs only
+            lines.append(f"  {root}/final/summary.json      (the progress function retrained on "
+                         "fresh seeds; rewardgen-eval trains compute_reward programs, not "
+                         "progress functions)")
+        else:
+            lines.append(f"  rewardgen-eval task={task} reward_file={root}/best/reward.py "
+                         f"seeds=\\[{fresh}]      "
+                         f"({'train RL on it' if kind == 'mpc' else 'retrain it'} on other seeds)")
     return lines
+
+
+# What a method's programs are, where it is not a compute_reward program trained by RL (the
+# methods' ``reward_kind``; named here because reporting sits below no method).
+_REWARD_KINDS = {"l2r": "mpc", "progress": "progress"}
+
+
+def _reward_kind(method: str | None) -> str:
+    """``program``, ``progress`` or ``mpc`` for the manifest's method."""
+    return _REWARD_KINDS.get(str(method), "program")

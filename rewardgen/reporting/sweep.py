@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 METRICS = ("search_fitness", "final_fitness", "native_fitness", "sparse_fitness", "human_normalised")
 LABELS = {
-    "search_fitness": "search best",
+    "search_fitness": "search peak, 1 seed",  # the search's best: one training, biased upwards
     "final_fitness": "final (generated)",
     "native_fitness": "native (human)",
     "sparse_fitness": "sparse",

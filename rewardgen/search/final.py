@@ -57,7 +57,7 @@ def final_seeds(cfg: DictConfig) -> list[int]:
     used = search_seeds(cfg)
     explicit = cfg.final.get("seeds")
     if explicit is None:
-        n = int(cfg.final.get("n_seeds", 3))
+        n = int(cfg.final.get("n_seeds", 5))
         if n < 1:
             raise ConfigError(f"final.n_seeds={n} must be at least 1 (or final.enabled=false)")
         return [used[0] + FINAL_SEED_STRIDE * k for k in range(1, n + 1)]
@@ -72,7 +72,7 @@ def final_seeds(cfg: DictConfig) -> list[int]:
         raise ConfigError(
             f"final.seeds={seeds} reuses the search's training seed {overlap[0]} (seed={cfg.seed}), "
             f"so the final phase would repeat the training that won the search; use other seeds, "
-            f"or final.seeds=null for {cfg.final.get('n_seeds', 3)} fresh ones")
+            f"or final.seeds=null for {cfg.final.get('n_seeds', 5)} fresh ones")
     return seeds
 
 
@@ -171,7 +171,8 @@ def run_final(cfg: DictConfig, store: RunStore, task: TaskSpec, best: CandidateR
                f"(the search trained with seed {int(cfg.seed)}) for {int(cfg.final.timesteps)} "
                f"steps each ({len(pending)} trainings to go)")
     ui.start_generation(0, 1, len(pending), title="final")
-    ui.watch_steps([Path(job.out_dir) for _, job in pending], sum(job.timesteps for _, job in pending))
+    ui.watch_steps({f"final/{name}_seed{job.seed}": (Path(job.out_dir), job.timesteps)
+                    for name, job in pending})
 
     def on_done(i: int, result: CandidateResult) -> None:
         name, job = pending[i]

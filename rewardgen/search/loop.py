@@ -14,10 +14,11 @@ from omegaconf import DictConfig
 from rewardgen.config import as_sandbox_config
 from rewardgen.errors import LLMError, RewardCodeError
 from rewardgen.executors import Executor, make_executor
-from rewardgen.jobs import candidate_job
+from rewardgen.jobs import MPC_KIND, candidate_job, method_reward
 from rewardgen.llm import ProposalContext, Proposer, make_proposer
 from rewardgen.methods import Method, TaskPromptInfo, make_method
 from rewardgen.methods.eureka import best_record
+from rewardgen.reporting.budget import budget_lines, run_budget
 from rewardgen.reporting.terminal import RunUI
 from rewardgen.runs.atomic import atomic_write_json, atomic_write_text
 from rewardgen.runs.outcome import LoopOutcome
@@ -239,8 +240,8 @@ class Loop:
         self.ui.start_generation(generation, int(self.cfg.loop.generations), len(answers))
         for record in records.values():
             self.ui.candidate_done(record)
-        self.ui.watch_steps([Path(job.out_dir) for _, _, job in jobs],
-                            sum(job.timesteps for _, _, job in jobs))
+        self.ui.watch_steps({f"gen_{generation:03d}/cand_{i:02d}": (Path(job.out_dir), job.timesteps)
+                             for i, _, job in jobs})
 
         def on_done(j: int, result: CandidateResult) -> None:
             i, text, job = jobs[j]
@@ -274,6 +275,10 @@ class Loop:
         outcome = LoopOutcome(store=self.store)
         label = self.proposer.name if self.proposer.is_llm else f"[bold yellow]{self.proposer.name}[/]"
         self.ui.say(f"rewardgen: task [bold]{self.task.name}[/] · method {self.method.name} · proposer {label}")
+        kind, options = method_reward(self.cfg)  # said before anything is spent; the ETA's total
+        budget = run_budget(self.cfg, self.task,
+                            int(options["mpc"]["episode_steps"]) if kind == MPC_KIND else None)
+        self.ui.plan(budget.total_steps, budget_lines(budget), budget.per_candidate)
         best: CandidateRecord | None = None
         phase = "generation 0"
         try:

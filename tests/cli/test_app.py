@@ -82,6 +82,12 @@ def test_rewardgen_auto_without_key_runs_offline_end_to_end(tmp_path):
     flat = " ".join(out.stderr.split())
     assert f"rewardgen-export {run_dir} --out" in flat
     assert f"rewardgen-eval task=inverted_pendulum reward_file={run_dir}/best/reward.py" in flat
+    # issue 26: the budget before anything is spent, the ETA, and the search peak labelled
+    assert "budget: search 1 generation x 2 candidates x 256 = 512 env steps" in flat
+    assert re.search(r"env steps trained: 512; 0 left in the budget, ETA 0s at [0-9,]+ steps/s",
+                     flat)
+    assert "(search peak, 1 seed, loop.selection=max); no final phase retrained it" in flat
+    assert summary["headline"]["source"] == "search"
     assert (run_dir / "rewardgen.log").is_file() and not (run_dir / "cli.log").exists()
     assert "[bold" not in (run_dir / "rewardgen.log").read_text()
 

@@ -100,7 +100,7 @@ def test_export_runs_without_rewardgen(run_dir, tmp_path):
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["loaded"] == []
     label = f"gen{best.generation:03d}-cand{best.index:02d}"
-    assert got["id"] == f"rewardgen/InvertedPendulum-{label}-v0"
+    assert got["id"] == f"rewardgen/InvertedPendulum-inverted-pendulum-{label}-v0"  # task kept
     assert got["episode"] is not None and got["episode"]["length"] == got["steps"]
     # InvertedPendulum's fitness is the episode's duration: length * dt (0.04 s)
     assert got["episode"]["fitness"] == pytest.approx(0.04 * got["steps"])
@@ -131,7 +131,8 @@ def test_provenance_fields(run_dir, tmp_path):
 def test_cli_main_and_refusals(run_dir, tmp_path, capsys):
     out = tmp_path / "cli"
     main([str(run_dir), "--out", str(out), "--candidate", "gen_000/cand_00"])
-    assert "rewardgen/InvertedPendulum-gen000-cand00-v0" in capsys.readouterr().out
+    assert ("rewardgen/InvertedPendulum-inverted-pendulum-gen000-cand00-v0"
+            in capsys.readouterr().out)
     with pytest.raises(SystemExit):  # out is not empty
         main([str(run_dir), "--out", str(out)])
     assert "is not empty" in capsys.readouterr().err
@@ -151,6 +152,85 @@ def test_helpers():
         parse_candidate("gen1-cand0")
     assert host_free_url("https://user:pw@llm.internal:8443/v1") == "https://<host>/v1"
     assert host_free_url(None) is None
-    assert gym_id(load_task("hopper"), "backflip") == "rewardgen/Hopper-backflip-v0"
+    assert gym_id(load_task("hopper"), "hopper_backflip") == "rewardgen/Hopper-hopper-backflip-v0"
     source = vendored_source(__import__("rewardgen.tasks.state", fromlist=["x"]))
     assert "rewardgen.errors" not in source and "class TaskError(ValueError)" in source
+
+
+def test_readme_headlines_the_fresh_seed_final_and_says_mujoco_gl(run_dir, tmp_path):
+    """Issue 26: the README said ``fitness 3.408`` (the search peak) and nothing of MUJOCO_GL."""
+    pkg = export_candidate(run_dir, tmp_path / "e")
+    readme = (pkg.parent / "README.md").read_text()
+    prov = json.loads((pkg / "provenance.json").read_text())
+    final = json.loads((run_dir / "final" / "summary.json").read_text())
+    iqm = final["variants"]["generated"]["fitness_iqm"]
+    assert prov["final_fitness"]["iqm"] == iqm and prov["fitness_is"] == "search peak, 1 seed"
+    assert f"final fitness {iqm:.3g} s (no 95% CI with 1 seed: needs at least 5)" in readme
+    assert "(IQM over 1 fresh seed, 128 steps each)" in readme
+    assert f"{prov['fitness']:.3f} s (search peak, 1 seed, loop.selection=max)" in readme
+    assert "MUJOCO_GL=egl" in readme
+
+
+def test_a_motif_or_vision_run_is_refused_in_one_line_before_anything_is_written(tmp_path):
+    """Issue 26: a motif run was refused with "has status ok (); only ... status ok"."""
+    for method in ("motif", "clip", "vlm_preference"):
+        run = tmp_path / method
+        RunStore.create(run, {"task": "inverted_pendulum", "method": method, "seed": 0,
+                              "config": {"method": {"name": method}}})
+        out = tmp_path / f"out_{method}"
+        with pytest.raises(RunDirError, match=f"is a method={method} run, whose reward is .*, "
+                                              "not a reward program: rewardgen-export packages"
+                           ) as err:
+            export_candidate(run, out)
+        assert "\n" not in str(err.value) and not out.exists()
+
+
+PROGRESS_CONSUMER = textwrap.dedent("""
+    import importlib, json, os, sys
+    sys.modules["rewardgen"] = None
+    import gymnasium as gym
+    pkg = importlib.import_module(sys.argv[1])
+    env = gym.make(pkg.ENV_ID, render_mode="rgb_array")
+    policy = pkg.load_policy()
+    obs, _ = env.reset(seed=0)
+    for _ in range(3):
+        action, _ = policy.predict(obs, deterministic=True)
+        obs, reward, terminated, truncated, info = env.step(action)
+    frame = env.render()
+    print(json.dumps({"id": pkg.ENV_ID, "reward": float(reward), "gl": os.environ["MUJOCO_GL"],
+                      "components": info["rewardgen"]["components"],
+                      "frame": list(frame.shape)}))
+""")
+
+
+@pytest.fixture(scope="module")
+def progress_run(tmp_path_factory):
+    from rewardgen.cli.app import run
+    from tests.helpers import tiny_config
+
+    root = tmp_path_factory.mktemp("progress") / "run"
+    run(tiny_config("llm=offline", "method=progress", "loop.generations=1", "loop.samples=1",
+                    "final.enabled=false"), root, interactive=False)
+    return root
+
+
+def test_a_progress_run_exports_a_package_that_imports_and_renders(progress_run, tmp_path):
+    """Issue 26: a method=progress export raised ``ImportError: cannot import name
+    'compute_reward'``, its gym id lost the task name and rendering needed MUJOCO_GL."""
+    out = tmp_path / "export"
+    pkg = export_candidate(progress_run, out)
+    reward = (pkg / "reward.py").read_text()
+    assert "def progress(" in reward and "def compute_reward(" in reward
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "MUJOCO_GL", "PYOPENGL_PLATFORM", "DISPLAY")}
+    env["PYTHONPATH"] = str(out)
+    proc = subprocess.run([sys.executable, "-c", PROGRESS_CONSUMER, pkg.name], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["id"] == "rewardgen/InvertedPendulum-inverted-pendulum-gen000-cand00-v0"
+    assert got["gl"] == "egl" and got["frame"][2] == 3
+    parts = got["components"]
+    assert {"progress", "sparse", "bonus"} <= set(parts)
+    assert 0 < parts["bonus"] <= 1  # beta / sqrt(visits of the cell), beta = 1
+    assert got["reward"] == pytest.approx(parts["sparse"] + parts["bonus"])

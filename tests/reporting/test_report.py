@@ -18,6 +18,7 @@ from rewardgen.errors import RunDirError
 from rewardgen.reporting.report import (
     collect,
     main,
+    render,
     report_at_end,
     tensorboard_components,
     write_report,
@@ -218,7 +219,7 @@ def test_cli_and_failures(report_run, tmp_path, capsys):
 
 
 def test_final_comparison_with_intervals_and_an_undefined_score(report_run, tmp_path):
-    """A final phase of four hand-made seeds: IQM [CI], P(generated > native), the budget and
+    """A final phase of five hand-made seeds (the least with an interval): IQM [CI], P(generated > native), the budget and
     seeds beside them; then native ≈ sparse, where the score is undefined with its reason."""
     from rewardgen.runs.atomic import atomic_write_json
     from rewardgen.runs.records import CandidateResult
@@ -226,33 +227,35 @@ def test_final_comparison_with_intervals_and_an_undefined_score(report_run, tmp_
 
     run_dir = tmp_path / "run"
     shutil.copytree(report_run, run_dir)
-    seeds = [1000, 2000, 3000, 4000]
+    seeds = [1000, 2000, 3000, 4000, 5000]
 
     def variant(values: list[float]) -> list[CandidateResult]:
         return [CandidateResult(status="ok", fitness=f, seed=s) for s, f in zip(seeds, values,
                                                                                strict=True)]
 
     final = final_summary("gen_001/cand_00", 300_000, seeds, [0], {
-        "generated": variant([1.0, 2.0, 3.0, 100.0]), "native": variant([1.0, 1.2, 0.8, 1.0]),
-        "sparse": variant([0.0, 0.0, 0.0, 0.0])})
+        "generated": variant([1.0, 2.0, 3.0, 100.0, 2.5]),
+        "native": variant([1.0, 1.2, 0.8, 1.0, 1.0]), "sparse": variant([0.0] * 5)})
     atomic_write_json(run_dir / "final" / "summary.json", final)
     html = (write_report(run_dir, videos=False)).read_text()
-    assert "seeds 1000, 2000, 3000, 4000" in html and "300,000" in html
+    assert "seeds 1000, 2000, 3000, 4000, 5000" in html and "300,000" in html
     assert "the search trained with seed 0" in html
     low, high = final["variants"]["generated"]["fitness_iqm_ci"]
-    assert f"2.5 [{low:.3g}, {high:.3g}]" in html  # IQM of 1, 2, 3, 100 is mean(2, 3)
-    assert "P(generated &gt; native) over seeds: <b>0.875 [" in html  # 14 of 16 pairs
-    assert "(generated − sparse) / |native − sparse| of seed means: <b>26.5</b>" in html
+    assert f"2.5 [{low:.3g}, {high:.3g}]" in html  # IQM of 1, 2, 2.5, 3, 100 is mean(2, 2.5, 3)
+    assert "P(generated &gt; native) over seeds: <b>0.9 [" in html  # 22.5 of 25 pairs
+    assert "(generated − sparse) / |native − sparse| of seed means: <b>21.7</b>" in html
     assert (run_dir / "plots" / "human_normalised.png").is_file()
 
     final = final_summary("gen_001/cand_00", 300_000, seeds[:2], [0], {
-        "generated": variant([0.5, 0.7, 0.0, 0.0])[:2], "native": variant([-0.04, 0.12, 0, 0])[:2],
-        "sparse": variant([-0.05, 0.29, 0.0, 0.0])[:2]})
+        "generated": variant([0.5, 0.7, 0.0, 0.0, 0.0])[:2],
+        "native": variant([-0.04, 0.12, 0, 0, 0])[:2],
+        "sparse": variant([-0.05, 0.29, 0.0, 0.0, 0.0])[:2]})
     atomic_write_json(run_dir / "final" / "summary.json", final)
     (run_dir / "plots" / "human_normalised.png").unlink()
     html = (write_report(run_dir, videos=False)).read_text()
     assert "human-normalised score: <b>undefined</b> (native and sparse are within their spread" in html
     assert "0.08 &lt;= 0.17" in html
+    assert "no 95% CI with 2 seeds: needs at least 5" in html  # the interval it no longer shows
     assert not (run_dir / "plots" / "human_normalised.png").exists()  # the plain fitness plot
     assert (run_dir / "plots" / "final_fitness.png").is_file()
 
@@ -280,3 +283,21 @@ def test_diffs_wrap_open_and_fitness_has_units(report_run, browser, tmp_path):
         assert chars > 300 and scroll_width <= width + 1  # wrapped, no sideways scrolling
     page_width = browser.evaluate(session, "[document.documentElement.scrollWidth, innerWidth]")
     assert page_width[0] <= page_width[1]
+
+
+def test_headline_card_is_the_fresh_seed_final_and_the_search_peak_is_labelled(report_run):
+    """Issue 26: the card said ``best fitness 3.41 s``, the search's single-seed peak."""
+    data = collect(RunStore.open(report_run))
+    assert data.final is not None
+    iqm = data.final["variants"]["generated"]["fitness_iqm"]
+    html = " ".join(render(data).split())
+    headline = re.search(r'<div class="card" id="headline">(.*?)</div></div>', html)
+    assert headline is not None, html[:3000]
+    card = re.sub(r"<[^>]+>", " ", headline.group(1))
+    assert "final fitness [s]: IQM over 1 fresh seed" in " ".join(card.split())
+    assert f"{iqm:.3g} s" in card and "no 95% CI with 1 seed: needs at least 5" in card
+    assert 'id="search-peak"' in html and "search peak, 1 seed [s]" in html
+    assert "best fitness" not in html
+    data.final = None  # no final phase: the search peak is all there is, and it says so
+    html = " ".join(render(data).split())
+    assert 'id="headline"' not in html and "no final phase retrained it on fresh seeds" in html

@@ -8,8 +8,10 @@ import pytest
 
 from rewardgen.reporting.statistics import (
     BOOTSTRAP_REPS,
+    MIN_SEEDS_FOR_CI,
     describe,
     format_interval,
+    headline,
     human_normalised,
     iqm,
     iqm_interval,
@@ -40,15 +42,47 @@ def test_bootstrap_interval_is_reproducible_and_brackets_the_iqm():
     after = np.random.get_state()  # the global generator rliable uses is put back as it was
     assert after[0] == state[0] and np.array_equal(after[1], state[1]) and after[2:] == state[2:]
     # Identical seeds: no spread, a point interval.
-    assert iqm_interval([2.0, 2.0, 2.0])["ci"] == pytest.approx([2.0, 2.0])
+    assert iqm_interval([2.0] * 5)["ci"] == pytest.approx([2.0, 2.0])
 
 
-def test_interval_is_undefined_with_fewer_than_two_seeds():
+def test_two_seeds_give_no_interval_that_is_only_the_two_values():
+    """Issue 26: with 2 final seeds the "95% CI" was the two values (2.02 [1.49, 2.56]) and
+    P(generated > native) read 1 [1, 1]; below MIN_SEEDS_FOR_CI there is none, with the reason."""
+    assert MIN_SEEDS_FOR_CI == 5
+    for n in (2, 3, 4):
+        got = iqm_interval([1.49, 2.56, 2.2, 1.8][:n])
+        assert got["ci"] is None
+        assert got["ci_reason"] == f"no 95% CI with {n} seeds: needs at least 5"
+    assert iqm_interval([1.49, 2.56, 2.2, 1.8, 2.0])["ci"] is not None
+    poi = probability_of_improvement([2.02, 2.5], [1.0, 1.2])
+    assert poi["value"] == 1.0 and poi["ci"] is None
+    assert poi["ci_reason"] == "no 95% CI with 2 seeds on one side: needs at least 5"
+    assert (format_interval(poi["value"], poi["ci"], poi["ci_reason"], 2)
+            == "1 (no 95% CI with 2 seeds on one side: needs at least 5)")
+    assert describe()["min_seeds_for_ci"] == 5
+
+
+def test_headline_is_the_fresh_seed_final_and_labels_the_search_peak():
+    final = {"timesteps": 300_000, "variants": {"generated": {
+        "fitness_iqm": 2.02, "fitness_iqm_ci": None, "n_ok": 2,
+        "fitness_iqm_ci_reason": "no 95% CI with 2 seeds: needs at least 5"}}}
+    head = headline(final, 3.408, "max", "s")
+    assert head["source"] == "final" and head["fitness"] == 2.02
+    assert head["text"] == ("2.02 s (no 95% CI with 2 seeds: needs at least 5) "
+                            "(IQM over 2 fresh seeds, 300,000 steps each)")
+    assert head["search_text"] == "3.408 s (search peak, 1 seed, loop.selection=max)"
+    alone = headline(None, 3.408, "max")
+    assert alone["source"] == "search" and alone["fitness"] == 3.408
+    assert "search peak, 1 seed" in alone["text"]
+
+
+def test_interval_is_undefined_below_the_minimum_seeds():
     one = iqm_interval([5.0])
     assert one["iqm"] == 5.0 and one["ci"] is None and "1 seed" in one["ci_reason"]
     none = iqm_interval([])
     assert none["iqm"] is None and none["ci"] is None and "no successful seed" in none["ci_reason"]
-    assert format_interval(one["iqm"], one["ci"], one["ci_reason"]) == "5 [no CI: 1 seed]"
+    assert (format_interval(one["iqm"], one["ci"], one["ci_reason"])
+            == "5 (no 95% CI with 1 seed: needs at least 5)")
     assert format_interval(None, None) == "-"
     assert format_interval(2.5, [1.25, 3.0]) == "2.5 [1.25, 3]"
 
@@ -62,15 +96,19 @@ def test_interval_is_undefined_with_fewer_than_two_seeds():
 def test_probability_of_improvement_on_known_values(x, y, expected):
     result = probability_of_improvement(x, y)
     assert result["value"] == pytest.approx(expected)
-    assert result["n"] == [len(x), len(y)] and result["ci_reason"] is None
-    low, high = result["ci"]
+    assert result["n"] == [len(x), len(y)]
+    assert (result["ci"] is None) == (min(len(x), len(y)) < MIN_SEEDS_FOR_CI)
+    wide = probability_of_improvement(x * 3, y * 3)  # the same pairs, enough seeds for a CI
+    assert wide["value"] == pytest.approx(expected) and wide["ci_reason"] is None
+    low, high = wide["ci"]
     assert 0.0 <= low <= high <= 1.0
 
 
 def test_probability_of_improvement_edges():
     # Every generated seed beats every native seed, in every resample too.
-    assert probability_of_improvement([5.0, 6.0, 7.0], [1.0, 2.0, 3.0])["ci"] == [1.0, 1.0]
-    one = probability_of_improvement([5.0], [1.0, 2.0])
+    assert probability_of_improvement([5.0, 6.0, 7.0, 8.0, 9.0],
+                                      [1.0, 2.0, 3.0, 0.0, 4.0])["ci"] == [1.0, 1.0]
+    one = probability_of_improvement([5.0], [1.0, 2.0, 3.0, 4.0, 0.0])
     assert one["value"] == 1.0 and one["ci"] is None and "1 seed" in one["ci_reason"]
     empty = probability_of_improvement([], [1.0])
     assert empty["value"] is None and "no successful seed" in empty["ci_reason"]

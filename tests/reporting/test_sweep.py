@@ -227,6 +227,22 @@ def test_sweep_table_stays_readable_in_80_columns(tmp_path, capsys, monkeypatch)
     assert "2 [2, 2]" in table  # native's IQM and its interval, whole
 
 
+def test_sweep_table_leads_with_the_final_iqm_and_says_why_there_is_no_interval(
+        tmp_path, capsys, monkeypatch):
+    """Issue 26: the search's single-seed peak came first and unlabelled ("search best"); a
+    2-seed group showed an interval that was only its two values."""
+    _fake_run(tmp_path, "0_walker2d_seed0", "walker2d", 0, best=3.408, final=None,
+              per_seed={"generated": [1.49, 2.56], "native": [1.0, 1.2], "sparse": [0.0, 0.1]})
+    for columns in ("400", "80"):
+        monkeypatch.setenv("COLUMNS", columns)
+        main_sweep(tmp_path)
+        table = " ".join(capsys.readouterr().err.replace("│", " ").split())
+        assert "search best" not in table
+        assert table.index("generated IQM") < table.index("search peak, 1 seed")
+        assert "no 95% CI with 2 seeds: needs at least 5" in table, table
+        assert "no 95% CI with 2 seeds on one side: needs at least 5" in table
+
+
 def test_not_a_sweep_is_a_clear_error(tmp_path):
     with pytest.raises(RunDirError, match=r"sweep directory .*missing.* does not exist"):
         main_sweep(tmp_path / "missing")

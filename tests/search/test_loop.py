@@ -56,7 +56,7 @@ def test_offline_run_end_to_end(offline_run):
     html = (run_dir / "report.html").read_text()
     assert "<table" in html  # the report is made at the end
     assert "fitness IQM [95% CI]" in html and "P(generated &gt; native)" in html
-    assert "fresh seeds 1000" in html and "no CI: 1 seed" in html
+    assert "fresh seeds 1000" in html and "no 95% CI with 1 seed: needs at least 5" in html
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["llm_provider"] == "offline"
     assert "offline" in summary["llm_usage"].get("proposer", "offline")
