@@ -312,7 +312,7 @@ def run_motif(cfg: DictConfig, run_dir: Path, interactive: bool = True) -> dict[
             f"{float(method.count_exponent):g}"
         )
         ui.start_generation(0, 1, 1, title="motif")
-        ui.watch_steps([out_dir], job.timesteps)
+        ui.watch_steps({"motif": (Path(out_dir), job.timesteps)})
         try:  # untrusted training + trusted evaluation
             [result] = executor.run([job], sandbox=sandbox)
         finally:

@@ -78,7 +78,7 @@ def motif_final(
         f"Motif's env reward: {env_reward})"
     )
     ui.start_generation(0, 1, len(pending), title="final")
-    ui.watch_steps([Path(job.out_dir) for _, job in pending], sum(j.timesteps for _, j in pending))
+    ui.watch_steps({f"final/{name}": (Path(job.out_dir), job.timesteps) for name, job in pending})
 
     def on_done(i: int, result: CandidateResult) -> None:
         name, job = pending[i]
