@@ -21,7 +21,6 @@ allocate a million rows.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -31,24 +30,9 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
+from rewardgen.train.memory import buffer_size_for
+
 STORAGE_DTYPE = np.float32
-
-
-def buffer_size_for(buffer_size: int, timesteps: int, n_envs: int) -> int:
-    """The replay buffer's size for a training of ``timesteps`` env steps over ``n_envs`` envs.
-
-    Never more than the budget: SB3 gives each env ``buffer_size // n_envs`` rows, and a training
-    of ``timesteps`` steps fills ``ceil(timesteps / n_envs)`` of them.
-
-    Example:
-        >>> buffer_size_for(1_000_000, 2048, 1), buffer_size_for(1_000_000, 2050, 8)
-        (2048, 2056)
-        >>> buffer_size_for(50_000, 300_000, 4)
-        50000
-    """
-    n_envs = max(1, int(n_envs))
-    budget = math.ceil(max(1, int(timesteps)) / n_envs) * n_envs
-    return max(n_envs, min(int(buffer_size), budget))
 
 
 def storage_space(space: spaces.Space) -> spaces.Space:
