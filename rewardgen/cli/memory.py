@@ -69,7 +69,7 @@ def _fix(est: memory.MemoryEstimate, limit: int, hp: dict[str, Any], steps: int,
         per_transition = stored / memory.buffer_size_for(size, steps, n_envs)
         fits = int(max(0.0, limit - (est.total - stored)) / per_transition)
         if fits >= max(1000, int(hp.get("batch_size", 256))):
-            fixes.append(f"rl.hyperparams.buffer_size={fits // 1000 * 1000}")
+            fixes.append(f"++rl.hyperparams.buffer_size={fits // 1000 * 1000}")
     if kind == "vlm_preference":
         fixes.append("a smaller method.preference.image_size or method.preference.capacity")
     fixes.append(f"sandbox.memory_mb={math.ceil(est.total / 256) * 256}")

@@ -29,6 +29,7 @@ MB = 2**20
 # taken off: 3472 MB) on Linux x86-64, torch 2.14 (bench/worker_memory.py, docs/benchmarks.md).
 WORKER_BASE_MB = 3500
 RENDER_MB = 2048  # mesa's EGL in a process that renders (measured: ~2 GB beyond torch)
+CLIP_MB = 384  # open_clip and its tokenizer in the main process, beside the weights (measured)
 SUBPROC_ENV_MB = 64  # pipes and threads in the main process per SubprocVecEnv member
 DUMMY_ENV_MB = 16  # one MuJoCo env in the main process
 FLOAT32 = 4
@@ -164,7 +165,7 @@ def estimate(*, algo: str, hyperparams: dict[str, Any], timesteps: int, n_envs: 
             parts["rollout buffer"] = steps * n_envs * (spaces.obs + spaces.action + 6) \
                 * FLOAT32 / MB
     if reward_kind == "clip":
-        parts["CLIP model"] = clip_weights_mb
+        parts["CLIP model"] = CLIP_MB + clip_weights_mb
         batch = int((vision or {}).get("clip", {}).get("batch_size", 64))
         parts["CLIP batch"] = max(batch, n_envs) * 224 * 224 * 3 * FLOAT32 / MB
     if reward_kind == "vlm_preference":
