@@ -82,15 +82,17 @@ def _tree_mb(proc: psutil.Process) -> tuple[float, float]:
     return total / 2**20, vm_peak
 
 
-def peak_memory(job: CandidateJob, memory_mb: int = 4096
-                ) -> tuple[float, float, CandidateResult]:
+def peak_memory(job: CandidateJob, memory_mb: int = 4096) -> tuple[float, float, CandidateResult]:
     """Run ``job`` in an isolated worker; return the tree's peak RSS and peak address space
     (MB) and its result."""
     me = psutil.Process()
     before = {c.pid for c in me.children()}
     out: list[CandidateResult] = []
-    thread = threading.Thread(target=lambda: out.append(run_isolated(job, SandboxConfig(
-        timeout_s=600, smoke_states=16, memory_mb=memory_mb))))
+    thread = threading.Thread(
+        target=lambda: out.append(
+            run_isolated(job, SandboxConfig(timeout_s=600, smoke_states=16, memory_mb=memory_mb))
+        )
+    )
     thread.start()
     peak, vm_peak = 0.0, 0.0
     while thread.is_alive():
@@ -128,14 +130,24 @@ def main(argv: list[str] | None = None) -> float:
             for n_envs in args.n_envs:
                 rl = {**_rl_config(args.algo, args.task, 512), "n_envs": n_envs}
                 job = CandidateJob(
-                    task=args.task, out_dir=f"{tmp}/{kind}_{n_envs}",
-                    reward_source=REWARD if kind == "program" else None, reward_kind=kind,
-                    device="cpu", timesteps=args.steps, eval_freq=args.steps // 2,
-                    eval_episodes=1, rl=rl, tensorboard=False, smoke_states=16)
+                    task=args.task,
+                    out_dir=f"{tmp}/{kind}_{n_envs}",
+                    reward_source=REWARD if kind == "program" else None,
+                    reward_kind=kind,
+                    device="cpu",
+                    timesteps=args.steps,
+                    eval_freq=args.steps // 2,
+                    eval_episodes=1,
+                    rl=rl,
+                    tensorboard=False,
+                    smoke_states=16,
+                )
                 rss, vm, result = peak_memory(job, args.memory_mb)
                 rows.append((kind, n_envs, rss, vm, result))
-    print(f"{args.task}, {args.algo.upper()} {args.steps} steps, sandbox.memory_mb="
-          f"{args.memory_mb}, evaluation on, sampled every 50 ms")
+    print(
+        f"{args.task}, {args.algo.upper()} {args.steps} steps, sandbox.memory_mb="
+        f"{args.memory_mb}, evaluation on, sampled every 50 ms"
+    )
     print(f"{'reward':<10}{'n_envs':>7}{'peak RSS MB':>13}{'peak VM MB':>12}{'wall s':>8}  status")
     for kind, n_envs, rss, vm, result in rows:
         status = result.status + (f" ({result.reason[:90]})" if result.reason else "")

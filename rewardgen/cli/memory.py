@@ -59,8 +59,9 @@ def worker_limit_mb(cfg: Any, kind: str) -> int:
     return limit
 
 
-def _fix(est: memory.MemoryEstimate, limit: int, hp: dict[str, Any], steps: int, n_envs: int,
-         kind: str) -> str:
+def _fix(
+    est: memory.MemoryEstimate, limit: int, hp: dict[str, Any], steps: int, n_envs: int, kind: str
+) -> str:
     """What to change, most specific first: a buffer that fits, the limit that fits, fewer envs."""
     fixes = []
     stored = est.parts.get("replay buffer", 0.0) + est.parts.get("frame store (relabelling)", 0.0)
@@ -98,27 +99,39 @@ def check_memory(cfg: Any, task_name: str, budgets: dict[str, int]) -> None:
     assert isinstance(rl, dict)
     from rewardgen.train.sb3 import hyperparams_for
 
-    hp = hyperparams_for(rl, task_name)
-    if hp.get("optimize_memory_usage") and (int(hp.get("n_steps", 1)) > 1
-                                            or hp.get("replay_buffer_class") is not None):
-        raise ConfigError("rl.hyperparams.optimize_memory_usage=true needs rewardgen's replay "
-                          "buffer: drop rl.hyperparams.n_steps / replay_buffer_class, or set "
-                          "rl.hyperparams.optimize_memory_usage=false")
+    hp = hyperparams_for({str(k): v for k, v in rl.items()}, task_name)
+    if hp.get("optimize_memory_usage") and (
+        int(hp.get("n_steps", 1)) > 1 or hp.get("replay_buffer_class") is not None
+    ):
+        raise ConfigError(
+            "rl.hyperparams.optimize_memory_usage=true needs rewardgen's replay "
+            "buffer: drop rl.hyperparams.n_steps / replay_buffer_class, or set "
+            "rl.hyperparams.optimize_memory_usage=false"
+        )
     n_envs, vec_env = int(cfg.rl.n_envs), str(cfg.rl.vec_env)
     spaces = memory.task_spaces(task_name) if algo == "sac" or kind in VISION_KINDS else None
     vision = _vision(cfg, kind)
     weights = _clip_weights_mb(vision) if kind == "clip" else 0.0
     limit = worker_limit_mb(cfg, kind)
     for key, steps in budgets.items():
-        est = memory.estimate(algo=algo, hyperparams=hp, timesteps=steps, n_envs=n_envs,
-                              vec_env=vec_env, spaces=spaces, vision=vision, reward_kind=kind,
-                              clip_weights_mb=weights)
+        est = memory.estimate(
+            algo=algo,
+            hyperparams=hp,
+            timesteps=steps,
+            n_envs=n_envs,
+            vec_env=vec_env,
+            spaces=spaces,
+            vision=vision,
+            reward_kind=kind,
+            clip_weights_mb=weights,
+        )
         log.debug("memory estimate at %s=%d: %.0f MB (%s)", key, steps, est.total, est.describe())
         if est.total > limit:
             raise ConfigError(
                 f"{key}={steps}: a {algo.upper()} worker on {task_name} needs about "
                 f"{est.total:.0f} MB ({est.describe()}), above its limit of {limit} MB "
-                f"(sandbox.memory_mb){_fix(est, limit, hp, steps, n_envs, kind)}")
+                f"(sandbox.memory_mb){_fix(est, limit, hp, steps, n_envs, kind)}"
+            )
 
 
 __all__ = ["check_memory", "worker_limit_mb"]

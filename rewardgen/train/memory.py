@@ -35,6 +35,7 @@ DUMMY_ENV_MB = 16  # one MuJoCo env in the main process
 FLOAT32 = 4
 PARAM_COPIES = 4  # weights, gradients, Adam's two moments
 SB3_BUFFER_SIZE = 1_000_000  # SAC's default (also in rewardgen.train.sb3)
+EPISODE_STEPS = 1000  # SAC's train_freq in episodes: a MuJoCo episode's usual cap
 INPUT_BLOCK = 1024  # rewardgen.train.vision.ReplayInputs allocates positions in blocks of this
 SB3_NET_ARCH = {"ppo": [64, 64], "sac": [256, 256]}  # SB3's MlpPolicy defaults
 
@@ -64,7 +65,7 @@ class Spaces:
     action: int
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def task_spaces(task_name: str) -> Spaces:
     """The observation and action sizes of a task's env (built once per task and cached).
 
@@ -74,8 +75,10 @@ def task_spaces(task_name: str) -> Spaces:
     task = load_task(task_name)
     env = task.make_env()
     try:
-        return Spaces(obs=int(math.prod(env.observation_space.shape or (1,))),
-                      action=int(math.prod(env.action_space.shape or (1,))))
+        return Spaces(
+            obs=int(math.prod(env.observation_space.shape or (1,))),
+            action=int(math.prod(env.action_space.shape or (1,))),
+        )
     finally:
         env.close()
 
@@ -95,7 +98,8 @@ def mlp_params(sizes: Sequence[int]) -> int:
 
 def _net_arch(raw: Any, algo: str) -> tuple[list[int], list[int]]:
     if isinstance(raw, dict):
-        return list(raw.get("pi", [])), list(raw.get("vf", raw.get("qf", [])))
+        critic = raw.get("vf") or raw.get("qf") or []
+        return list(raw.get("pi") or []), list(critic)
     arch = list(raw) if raw is not None else SB3_NET_ARCH[algo]
     return arch, arch
 
@@ -128,9 +132,18 @@ class MemoryEstimate:
         return ", ".join(f"{name} {value:.0f} MB" for value, name in big)
 
 
-def estimate(*, algo: str, hyperparams: dict[str, Any], timesteps: int, n_envs: int,
-             vec_env: str, spaces: Spaces | None, vision: dict[str, Any] | None = None,
-             reward_kind: str = "program", clip_weights_mb: float = 0.0) -> MemoryEstimate:
+def estimate(
+    *,
+    algo: str,
+    hyperparams: dict[str, Any],
+    timesteps: int,
+    n_envs: int,
+    vec_env: str,
+    spaces: Spaces | None,
+    vision: dict[str, Any] | None = None,
+    reward_kind: str = "program",
+    clip_weights_mb: float = 0.0,
+) -> MemoryEstimate:
     """The main worker process's memory for one training.
 
     Args:
@@ -155,15 +168,21 @@ def estimate(*, algo: str, hyperparams: dict[str, Any], timesteps: int, n_envs: 
     if spaces is not None:
         parts["model"] = model_mb(algo, hyperparams, spaces)
         if algo == "sac":
-            size = buffer_size_for(int(hyperparams.get("buffer_size", SB3_BUFFER_SIZE)),
-                                   timesteps, n_envs)
+            size = buffer_size_for(
+                int(hyperparams.get("buffer_size", SB3_BUFFER_SIZE)), timesteps, n_envs
+            )
             rows = size // n_envs
             optimize = bool(hyperparams.get("optimize_memory_usage", False))
             parts["replay buffer"] = replay_buffer_mb(rows, n_envs, spaces, optimize)
         else:
             steps = int(hyperparams.get("n_steps", 2048))
-            parts["rollout buffer"] = steps * n_envs * (spaces.obs + spaces.action + 6) \
-                * FLOAT32 / MB
+            parts["rollout buffer"] = (
+                steps * n_envs * (spaces.obs + spaces.action + 6) * FLOAT32 / MB
+            )
+    if renders:
+        parts["rollout frames"] = rollout_frames_mb(
+            algo, hyperparams, n_envs, subproc, vision or {}
+        )
     if reward_kind == "clip":
         parts["CLIP model"] = CLIP_MB + clip_weights_mb
         batch = int((vision or {}).get("clip", {}).get("batch_size", 64))
@@ -173,8 +192,27 @@ def estimate(*, algo: str, hyperparams: dict[str, Any], timesteps: int, n_envs: 
     return MemoryEstimate(parts)
 
 
-def frame_store_mb(vision: dict[str, Any], timesteps: int, n_envs: int, replay_rows: int,
-                   spaces: Spaces | None) -> dict[str, float]:
+def rollout_frames_mb(
+    algo: str, hyperparams: dict[str, Any], n_envs: int, subproc: bool, vision: dict[str, Any]
+) -> float:
+    """The frames a vision callback holds for one rollout (PPO: ``n_steps``; SAC: ``train_freq``
+    vector steps) at the render size; twice with subprocess envs, whose frames also cross a pipe.
+    """
+    if algo == "sac":
+        freq = hyperparams.get("train_freq", 1)
+        steps = int(freq[0] if isinstance(freq, list | tuple) else freq)
+        if isinstance(freq, list | tuple) and str(freq[1]).startswith("episode"):
+            steps *= EPISODE_STEPS
+    else:
+        steps = int(hyperparams.get("n_steps", 2048))
+    render = vision.get("render", {})
+    frame = int(render.get("width", 224)) * int(render.get("height", 224)) * 3
+    return steps * n_envs * frame * (2 if subproc else 1) / MB
+
+
+def frame_store_mb(
+    vision: dict[str, Any], timesteps: int, n_envs: int, replay_rows: int, spaces: Spaces | None
+) -> dict[str, float]:
     """RL-VLM-F's frames: the reward-model input of every replay position (under SAC, for
     relabelling the whole buffer; ``image_size``² × 3 bytes, or the State vector for
     ``reward_model=mlp``) and the query pool of the last ``capacity`` rendered frames."""
@@ -188,9 +226,21 @@ def frame_store_mb(vision: dict[str, Any], timesteps: int, n_envs: int, replay_r
     pool = min(int(pref.get("capacity", 10_000)), max(1, int(timesteps)))
     pool_bytes = pool * (frame + (model_input if pref.get("reward_model") == "mlp" else 0))
     rows = math.ceil(replay_rows / INPUT_BLOCK) * INPUT_BLOCK  # ReplayInputs' blocks
-    return {"frame store (relabelling)": rows * n_envs * model_input / MB,
-            "frame store (query pool)": pool_bytes / MB}
+    return {
+        "frame store (relabelling)": rows * n_envs * model_input / MB,
+        "frame store (query pool)": pool_bytes / MB,
+    }
 
 
-__all__ = ["MemoryEstimate", "Spaces", "WORKER_BASE_MB", "buffer_size_for", "estimate", "frame_store_mb",
-           "model_mb", "replay_buffer_mb", "task_spaces"]
+__all__ = [
+    "MemoryEstimate",
+    "rollout_frames_mb",
+    "Spaces",
+    "WORKER_BASE_MB",
+    "buffer_size_for",
+    "estimate",
+    "frame_store_mb",
+    "model_mb",
+    "replay_buffer_mb",
+    "task_spaces",
+]

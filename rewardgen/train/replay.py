@@ -37,10 +37,14 @@ STORAGE_DTYPE = np.float32
 
 def storage_space(space: spaces.Space) -> spaces.Space:
     """``space`` with float32 storage when it is a float Box of more precision; else itself."""
-    if isinstance(space, spaces.Box) and np.issubdtype(space.dtype, np.floating) \
-            and np.dtype(space.dtype).itemsize > np.dtype(STORAGE_DTYPE).itemsize:
-        return spaces.Box(space.low.astype(STORAGE_DTYPE), space.high.astype(STORAGE_DTYPE),
-                          dtype=STORAGE_DTYPE)  # type: ignore[arg-type]
+    if (
+        isinstance(space, spaces.Box)
+        and np.issubdtype(space.dtype, np.floating)
+        and np.dtype(space.dtype).itemsize > np.dtype(STORAGE_DTYPE).itemsize
+    ):
+        return spaces.Box(
+            space.low.astype(STORAGE_DTYPE), space.high.astype(STORAGE_DTYPE), dtype=STORAGE_DTYPE
+        )  # type: ignore[arg-type]
     return space
 
 
@@ -58,14 +62,25 @@ class CompactReplayBuffer(ReplayBuffer):
             allowed together with ``optimize_memory_usage`` here.
     """
 
-    def __init__(self, buffer_size: int, observation_space: spaces.Space,
-                 action_space: spaces.Space, device: th.device | str = "auto", n_envs: int = 1,
-                 optimize_memory_usage: bool = False,
-                 handle_timeout_termination: bool = True) -> None:
-        super().__init__(buffer_size, storage_space(observation_space), action_space, device,
-                         n_envs=n_envs, optimize_memory_usage=optimize_memory_usage,
-                         handle_timeout_termination=(handle_timeout_termination
-                                                     and not optimize_memory_usage))
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        device: th.device | str = "auto",
+        n_envs: int = 1,
+        optimize_memory_usage: bool = False,
+        handle_timeout_termination: bool = True,
+    ) -> None:
+        super().__init__(
+            buffer_size,
+            storage_space(observation_space),
+            action_space,
+            device,
+            n_envs=n_envs,
+            optimize_memory_usage=optimize_memory_usage,
+            handle_timeout_termination=(handle_timeout_termination and not optimize_memory_usage),
+        )
         self.handle_timeout_termination = handle_timeout_termination
         # optimize_memory_usage + timeouts: truncated transitions' own next observations
         self._truncated = np.zeros((self.buffer_size, self.n_envs), dtype=bool)
@@ -74,14 +89,27 @@ class CompactReplayBuffer(ReplayBuffer):
     @property
     def nbytes(self) -> int:
         """Bytes of the arrays allocated up front (what the memory check estimates)."""
-        arrays = [self.observations, self.actions, self.rewards, self.dones, self.timeouts,
-                  self._truncated]
+        arrays = [
+            self.observations,
+            self.actions,
+            self.rewards,
+            self.dones,
+            self.timeouts,
+            self._truncated,
+        ]
         if not self.optimize_memory_usage:
             arrays.append(self.next_observations)
         return int(sum(a.nbytes for a in arrays))
 
-    def add(self, obs: np.ndarray, next_obs: np.ndarray, action: np.ndarray, reward: np.ndarray,
-            done: np.ndarray, infos: list[dict[str, Any]]) -> None:
+    def add(
+        self,
+        obs: np.ndarray,
+        next_obs: np.ndarray,
+        action: np.ndarray,
+        reward: np.ndarray,
+        done: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
         pos = self.pos
         if self.optimize_memory_usage and self.handle_timeout_termination:
             for env in np.flatnonzero(self._truncated[pos]):  # row pos is overwritten now
@@ -92,10 +120,12 @@ class CompactReplayBuffer(ReplayBuffer):
             for env in np.flatnonzero(self.timeouts[pos] * np.asarray(done).reshape(-1)):
                 self._truncated[pos, env] = True
                 self._truncated_next[(pos, int(env))] = np.array(
-                    np.asarray(next_obs)[env], dtype=self.observations.dtype)
+                    np.asarray(next_obs)[env], dtype=self.observations.dtype
+                )
 
-    def _get_samples(self, batch_inds: np.ndarray,
-                     env: VecNormalize | None = None) -> ReplayBufferSamples:
+    def _get_samples(
+        self, batch_inds: np.ndarray, env: VecNormalize | None = None
+    ) -> ReplayBufferSamples:
         if not (self.optimize_memory_usage and self.handle_timeout_termination):
             return super()._get_samples(batch_inds, env=env)
         env_indices = np.random.randint(0, high=self.n_envs, size=(len(batch_inds),))

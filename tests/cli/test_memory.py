@@ -72,11 +72,13 @@ def _refused_or_fits(cfg: DictConfig, task: str) -> bool:
 
 # ---------------------------------------------------------------- the check, every combination
 def _task_params() -> list[Any]:
-    return [pytest.param(n, marks=pytest.mark.slow) if n.startswith(MANIPULATION) else n
-            for n in task_names()]
+    return [
+        pytest.param(n, marks=pytest.mark.slow) if n.startswith(MANIPULATION) else n
+        for n in task_names()
+    ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _composed(*overrides: str) -> DictConfig:
     return compose_config(list(overrides))
 
@@ -96,8 +98,9 @@ def test_code_methods_on_every_task_fit_or_are_refused(rl: str, task: str) -> No
     the defaults fit on every task; a 3M-transition SAC buffer of a large observation does not."""
     cfg = _composed(f"rl={rl}", "llm=offline")
     assert _refused_or_fits(_for_task(cfg, task), task), f"{task} rl={rl} defaults refused"
-    big = _for_task(cfg, task, **{"final.timesteps": 3_000_000,
-                                  "rl.hyperparams.buffer_size": 3_000_000})
+    big = _for_task(
+        cfg, task, **{"final.timesteps": 3_000_000, "rl.hyperparams.buffer_size": 3_000_000}
+    )
     if rl == "sac" and memory.task_spaces(task).obs > 100:
         assert not _refused_or_fits(big, task)
 
@@ -109,38 +112,67 @@ def test_clip_on_its_tasks_fits(rl: str, tmp_path: Path) -> None:
         assert _refused_or_fits(_for_task(cfg, task), task)
 
 
-@pytest.mark.parametrize(("rl", "model", "fits"), [
-    ("sac_rlvlmf", "cnn", False),  # the paper's: every replay frame kept at 224 px, ~21 GB
-    ("sac_rlvlmf", "mlp", True),
-    ("sac", "cnn", False),
-    ("ppo", "cnn", True),  # PPO relabels its rollout only: no frame store beside the pool
-])
+@pytest.mark.parametrize(
+    ("rl", "model", "fits"),
+    [
+        ("sac_rlvlmf", "cnn", False),  # the paper's: every replay frame kept at 224 px, ~21 GB
+        ("sac_rlvlmf", "mlp", True),
+        ("sac", "cnn", False),
+        ("ppo", "cnn", True),  # PPO relabels its rollout only: no frame store beside the pool
+    ],
+)
 def test_vlm_preference_fits_or_is_refused(rl: str, model: str, fits: bool) -> None:
-    cfg = _composed("method=vlm_preference", f"rl={rl}", VLM,
-                    f"method.preference.reward_model={model}")
+    cfg = _composed(
+        "method=vlm_preference", f"rl={rl}", VLM, f"method.preference.reward_model={model}"
+    )
     for task in VISION_TASKS:
         assert _refused_or_fits(_for_task(cfg, task), task) is fits
 
 
 def test_the_refusal_names_a_buffer_that_fits() -> None:
     cfg = compose_config(["task=humanoid", "rl=sac", "llm=offline", "final.timesteps=1000000"])
-    with pytest.raises(ConfigError, match=r"final.timesteps=1000000: a SAC worker on humanoid "
-                       r"needs about \d+ MB \(.*replay buffer \d+ MB.*\), above its limit of 4096 "
-                       r"MB \(sandbox.memory_mb\); set \+\+rl.hyperparams.buffer_size=(\d+) or "
-                       r"sandbox.memory_mb=\d+") as raised:
+    with pytest.raises(
+        ConfigError,
+        match=r"final.timesteps=1000000: a SAC worker on humanoid "
+        r"needs about \d+ MB \(.*replay buffer \d+ MB.*\), above its limit of 4096 "
+        r"MB \(sandbox.memory_mb\); set \+\+rl.hyperparams.buffer_size=(\d+) or "
+        r"sandbox.memory_mb=\d+",
+    ) as raised:
         validate(cfg)
     size = str(raised.value).split("rl.hyperparams.buffer_size=")[1].split()[0]
-    validate(compose_config(["task=humanoid", "rl=sac", "llm=offline", "final.timesteps=1000000",
-                             f"++rl.hyperparams.buffer_size={size}"]))
-    validate(compose_config(["task=humanoid", "rl=sac", "llm=offline", "final.timesteps=1000000",
-                             "sandbox.memory_mb=5120"]))
+    validate(
+        compose_config(
+            [
+                "task=humanoid",
+                "rl=sac",
+                "llm=offline",
+                "final.timesteps=1000000",
+                f"++rl.hyperparams.buffer_size={size}",
+            ]
+        )
+    )
+    validate(
+        compose_config(
+            [
+                "task=humanoid",
+                "rl=sac",
+                "llm=offline",
+                "final.timesteps=1000000",
+                "sandbox.memory_mb=5120",
+            ]
+        )
+    )
 
 
 def test_the_issue_commands_pass_the_check(tmp_path: Path) -> None:
     reward = tmp_path / "r.py"
     reward.write_text("def compute_reward(state, action, prev_state):\n    return 0.0, {}\n")
-    validate(compose_config(["task=humanoid", "rl=sac", f"reward_file={reward}",
-                             "train.timesteps=2048"], name="eval"))
+    validate(
+        compose_config(
+            ["task=humanoid", "rl=sac", f"reward_file={reward}", "train.timesteps=2048"],
+            name="eval",
+        )
+    )
 
 
 def test_optimize_memory_usage_with_n_step_returns_is_refused() -> None:
@@ -163,9 +195,9 @@ BUILDS = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("method", "rl", "task", "extra"), BUILDS)
-def test_accepted_configurations_build_in_the_real_sandbox(method: str, rl: str, task: str,
-                                                           extra: list[str],
-                                                           tmp_path: Path) -> None:
+def test_accepted_configurations_build_in_the_real_sandbox(
+    method: str, rl: str, task: str, extra: list[str], tmp_path: Path
+) -> None:
     """The worker builds the stack at the run's largest budget (the replay buffer allocated at
     its real size) under the real limit and takes a few steps; its peak address space stays
     under the estimate, which stays under the limit."""
@@ -179,8 +211,9 @@ def test_accepted_configurations_build_in_the_real_sandbox(method: str, rl: str,
     check_memory(cfg, task, budgets)  # accepted
     steps = max(budgets.values())
     kind = method if method in ("clip", "vlm_preference") else "native"
-    job = dataclasses.replace(training_job(cfg, str(tmp_path / "cand"), None, kind,
-                                           timesteps=steps), device="cpu")
+    job = dataclasses.replace(
+        training_job(cfg, str(tmp_path / "cand"), None, kind, timesteps=steps), device="cpu"
+    )
     sandbox = SandboxConfig()  # the default limits: memory_mb 4096, bubblewrap
     if kind != "native":
         job = dataclasses.replace(job, vision=vision_settings(cfg, load_task(task))[0])
@@ -189,9 +222,16 @@ def test_accepted_configurations_build_in_the_real_sandbox(method: str, rl: str,
     assert result.status == "ok", result.reason
     report = json.loads((tmp_path / "cand" / "memory.json").read_text())
     hp = __import__("rewardgen.train.sb3", fromlist=["x"]).hyperparams_for(job.rl, task)
-    est = memory.estimate(algo=str(cfg.rl.algo), hyperparams=hp, timesteps=steps,
-                          n_envs=int(cfg.rl.n_envs), vec_env=str(cfg.rl.vec_env),
-                          spaces=memory.task_spaces(task), vision=job.vision, reward_kind=kind)
+    est = memory.estimate(
+        algo=str(cfg.rl.algo),
+        hyperparams=hp,
+        timesteps=steps,
+        n_envs=int(cfg.rl.n_envs),
+        vec_env=str(cfg.rl.vec_env),
+        spaces=memory.task_spaces(task),
+        vision=job.vision,
+        reward_kind=kind,
+    )
     assert report["VmPeak"] <= est.total <= sandbox.memory_mb, (report, est.describe())
     if cfg.rl.algo == "sac":
         assert report["obs_dtype"] == "float32"

@@ -30,8 +30,16 @@ def _episodes(n_envs: int, steps: int, seed: int = 0) -> list[tuple[Any, ...]]:
         next_obs = nxt.copy()
         next_obs[done] = rng.normal(size=(int(done.sum()), 5)) + 100.0  # terminal observations
         infos = [{"TimeLimit.truncated": bool(t)} for t in truncated]
-        out.append((obs.copy(), next_obs, rng.uniform(-1, 1, (n_envs, 2)).astype(np.float32),
-                    rng.normal(size=n_envs).astype(np.float32), done.astype(np.float32), infos))
+        out.append(
+            (
+                obs.copy(),
+                next_obs,
+                rng.uniform(-1, 1, (n_envs, 2)).astype(np.float32),
+                rng.normal(size=n_envs).astype(np.float32),
+                done.astype(np.float32),
+                infos,
+            )
+        )
         obs = nxt  # the VecEnv's new obs: the reset observation where done
     return out
 
@@ -49,15 +57,15 @@ def _valid_rows(buffer: ReplayBuffer) -> np.ndarray:
 
 
 @pytest.mark.parametrize(("n_envs", "steps", "size"), [(1, 30, 100), (3, 70, 60), (2, 41, 40)])
-def test_optimised_buffer_samples_what_sb3s_plain_buffer_holds(n_envs: int, steps: int,
-                                                               size: int) -> None:
+def test_optimised_buffer_samples_what_sb3s_plain_buffer_holds(
+    n_envs: int, steps: int, size: int
+) -> None:
     """Every valid row, sampled from the single-copy buffer with timeouts handled, equals SB3's
     two-copy buffer's row (float32-rounded), wrapped or not: truncated transitions keep their
     own next observation, terminated ones are masked by their done flag."""
     data = _episodes(n_envs, steps)
     plain = ReplayBuffer(size, OBS, ACT, "cpu", n_envs=n_envs)
-    compact = CompactReplayBuffer(size, OBS, ACT, "cpu", n_envs=n_envs,
-                                  optimize_memory_usage=True)
+    compact = CompactReplayBuffer(size, OBS, ACT, "cpu", n_envs=n_envs, optimize_memory_usage=True)
     _fill(plain, data)
     _fill(compact, data)
     assert compact.observations.dtype == np.float32 and not hasattr(compact, "next_observations")
