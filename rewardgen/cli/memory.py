@@ -68,7 +68,7 @@ def _fix(
     if stored:
         size = int(hp.get("buffer_size", memory.SB3_BUFFER_SIZE))
         per_transition = stored / memory.buffer_size_for(size, steps, n_envs)
-        fits = int(max(0.0, limit - (est.total - stored)) / per_transition)
+        fits = int(0.95 * max(0.0, limit - (est.total - stored)) / per_transition)  # a margin
         if fits >= max(1000, int(hp.get("batch_size", 256))):
             fixes.append(f"++rl.hyperparams.buffer_size={fits // 1000 * 1000}")
     if kind == "vlm_preference":

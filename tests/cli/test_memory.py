@@ -251,3 +251,15 @@ def test_clip_defaults_need_their_weights(monkeypatch: pytest.MonkeyPatch, tmp_p
     except ConfigError as e:
         pytest.skip(f"VLM-RM's default CLIP weights are not on this machine: {e}"[:200])
     assert _refused_or_fits(cfg, "humanoid_kneel")
+
+
+def test_the_frame_store_refusal_names_a_buffer_that_fits() -> None:
+    cfg = _composed("method=vlm_preference", "rl=sac_rlvlmf", VLM, "task=humanoid_kneel")
+    with pytest.raises(ConfigError, match="frame store") as raised:
+        check_memory(cfg, "humanoid_kneel", _budgets(cfg))
+    size = int(str(raised.value).split("rl.hyperparams.buffer_size=")[1].split()[0])
+    check_memory(
+        _for_task(cfg, "humanoid_kneel", **{"rl.hyperparams.buffer_size": size}),
+        "humanoid_kneel",
+        _budgets(cfg),
+    )
