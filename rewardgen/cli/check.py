@@ -23,6 +23,7 @@ from rewardgen.cli.keys import (
     key_error,
     unknown_keys,
 )
+from rewardgen.cli.memory import VISION_KINDS, check_memory
 from rewardgen.cli.values import (
     at_least,
     existing_dir,
@@ -333,8 +334,10 @@ def validate(cfg: DictConfig) -> list[str]:
         check_feedback_config(cfg.feedback)
         at_least("report.video_steps", cfg.report.video_steps, 1)
         _check_device(str(cfg.device), cfg.executor)
-        if cfg.final.enabled:
+        if cfg.final.enabled and cfg.method.name not in VISION_KINDS:
             budgets["final.timesteps"] = int(cfg.final.timesteps)
+    if is_eval or cfg.method.name != "l2r":  # L2R plans with MPC: no policy, no buffer
+        check_memory(cfg, task.name, budgets)
     return _sac_warnings(cfg, task.name, budgets)
 
 

@@ -34,6 +34,8 @@ from rewardgen.tasks.spec import TaskSpec
 log = logging.getLogger(__name__)
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
+OFF_POLICY = ("sac",)
+SB3_BUFFER_SIZE = 1_000_000  # SAC's default when no layer of rl hyperparameters sets it
 VEC_ENVS = ("dummy", "subproc")
 ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
     "relu": torch.nn.ReLU,
@@ -275,17 +277,41 @@ def _policy_kwargs(raw: Any) -> dict[str, Any]:
     return kwargs
 
 
+def replay_kwargs(kwargs: dict[str, Any], timesteps: int, env: VecEnv) -> dict[str, Any]:
+    """An off-policy algorithm's keyword arguments with a replay buffer that fits the training.
+
+    ``buffer_size`` is capped at the budget (:func:`~rewardgen.train.replay.buffer_size_for`), and
+    a Box observation space gets :class:`~rewardgen.train.replay.CompactReplayBuffer` (float32,
+    stored once under ``optimize_memory_usage``, time-limit truncations kept) unless the
+    hyperparameters name their own ``replay_buffer_class`` or ask for n-step returns.
+    """
+    from gymnasium import spaces
+
+    from rewardgen.train.replay import CompactReplayBuffer, buffer_size_for
+
+    out = dict(kwargs)
+    size = int(out.get("buffer_size", SB3_BUFFER_SIZE))
+    out["buffer_size"] = buffer_size_for(size, timesteps, env.num_envs)
+    own = out.get("replay_buffer_class") is not None or int(out.get("n_steps", 1)) > 1
+    if not own and isinstance(env.observation_space, spaces.Box):
+        out["replay_buffer_class"] = CompactReplayBuffer
+    return out
+
+
 def build_model(job: CandidateJob, env: VecEnv, tb_dir: str | None) -> BaseAlgorithm:
     """PPO or SAC from ``job.rl`` with the task's hyperparameters, seeded, on the job's device.
 
     ``policy_kwargs.activation_fn`` may name a torch activation (``relu``, ``tanh``, ...) since
-    YAML cannot hold a class.
+    YAML cannot hold a class. An off-policy algorithm's replay buffer holds at most
+    ``job.timesteps`` transitions, in float32 (:func:`replay_kwargs`).
     """
     algo_name = str(job.rl.get("algo", "ppo")).lower()
     if algo_name not in ALGORITHMS:
         raise ConfigError(f"rl.algo {algo_name!r} is not one of {sorted(ALGORITHMS)}")
     kwargs = hyperparams_for(job.rl, job.task)
     kwargs["policy_kwargs"] = _policy_kwargs(kwargs.get("policy_kwargs"))
+    if algo_name in OFF_POLICY:
+        kwargs = replay_kwargs(kwargs, job.timesteps, env)
     device = resolve_device(job.device)
     try:
         return ALGORITHMS[algo_name](
@@ -311,6 +337,7 @@ __all__ = [
     "hyperparams_for",
     "make_env",
     "make_vec_env",
+    "replay_kwargs",
     "resolve_device",
     "reward_fn_for",
 ]

@@ -30,6 +30,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 from rewardgen.errors import ConfigError
 from rewardgen.rewards.wrappers import INFO_KEY
 from rewardgen.runs.records import VISION_KINDS, CandidateJob
+from rewardgen.train.memory import INPUT_BLOCK
 from rewardgen.vision.render import FRAME_KEY, STATE_KEY, FrameCapture
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ class ReplayInputs:
     """
 
     def __init__(self, compact: Callable[[np.ndarray], np.ndarray] | None = None,
-                 block: int = 1024) -> None:
+                 block: int = INPUT_BLOCK) -> None:
         self.compact, self.block = compact, block
         self.blocks: dict[int, np.ndarray] = {}
 
