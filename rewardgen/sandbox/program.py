@@ -11,7 +11,7 @@ import builtins
 import hashlib
 import importlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,9 +96,12 @@ class RewardProgram:
         return source_sha256(self.source)
 
 
-def load_program(source: str, entry: str = "compute_reward") -> RewardProgram:
-    """Check ``source`` statically and load its entry function with restricted builtins."""
-    tree = check_source(source, entry)
+def load_program(
+    source: str, entry: str = "compute_reward", state_fields: Collection[str] | None = None
+) -> RewardProgram:
+    """Check ``source`` statically (``state_fields``: see ``check_source``) and load its entry
+    function with restricted builtins."""
+    tree = check_source(source, entry, state_fields)
     numpy_view, math_view = NAMESPACES["numpy"], NAMESPACES["math"]
     namespace: dict[str, Any] = {
         "__builtins__": SAFE_BUILTINS,
