@@ -105,6 +105,12 @@ def _check_sandbox(sandbox: Any) -> None:
     positive("sandbox.smoke_call_timeout_s", sandbox.smoke_call_timeout_s)
     optional_at_least("sandbox.call_budget_s", sandbox.get("call_budget_s"), 1e-4)
     at_least("sandbox.output_limit_kb", sandbox.output_limit_kb, 1)
+    for key, least in (("tmp_mb", 16), ("shm_mb", 1), ("output_mb", 16), ("output_files", 64)):
+        if key in sandbox:
+            at_least(f"sandbox.{key}", sandbox[key], least)
+    fraction = sandbox.get("gpu_memory_fraction")
+    if fraction is not None and not 0.0 < float(fraction) <= 1.0:
+        raise ConfigError(f"sandbox.gpu_memory_fraction={fraction} must be in (0, 1] or null")
 
 
 def _check_llm(llm: Any) -> None:

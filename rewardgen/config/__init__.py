@@ -150,6 +150,14 @@ class SandboxConfig:
     # above it (after CALL_BUDGET_GRACE_S of reward time) ends early as failed. null: no budget
     call_budget_s: float | None = 0.01
     output_limit_kb: int = 256
+    # what a bubblewrap worker may hold in host RAM and disk (no rlimit counts either)
+    tmp_mb: int = 512  # its private /tmp (tmpfs)
+    shm_mb: int = 64  # its private /dev/shm (tmpfs)
+    output_mb: int = 2048  # its output folder (cand_XX/train/), measured while it runs
+    output_files: int = 10_000  # ... and the entries in it
+    # share of a GPU's memory a CUDA worker may take (JAX/XLA and torch allocators; null: 0.9
+    # divided by the workers that share the GPU)
+    gpu_memory_fraction: float | None = None
 
 
 @dataclass
