@@ -23,6 +23,7 @@ from rewardgen.cli.keys import (
     key_error,
     unknown_keys,
 )
+from rewardgen.cli.secret_args import check_no_secret_in_config
 from rewardgen.cli.values import (
     at_least,
     existing_dir,
@@ -373,6 +374,7 @@ def check_command_line(argv: list[str], config_dir: str, config_name: str, schem
                 cfg = compose(args.config_name or config_name, overrides=list(job))
         except (HydraException, OmegaConfBaseException) as e:
             raise compose_error(e) from e
+        check_no_secret_in_config(cfg)  # Hydra would save it in the run directory
         validate(cfg)
 
 

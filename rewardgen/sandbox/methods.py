@@ -127,10 +127,14 @@ def attribute_refusal(name: str, state_fields: Collection[str] | None) -> str | 
             f"attribute .{name} is not on the reward-program allowlist for arrays; call numpy and "
             f"math by their own names (np.{name}(...)), not through another variable"
         )
-    fields = f"State fields ({', '.join(sorted(state_fields)[:6])}, ...), " if state_fields else ""
+    methods = f"the array methods {', '.join(ARRAY_METHODS[:12])}, ..."
+    if state_fields and name not in RESERVED_NAMES:
+        return (
+            f"attribute .{name} is not on the reward-program allowlist: it is no State field of "
+            f"this task ({', '.join(state_fields)}) and no allowed method ({methods})"
+        )
     return (
-        f"attribute .{name} is not on the reward-program allowlist: use {fields}np.<function> "
-        f"or the array methods {', '.join(ARRAY_METHODS[:12])}, ..."
+        f"attribute .{name} is not on the reward-program allowlist: use np.<function> or {methods}"
     )
 
 
