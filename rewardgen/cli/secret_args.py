@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from rewardgen.errors import ConfigError
 
@@ -79,7 +79,7 @@ def check_no_secret_in_config(cfg: DictConfig) -> None:
             )
 
 
-def drop_saved_secrets(cfg: DictConfig) -> None:
+def drop_saved_secrets(cfg: DictConfig | ListConfig) -> None:
     """Remove secret keys from a run's saved config (older runs saved them): never reused."""
     for key in SECRET_KEYS:
         parent, _, leaf = key.rpartition(".")

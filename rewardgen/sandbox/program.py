@@ -19,6 +19,7 @@ import numpy as np
 
 from rewardgen.errors import RewardCodeError
 from rewardgen.sandbox.contract import (
+    COMPONENT_NAME,
     MAX_COMPONENT_NAME,
     MAX_COMPONENTS,
     MAX_REWARD_MAGNITUDE,
@@ -144,6 +145,11 @@ def check_reward_output(out: Any) -> tuple[float, dict[str, float]]:
             raise RewardCodeError(
                 f"component name {_short(key)} is {len(key)} characters; keep names under "
                 f"{MAX_COMPONENT_NAME}"
+            )
+        if not COMPONENT_NAME.fullmatch(key):
+            raise RewardCodeError(
+                f"component name {_short(key)} may hold only letters, digits, '_', '.' and '-'; "
+                "name components like 'forward_velocity'"
             )
         clean[key] = _finite(value, f"component {key!r}")
     return total_f, clean
