@@ -81,7 +81,9 @@ def test_missing_key_line_only_when_a_model_was_asked(monkeypatch: pytest.Monkey
     assert missing_key_line(auto, asked) is None
 
 
-def _run(script: str, *args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run(
+    script: str, *args: str, cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     full.update(env, PYTHONPATH=str(ROOT))
     return subprocess.run(

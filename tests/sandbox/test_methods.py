@@ -71,7 +71,9 @@ def test_a_method_numpy_might_add_is_refused_by_default() -> None:
 def test_state_fields_are_the_only_other_attributes() -> None:
     ok = "y = state.joint_angles.sum() + prev_state.x_velocity"
     check_source(_program(ok), state_fields=FIELDS)
-    with pytest.raises(RewardCodeError, match=r"\.torso_height is not on .*no State field of this task"):
+    with pytest.raises(
+        RewardCodeError, match=r"\.torso_height is not on .*no State field of this task"
+    ):
         check_source(_program("y = state.torso_height"), state_fields=FIELDS)
 
 
