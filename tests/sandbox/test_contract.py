@@ -151,8 +151,8 @@ def test_from_dict_cleans_what_the_reward_program_controls() -> None:
     assert result.reason.startswith("[/x] [bold red]red[/]") and "\n" not in result.reason
     assert result.reason.endswith("end second line")
     assert result.traceback.startswith("Traceback:\n  File x\n")
-    assert list(result.component_stats) == ["speed "]
-    assert result.evaluations == [{"fitness": 1.0, "components": {"[/x]": 2.0}}, {"fitness": 2.0}]
+    assert list(result.component_stats) == ["speed_"]  # letters, digits, _ . - only
+    assert result.evaluations == [{"fitness": 1.0, "components": {"_x_": 2.0}}, {"fitness": 2.0}]
     for text in (result.reason, result.traceback):
         assert not _controls(text)
         text.encode("utf-8")
