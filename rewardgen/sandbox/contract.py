@@ -50,6 +50,7 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # ...), Cs (lone surrogates), Co (private use) and Cn (unassigned): invisible, or shown as
 # nothing, or read differently from what they are (a terminal, a log reader, an LLM)
 _REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")  # only these runs are looked up one by one
 # what a component name may hold after cleaning (worker side: anything else is refused)
 COMPONENT_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_.\-]+")
@@ -86,10 +87,13 @@ def clean_text(s: str, *, keep_newlines: bool = True) -> str:
     s = _LINE_BREAKS.sub("\n" if keep_newlines else " ", s)
     if not keep_newlines:
         s = s.replace("\t", " ")
-    if s.isascii():
-        return _CONTROLS.sub("", s)
+    s = _CONTROLS.sub("", s)
+    return s if s.isascii() else _NON_ASCII.sub(_visible, s)
+
+
+def _visible(match: re.Match[str]) -> str:
     category = unicodedata.category
-    return "".join(c for c in s if c in "\n\t" or category(c) not in _REMOVED_CATEGORIES)
+    return "".join(c for c in match.group() if category(c) not in _REMOVED_CATEGORIES)
 
 
 def component_name(name: object, limit: int = MAX_COMPONENT_NAME) -> str:
