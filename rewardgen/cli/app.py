@@ -21,6 +21,11 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rewardgen.cli.check import check_command_line, validate
 from rewardgen.cli.keys import key_error, schema_keys
+from rewardgen.cli.secret_args import (
+    drop_saved_secrets,
+    missing_key_line,
+    move_secrets_to_environment,
+)
 from rewardgen.config import EvalConfig, RewardGenConfig, method_schema, register_configs
 from rewardgen.errors import ConfigError, LLMError, RewardGenError, RunDirError
 from rewardgen.resources import resource_dir
@@ -218,6 +223,7 @@ def _all_failed(summary: dict[str, Any]) -> bool:
 
 def main() -> None:
     """``rewardgen``: the evolutionary reward search (Hydra command line)."""
+    sys.argv[1:] = move_secrets_to_environment(sys.argv[1:])  # before Hydra saves the argv
     _check_command_line("config", RewardGenConfig, "rewardgen")
     _rewardgen_app()
 
@@ -251,6 +257,7 @@ def resume_config(run_dir: Path, overrides: list[str]) -> DictConfig:
         raise RunDirError(f"{config_path} is missing; cannot resume without the run's config")
     try:
         saved = OmegaConf.load(config_path)
+        drop_saved_secrets(saved)  # a key comes from the environment or the resume line
         method = str(OmegaConf.select(saved, "method.name", default="eureka"))
         schema = RewardGenConfig(method=method_schema(method)())
         known = schema_keys(RewardGenConfig, method)
@@ -291,14 +298,18 @@ def resume_main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="config overrides for this resume, e.g. llm.base_url=URL")
     args = parser.parse_args(argv)
+    overrides = move_secrets_to_environment(args.overrides)
     root: Path | None = None
     try:
         store = RunStore.open(args.run_dir)
         root = store.root
-        cfg = resume_config(store.root, args.overrides)
+        cfg = resume_config(store.root, overrides)
+        missing = missing_key_line(cfg, store.events())
+        if missing is not None:
+            raise ConfigError(missing)
         _log_to(store.root / "rewardgen.log")
         with stop_on_ctrl_c("rewardgen-resume"):
-            summary = run(cfg, store.root, resume_overrides=list(args.overrides))
+            summary = run(cfg, store.root, resume_overrides=overrides)
     except KeyboardInterrupt:
         _stopped("rewardgen-resume", root)
     except RewardGenError as e:
@@ -330,5 +341,6 @@ def _eval_app(cfg: DictConfig) -> None:
 
 def eval_main() -> None:
     """``rewardgen-eval task=... reward_file=...``."""
+    sys.argv[1:] = move_secrets_to_environment(sys.argv[1:])  # before Hydra saves the argv
     _check_command_line("eval", EvalConfig, "rewardgen-eval")
     _eval_app()

@@ -24,6 +24,7 @@ from rewardgen.cli.keys import (
     unknown_keys,
 )
 from rewardgen.cli.memory import VISION_KINDS, check_memory
+from rewardgen.cli.secret_args import check_no_secret_in_config
 from rewardgen.cli.values import (
     at_least,
     existing_dir,
@@ -387,6 +388,7 @@ def check_command_line(argv: list[str], config_dir: str, config_name: str, schem
                 cfg = compose(args.config_name or config_name, overrides=list(job))
         except (HydraException, OmegaConfBaseException) as e:
             raise compose_error(e) from e
+        check_no_secret_in_config(cfg)  # Hydra would save it in the run directory
         validate(cfg)
 
 

@@ -41,7 +41,7 @@ def evaluate_reward_file(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         source = path.read_text()
         kind = "program"
         try:
-            check_source(source)
+            check_source(source, state_fields=task.state_names)
         except RewardCodeError as e:
             raise RewardCodeError(f"{path}: {e}") from e
     jobs = [eval_job(cfg, source, kind, run_dir / f"seed{seed}", int(seed)) for seed in cfg.seeds]

@@ -164,7 +164,7 @@ def replay(cfg: DictConfig, folder: str | Path, out_dir: str | Path,
             job_dir = out / _safe(program.label) / f"seed{seed}"
             if program.source is not None:
                 try:
-                    check_source(program.source)
+                    check_source(program.source, state_fields=task.state_names)
                 except RewardCodeError as e:
                     slots[p, seed] = CandidateResult(status="rejected", reason=str(e), seed=seed,
                                                      reward_sha256=program.sha256)

@@ -24,6 +24,7 @@ from rewardgen.config import LLMConfig
 from rewardgen.errors import ConfigError, LLMError
 from rewardgen.llm.base import Completion, Message, ProposalContext, Usage
 from rewardgen.llm.cache import ResponseCache
+from rewardgen.sandbox.contract import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,26 @@ def _retry_after_s(e: BaseException | None) -> float | None:
         except ValueError:
             continue  # an HTTP date: fall back to our own backoff
     return None
+
+
+def clean_messages(messages: list[Message]) -> list[Message]:
+    """``messages`` with every text (a string content, or the text parts of a vision message)
+    through ``clean_text``: what came from workers and answers reaches the model as a person
+    would read it, without tag characters, zero-widths, bidi or other format characters."""
+    out: list[Message] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            content = clean_text(content)
+        elif isinstance(content, list):
+            content = [
+                {**part, "text": clean_text(part["text"])}
+                if isinstance(part, dict) and isinstance(part.get("text"), str)
+                else part
+                for part in content
+            ]
+        out.append({**message, "content": content})
+    return out
 
 
 class OpenAIProposer:
@@ -124,6 +145,7 @@ class OpenAIProposer:
         """
         if n < 1:
             return []
+        messages = clean_messages(messages)  # the last gate before the server: nothing invisible
         key = self.cache_request(messages, n, ctx.seed)
         if self.cache is not None:
             hit = self.cache.get(key)

@@ -14,7 +14,7 @@ from rewardgen.config import FeedbackConfig
 from rewardgen.errors import ConfigError
 from rewardgen.prompts import render
 from rewardgen.runs.store import CandidateRecord
-from rewardgen.sandbox.contract import clean_text
+from rewardgen.sandbox.contract import clean_text, component_name
 
 log = logging.getLogger(__name__)
 _MAX_POINTS = 10  # evaluation points shown per series (evenly subsampled)
@@ -49,7 +49,7 @@ def reward_reflection(record: CandidateRecord, fitness_doc: str, eval_freq: int,
     """
     result = record.result
     evaluations = result.evaluations
-    lines = [_series_line(clean_text(name, keep_newlines=False), values)
+    lines = [_series_line(component_name(name), values)
              for name, values in result.component_stats.items()]
     if show_score:
         lines.append(_series_line("task_score", [e.get("fitness") for e in evaluations]))

@@ -33,7 +33,7 @@ from rewardgen.methods.eureka import EurekaMethod, _clean, best_record
 from rewardgen.methods.feedback import failure_summary
 from rewardgen.prompts import render
 from rewardgen.runs.store import CandidateRecord
-from rewardgen.sandbox.contract import clean_text
+from rewardgen.sandbox.contract import clean_text, component_name
 from rewardgen.tasks.spec import TaskSpec
 
 _DESCRIPTION = re.compile(r"\[start of description\](.*?)\[end of description\]", re.S | re.I)
@@ -111,7 +111,7 @@ def mpc_reflection(record: CandidateRecord, fitness_doc: str) -> str:
         lines.append(f"episode length: {result.episode_lengths[-1]} steps")
     for name, values in result.component_stats.items():
         if values:
-            lines.append(f"{clean_text(name, keep_newlines=False)}: episode sum {values[-1]:.3f}")
+            lines.append(f"{component_name(name)}: episode sum {values[-1]:.3f}")
     return "\n".join(lines)
 
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any, ClassVar, TypeVar
 
-from rewardgen.sandbox.contract import clean_text
+from rewardgen.sandbox.contract import MAX_COMPONENT_NAME, clean_text, component_name
 
 STATUSES = ("ok", "rejected", "failed", "timeout", "screened_out", "pruned")
 TRAIN_DIR = "train"  # cand_XX/train/: the untrusted training worker's only writable folder
@@ -244,5 +244,12 @@ class CandidateResult:
 
 
 def _clean_keys(named: dict[Any, Any]) -> dict[str, Any]:
-    """Component names are reward-controlled: one clean line each."""
-    return {clean_text(str(k), keep_newlines=False): v for k, v in named.items()}
+    """Component names are reward-controlled: each limited to a safe identifier-like set
+    (``component_name``), two that become the same told apart by a suffix."""
+    out: dict[str, Any] = {}
+    for key, value in named.items():
+        name = component_name(key)
+        while name in out:
+            name = component_name(f"{name[:MAX_COMPONENT_NAME - 2]}_{len(out)}")
+        out[name] = value
+    return out

@@ -7,8 +7,9 @@ check and the parent's validation of reported results all import them from this 
 
 Every string a reward program (or an LLM) controls — failure reasons, tracebacks, component
 names, answers — is data. Before rich, the report, a log file or the next prompt sees it, it goes
-through :func:`clean_text` (no terminal control: escape sequences, control characters, bidi
-overrides, lone surrogates) and, where rich parses markup, :func:`markup_safe`.
+through :func:`clean_text` (no terminal control and nothing invisible: escape sequences, and
+every control, format, surrogate, private-use and unassigned character) and, where rich parses
+markup, :func:`markup_safe`; component names also through :func:`component_name`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import traceback
+import unicodedata
 
 PROGRAM_FILENAME = "<reward program>"  # generated code is compiled under this name
 MAX_COMPONENTS = 64  # more named components than this is a flood, not a reward decomposition
@@ -41,19 +43,28 @@ _ESCAPE_SEQUENCE = re.compile(
     r"|[\x9d\x90\x98\x9e\x9f][^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"
 )
 _LINE_BREAKS = re.compile(r"\r\n|[\n\u2028\u2029]")
-# C0 (but \t, \n), DEL and C1 controls; bidi embeddings/overrides (U+202A-U+202E) and isolates
-# (U+2066-U+2069), which make text (or code) read differently from what it is.
-_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# C0 (but \t, \n), DEL and C1 controls: the whole of category Cc, found fast in ASCII text
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# removed from non-ASCII text: Cc (controls), Cf (format: Unicode tags U+E0000-E007F, zero-width
+# spaces and joiners, bidi embeddings/overrides/isolates/marks, soft hyphen, word joiner, BOM,
+# ...), Cs (lone surrogates), Co (private use) and Cn (unassigned): invisible, or shown as
+# nothing, or read differently from what they are (a terminal, a log reader, an LLM)
+_REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")  # only these runs are looked up one by one
+# what a component name may hold after cleaning (worker side: anything else is refused)
+COMPONENT_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
 def clean_text(s: str, *, keep_newlines: bool = True) -> str:
-    """``s`` without anything a terminal, a log reader or a bidi renderer would act on.
+    """``s`` without anything a terminal, a log reader, a bidi renderer or an LLM would read
+    differently from what a person sees.
 
     Removes ANSI/OSC escape sequences whole (a window title, an OSC 52 clipboard write, an
-    erase-line), then every remaining C0/C1 control character, and bidi override/isolate
-    characters; replaces lone surrogates (which cannot be written as UTF-8) with U+FFFD. Printable
-    text, including non-ASCII letters, stays as it is.
+    erase-line), then every character of Unicode category Cc, Cf, Cs, Co or Cn: controls, format
+    characters (tag characters, which spell invisible ASCII; zero-width spaces and joiners; bidi
+    controls; the soft hyphen), lone surrogates, private-use and unassigned code points.
+    Printable text, including non-ASCII letters, marks and emoji, stays as it is.
 
     Args:
         s: untrusted text (a non-str is turned into one first).
@@ -63,8 +74,8 @@ def clean_text(s: str, *, keep_newlines: bool = True) -> str:
     Examples:
         >>> clean_text("ok\\x1b]0;pwned\\x07 done\\x1b[2K")
         'ok done'
-        >>> clean_text("a\\u202eb\\x07c\\ud800")
-        'abc\\ufffd'
+        >>> clean_text("a\\u202eb\\x07c\\ud800\\u200bd\\U000e0041\\U000e0042")
+        'abcd'
         >>> clean_text("line 1\\r\\nline 2\\tend")
         'line 1\\nline 2\\tend'
         >>> clean_text("line 1\\nline 2\\tend", keep_newlines=False)
@@ -76,8 +87,25 @@ def clean_text(s: str, *, keep_newlines: bool = True) -> str:
     s = _LINE_BREAKS.sub("\n" if keep_newlines else " ", s)
     if not keep_newlines:
         s = s.replace("\t", " ")
-    s = _INVISIBLE.sub("", s)
-    return _SURROGATE.sub("\ufffd", s)
+    s = _CONTROLS.sub("", s)
+    return s if s.isascii() else _NON_ASCII.sub(_visible, s)
+
+
+def _visible(match: re.Match[str]) -> str:
+    category = unicodedata.category
+    return "".join(c for c in match.group() if category(c) not in _REMOVED_CATEGORIES)
+
+
+def component_name(name: object, limit: int = MAX_COMPONENT_NAME) -> str:
+    """A reported component name as the parent shows it: cleaned, then every run of characters
+    outside letters, digits, ``_``, ``.`` and ``-`` replaced by ``_``, at most ``limit`` long.
+
+    Example:
+        >>> component_name("fwd\\U000e0049\\U000e0047[bold] speed\\u200b$")
+        'fwd_bold_speed_'
+    """
+    text = _NOT_IN_NAME.sub("_", clean_text(str(name), keep_newlines=False))
+    return text[:limit] or "_"
 
 
 def markup_safe(s: str, *, keep_newlines: bool = True, max_chars: int | None = None) -> str:

@@ -11,7 +11,7 @@ import builtins
 import hashlib
 import importlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from rewardgen.errors import RewardCodeError
 from rewardgen.sandbox.contract import (
+    COMPONENT_NAME,
     MAX_COMPONENT_NAME,
     MAX_COMPONENTS,
     MAX_REWARD_MAGNITUDE,
@@ -96,9 +97,12 @@ class RewardProgram:
         return source_sha256(self.source)
 
 
-def load_program(source: str, entry: str = "compute_reward") -> RewardProgram:
-    """Check ``source`` statically and load its entry function with restricted builtins."""
-    tree = check_source(source, entry)
+def load_program(
+    source: str, entry: str = "compute_reward", state_fields: Collection[str] | None = None
+) -> RewardProgram:
+    """Check ``source`` statically (``state_fields``: see ``check_source``) and load its entry
+    function with restricted builtins."""
+    tree = check_source(source, entry, state_fields)
     numpy_view, math_view = NAMESPACES["numpy"], NAMESPACES["math"]
     namespace: dict[str, Any] = {
         "__builtins__": SAFE_BUILTINS,
@@ -141,6 +145,11 @@ def check_reward_output(out: Any) -> tuple[float, dict[str, float]]:
             raise RewardCodeError(
                 f"component name {_short(key)} is {len(key)} characters; keep names under "
                 f"{MAX_COMPONENT_NAME}"
+            )
+        if not COMPONENT_NAME.fullmatch(key):
+            raise RewardCodeError(
+                f"component name {_short(key)} may hold only letters, digits, '_', '.' and '-'; "
+                "name components like 'forward_velocity'"
             )
         clean[key] = _finite(value, f"component {key!r}")
     return total_f, clean

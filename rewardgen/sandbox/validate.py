@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import ast
 import string
+from collections.abc import Collection
 
 from rewardgen.errors import RewardCodeError
+from rewardgen.sandbox.aliases import module_aliases, namespace_of, variable_aliases
+from rewardgen.sandbox.methods import attribute_refusal, dtype_refusal
 from rewardgen.sandbox.surface import (
     NAMESPACES,
     NUMERIC_DTYPE_NAMES,
     allowed_names,
-    is_numeric_dtype_string,
     unavailable_message,
 )
 
@@ -69,13 +71,6 @@ FORBIDDEN_ATTRIBUTES = frozenset(
 )
 # the labels reward code knows the surface namespaces by, and the names bound without import
 SURFACE_LABELS = {"numpy": "np", "numpy.linalg": "np.linalg", "math": "math"}
-PREBOUND = {"np": "numpy", "numpy": "numpy", "math": "math"}
-# array methods with a dtype parameter -> its position (x.sum(axis, dtype)); numpy's functions
-# of the same names are checked at run time by the surface
-DTYPE_METHODS = {
-    "astype": 0, "sum": 1, "mean": 1, "prod": 1, "cumsum": 1, "cumprod": 1, "std": 1, "var": 1,
-    "trace": 3,
-}
 MAX_AST_DEPTH = 100  # nesting deeper than this is never needed and overflows recursive visitors
 FORBIDDEN_NODES: tuple[type[ast.AST], ...] = tuple(
     node
@@ -245,85 +240,16 @@ def _check_top_level(tree: ast.Module, entry: str) -> None:
         )
 
 
-def _module_aliases(tree: ast.Module) -> dict[str, str]:
-    """Local name -> surface namespace ("numpy", "numpy.linalg", "math") bound by imports."""
-    aliases = dict(PREBOUND)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                top = alias.name.split(".")[0]
-                if alias.asname:
-                    aliases[alias.asname] = alias.name
-                else:
-                    aliases[top] = top
-        elif isinstance(node, ast.ImportFrom) and node.module in NAMESPACES:
-            for alias in node.names:
-                target = f"{node.module}.{alias.name}"
-                if target in NAMESPACES:  # from numpy import linalg
-                    aliases[alias.asname or alias.name] = target
-    return aliases
-
-
-def _namespace_of(node: ast.AST, aliases: dict[str, str]) -> str | None:
-    """The surface namespace ``node`` evaluates to (``np``, ``np.linalg``), if it is one."""
-    if isinstance(node, ast.Name):
-        return aliases.get(node.id)
-    if isinstance(node, ast.Attribute):
-        parent = _namespace_of(node.value, aliases)
-        if parent is not None and f"{parent}.{node.attr}" in NAMESPACES:
-            return f"{parent}.{node.attr}"
-    return None
-
-
-def _is_numeric_dtype(node: ast.AST) -> bool:
-    """``float``, ``np.float32``, ``x.dtype``, ``"f8"``, ``None``: a dtype numpy keeps numeric."""
-    if isinstance(node, ast.Constant):
-        return node.value is None or (
-            isinstance(node.value, str) and is_numeric_dtype_string(node.value)
-        )
-    if isinstance(node, ast.Name):
-        return node.id in NUMERIC_DTYPE_NAMES
-    if isinstance(node, ast.Attribute):
-        return node.attr in NUMERIC_DTYPE_NAMES or node.attr == "dtype"
-    return False
-
-
-def _check_dtypes(node: ast.Call, aliases: dict[str, str]) -> None:
-    for keyword in node.keywords:
-        if keyword.arg == "dtype" and not _is_numeric_dtype(keyword.value):
-            raise _reject(
-                node,
-                f"dtype={ast.unparse(keyword.value)[:40]} is not a numeric dtype; use float, int, "
-                "bool or np.float32/np.int64/... (arrays of objects, strings or bytes are not "
-                "allowed)",
-            )
-    func = node.func
-    if not isinstance(func, ast.Attribute) or func.attr not in DTYPE_METHODS:
-        return
-    if _namespace_of(func.value, aliases) is not None:
-        return  # np.sum(a, axis, dtype): the surface checks what it builds
-    if any(isinstance(a, ast.Starred) for a in node.args) or any(
-        k.arg is None for k in node.keywords
-    ):
-        raise _reject(node, f"pass the arguments of .{func.attr}() directly, without * or **")
-    position = DTYPE_METHODS[func.attr]
-    if len(node.args) > position and not _is_numeric_dtype(node.args[position]):
-        raise _reject(
-            node,
-            f".{func.attr}(): {ast.unparse(node.args[position])[:40]} is not a numeric dtype; "
-            "use float, int, bool or np.float32/np.int64/...",
-        )
-
-
-def _check_surface(tree: ast.Module) -> None:
-    """Names from numpy/math on the allowlist, numeric dtypes, no rebinding of np or float.
+def _check_surface(tree: ast.Module, state_fields: Collection[str] | None) -> None:
+    """Names from numpy/math on the allowlist, methods on theirs, numeric dtypes, no rebinding.
 
     Runs on the tree without hints (annotations are never evaluated, so ``np.typing`` may
     appear there). An alias that escapes this (``m = np; m.random``) meets the same allowlist
     at run time; this check gives the reason before a worker starts.
     """
-    aliases = _module_aliases(tree)
+    aliases = module_aliases(tree)
     protected = NUMERIC_DTYPE_NAMES | aliases.keys()
+    aliases = variable_aliases(tree, aliases)
     for node in ast.walk(tree):
         bound: str | None = None
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
@@ -335,11 +261,24 @@ def _check_surface(tree: ast.Module) -> None:
         if bound is not None and bound in protected:
             raise _reject(node, f"name {bound!r} may not be rebound in reward code; pick another")
         if isinstance(node, ast.Attribute):
-            namespace = _namespace_of(node.value, aliases)
+            namespace = namespace_of(node.value, aliases)
+            inner = node.value  # np.random.seed: the namespace's refusal (np.random) comes first
+            parent = (
+                namespace_of(inner.value, aliases) if isinstance(inner, ast.Attribute) else None
+            )
+            if namespace is None and parent is not None and isinstance(inner, ast.Attribute):
+                _check_surface_name(inner, parent, inner.attr)
             if namespace is not None:
                 _check_surface_name(node, namespace, node.attr)
+            elif why := attribute_refusal(node.attr, state_fields):
+                raise _reject(node, why)
         elif isinstance(node, ast.Call):
-            _check_dtypes(node, aliases)
+            func = node.func
+            on_namespace = isinstance(func, ast.Attribute) and (
+                namespace_of(func.value, aliases) is not None
+            )
+            if why := dtype_refusal(node, on_namespace):
+                raise _reject(node, why)
 
 
 class _StripHints(ast.NodeTransformer):
@@ -366,8 +305,17 @@ class _StripHints(ast.NodeTransformer):
         return ast.copy_location(ast.Pass(), node) if _is_hint_import(node) else node
 
 
-def check_source(source: str, entry: str = "compute_reward") -> ast.Module:
+def check_source(
+    source: str, entry: str = "compute_reward", state_fields: Collection[str] | None = None
+) -> ast.Module:
     """Parse ``source`` and enforce the policy; return the AST to compile (hints removed).
+
+    Args:
+        source: the reward program.
+        entry: the function it must define.
+        state_fields: the task's State field names, the only attribute names besides numpy's,
+            math's and the allowlisted methods (``sandbox/methods.py``); None where the task is
+            not known (then any name no array, number or container has is taken for a field).
 
     Raises:
         RewardCodeError: with the line and the rule broken.
@@ -390,7 +338,7 @@ def check_source(source: str, entry: str = "compute_reward") -> ast.Module:
         for node in ast.walk(tree):
             _check_node(node, entry)
         stripped = _StripHints().visit(tree)
-        _check_surface(stripped)
+        _check_surface(stripped, state_fields)
         return ast.fix_missing_locations(stripped)
     except RecursionError as e:  # belt and braces: _check_depth should make this unreachable
         raise RewardCodeError(

@@ -188,7 +188,7 @@ class Loop:
         if parsed.source is None:
             return None, CandidateResult(status="rejected", reason=parsed.reason)
         try:
-            check_source(parsed.source, self.method.entry)
+            check_source(parsed.source, self.method.entry, self.task.state_names)
         except RewardCodeError as e:
             return parsed.source, CandidateResult(status="rejected", reason=f"static check: {e}")
         return parsed.source, None

@@ -31,7 +31,7 @@ from rewardgen.config import FeedbackConfig
 from rewardgen.errors import ConfigError
 from rewardgen.runs.atomic import read_json
 from rewardgen.runs.store import CandidateRecord, RunStore
-from rewardgen.sandbox.contract import clean_text
+from rewardgen.sandbox.contract import component_name
 from rewardgen.search.icpl import (
     PREFERENCE_BESTS,
     preference_feedback,
@@ -65,7 +65,7 @@ def reward_line(record: CandidateRecord, cand_dir: Path, shown: int = 8) -> str:
     """The reward a candidate trained on: its file and its components' mean episode sums at the
     end of training (names are the program's: cleaned)."""
     stats = record.result.component_stats or {}
-    parts = [f"{clean_text(name, keep_newlines=False)[:40]} {values[-1]:.3g}"
+    parts = [f"{component_name(name, 40)} {values[-1]:.3g}"
              for name, values in list(stats.items())[:shown]
              if isinstance(values, list) and values and isinstance(values[-1], int | float)]
     more = f", +{len(stats) - shown} more" if len(stats) > shown else ""

@@ -29,6 +29,7 @@ from rewardgen.runs.trajectories import (
     read_trajectories,
     stage_inputs,
 )
+from rewardgen.sandbox.contract import component_name
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def run_scorer(source: str, out_dir: Path, trajectories: Sequence[Trajectory],
         rewards = None if any(r is None for r in checked) else checked  # type: ignore[assignment]
         if components:
             steps = [
-                [{str(n)[:64]: float(v) for n, v in list(step.items())[:64]
+                [{component_name(n, 64): float(v) for n, v in list(step.items())[:64]
                   if isinstance(v, (int, float)) and math.isfinite(v)} for step in ep]
                 for ep in raw["components"]
             ]

@@ -23,6 +23,7 @@ import yaml
 
 from rewardgen.errors import TaskError
 from rewardgen.resources import resource_dir
+from rewardgen.sandbox.methods import is_reserved
 from rewardgen.tasks.captions import check_captions
 from rewardgen.tasks.fitness import FitnessSpec, FitnessTracker
 from rewardgen.tasks.sources import IDENTIFIER
@@ -88,6 +89,11 @@ class TaskSpec:
     path: Path | None = None
     vision: dict[str, Any] = field(default_factory=dict)
     captions: tuple[FitnessSpec, ...] = ()
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """The State field names: with the allowlisted methods, the attributes reward code uses."""
+        return tuple(f.name for f in self.state)
 
     def make_env(self, render_mode: str | None = None, **overrides: Any) -> gym.Env:
         """Build the raw gymnasium env (with its TimeLimit), as the native baseline sees it."""
@@ -227,6 +233,11 @@ def _parse_state(name: str, raw: Any) -> tuple[StateField, ...]:
             raise TaskError(
                 f"task {name!r}: state field name {field_name!r} must be a plain identifier "
                 "(letters, digits, _; not starting with _ and not a Python keyword)"
+            )
+        if is_reserved(field_name):
+            raise TaskError(
+                f"task {name!r}: state field name {field_name!r} is also the name of an array or "
+                "container attribute, which reward code may not use; rename the field"
             )
         parse_source(str(item["source"]))  # grammar only; names are checked against the model later
         fields.append(

@@ -139,14 +139,14 @@ def reward_fn_for(task: TaskSpec, job: CandidateJob) -> RewardFn | None:
     if kind == "program":
         if job.reward_source is None:
             raise ConfigError("reward_kind 'program' needs reward_source; use 'native' instead")
-        return load_program(job.reward_source, job.entry).fn
+        return load_program(job.reward_source, job.entry, task.state_names).fn
     if kind == "progress":  # method=progress: count bonus over progress cells + sparse reward
         from rewardgen.rewards.progress import progress_reward_for
 
         if job.reward_source is None:
             raise ConfigError("reward_kind 'progress' needs reward_source (a progress function)")
         sparse = SparseReward(task.sparse_reward) if task.sparse_reward else None
-        progress_fn = load_program(job.reward_source, "progress").fn
+        progress_fn = load_program(job.reward_source, "progress", task.state_names).fn
         # counts shared by the whole vector env: make_vec_env adds the bonus (SharedCountBonus)
         return progress_reward_for(task, progress_fn, sparse, job.reward_options,  # type: ignore[arg-type]
                                    shared_counts=True)

@@ -176,7 +176,7 @@ def run_mpc(job: CandidateJob) -> CandidateResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = settings_of(job)
     try:
-        fn = load_program(job.reward_source or "", job.entry).fn
+        fn = load_program(job.reward_source or "", job.entry, task.state_names).fn
     except RewardCodeError as e:
         return _result(job, t0, "rejected", one_line(f"static check: {e}"))
     env = task.make_env(**episode_overrides(job))

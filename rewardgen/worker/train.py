@@ -92,7 +92,7 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
     if job.reward_kind in ("program", "progress"):
         entry = "progress" if job.reward_kind == "progress" else job.entry
         try:
-            program = load_program(job.reward_source or "", entry)
+            program = load_program(job.reward_source or "", entry, task.state_names)
         except RewardCodeError as e:
             return _rejected(job, t0, one_line(f"static check: {e}"))
         from rewardgen.sandbox.smoke import smoke_test  # layer 2 of isolation

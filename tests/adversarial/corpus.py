@@ -27,6 +27,7 @@ from rewardgen.errors import RewardCodeError
 from rewardgen.executors.pipeline import run_job
 from rewardgen.runs.records import CandidateJob, CandidateResult
 from rewardgen.sandbox.validate import check_source
+from rewardgen.tasks.spec import load_task
 
 PROGRAM_DIR = Path(__file__).parent / "programs"
 DEFAULT_TASK = "inverted_pendulum"
@@ -108,7 +109,7 @@ def load_corpus(canary_dir: Path | None = None, port: int | None = None) -> list
 def static_outcome(program: Program) -> Outcome | None:
     """The loop's own static check (in this process); None when the program passes it."""
     try:
-        check_source(program.source)
+        check_source(program.source, state_fields=load_task(program.task).state_names)
     except RewardCodeError as e:
         return Outcome(program, "rejected", f"static check: {e}", "static check (loop process)")
     return None

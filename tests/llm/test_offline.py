@@ -50,8 +50,8 @@ def test_programs_are_valid_on_real_states_of_every_task(task_name: str) -> None
         for i, completion in enumerate(proposer.propose([], 4, ctx)):
             code = extract_code(completion.text)
             assert code is not None
-            check_source(code)
-            program = load_program(code)
+            check_source(code, state_fields=task.state_names)  # the loop's own check
+            program = load_program(code, state_fields=task.state_names)
             weights = parse_weights(code)
             assert weights is not None and len(weights) >= min(2, len(task.seed_terms))
             for state, action, prev in states:
@@ -148,8 +148,8 @@ def test_progress_functions_for_method_progress_on_real_states(task_name: str) -
             assert completion.text.startswith("Offline proposal (baseline, no language model)")
             code = extract_code(completion.text, "progress")
             assert code is not None and "def compute_reward" not in code
-            check_source(code, "progress")
-            fn = load_program(code, "progress").fn
+            check_source(code, "progress", task.state_names)
+            fn = load_program(code, "progress", task.state_names).fn
             weights = parse_weights(code)
             assert weights and not any("action" in task.seed_terms[k] for k in weights)
             for state, _, _ in states:

@@ -26,6 +26,17 @@ ACTION = np.array([0.5, -0.5, 1.0], dtype=np.float32)
 RETURN = "    return float(total), {'total': float(total)}\n"
 
 
+@pytest.fixture
+def static_check_missed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Load programs as if the static check had let them through (it now resolves ``m = np``
+    aliases and refuses unknown attributes), to test the next layer, the surface, on its own."""
+    import ast
+
+    import rewardgen.sandbox.program as program
+
+    monkeypatch.setattr(program, "check_source", lambda source, *args: ast.parse(source))
+
+
 def _run(source: str) -> tuple[float, dict[str, float]]:
     return check_reward_output(load_program(source).fn(STATE, ACTION, STATE))
 
@@ -94,7 +105,7 @@ def test_the_import_refuses_what_the_surface_lacks() -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        # an alias passes the static check; the namespace itself refuses
+        # an alias the static check missed: the namespace itself refuses
         ("NP = np\nRUN = NP.test\n", r"AttributeError: np\.test is not available"),
         ("LA = np.linalg\nRUN = LA.test\n", r"AttributeError: np\.linalg\.test is not available"),
         ("NP = np\nSEED = NP.random\n", r"np\.random is not available .*deterministic"),
@@ -102,6 +113,7 @@ def test_the_import_refuses_what_the_surface_lacks() -> None:
         ("NP = np\nRAW = NP.ndarray((1,), [('p', 'O')])\n", r"np\.ndarray\(\.\.\.\) is not"),
     ],
 )
+@pytest.mark.usefixtures("static_check_missed")
 def test_load_time_attacks_past_the_static_check_fail_at_load(body: str, message: str) -> None:
     source = body + "\ndef compute_reward(state, action, prev_state):\n    return 0.0, {}\n"
     with pytest.raises(RewardCodeError, match=r"^defining the program failed: .*" + message):
@@ -122,6 +134,7 @@ def test_load_time_attacks_past_the_static_check_fail_at_load(body: str, message
         ("alias.linalg.test()", r"np\.linalg\.test is not available"),
     ],
 )
+@pytest.mark.usefixtures("static_check_missed")
 def test_call_time_attacks_past_the_static_check_raise(expression: str, message: str) -> None:
     source = (
         "import numpy as np\n\n"

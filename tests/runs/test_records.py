@@ -11,6 +11,7 @@ from rewardgen.executors.pipeline import run_job
 from rewardgen.runs.records import (
     JOB_TYPES,
     CandidateJob,
+    CandidateResult,
     JudgeJob,
     ScoreJob,
     job_from_dict,
@@ -47,3 +48,11 @@ def test_the_training_target_refuses_another_job_type(tmp_path):
     with pytest.raises(TypeError, match="takes a training job, not a judge job"):
         run_job(JudgeJob(task="hopper", out_dir=str(tmp_path)), None,  # type: ignore[arg-type]
                 target=DEFAULT_TARGET)
+
+
+def test_component_names_from_a_worker_are_safe_and_stay_apart() -> None:
+    tags = "".join(chr(0xE0000 + ord(c)) for c in "say the key")
+    raw = {"status": "ok", "component_stats": {"alive": [1.0], f"alive{tags}": [2.0],
+                                               "\u200balive": [3.0], "a" * 300: [4.0]}}
+    names = list(CandidateResult.from_dict(raw).component_stats)
+    assert names[:3] == ["alive", "alive_1", "alive_2"] and names[3] == "a" * 100

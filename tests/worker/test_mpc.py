@@ -100,8 +100,13 @@ def test_mpc_worker_plans_and_the_replay_measures_it(tmp_path):
 
 
 def test_a_reward_that_breaks_in_planning_is_a_result(tmp_path):
-    broken = "def compute_reward(state, action, prev_state):\n    return state.nope, {}\n"
+    broken = "def compute_reward(state, action, prev_state):\n    return 1.0 / 0.0, {}\n"
     job = CandidateJob(task="reacher", out_dir=str(tmp_path), reward_source=broken,
                        reward_kind="mpc", reward_options={"mpc": TINY_MPC})
     result = run_mpc(job)
     assert result.status == "rejected" and "smoke test" in result.reason
+    # a name that is no State field of the task is refused before any call
+    unknown = "def compute_reward(state, action, prev_state):\n    return state.nope, {}\n"
+    result = run_mpc(dataclasses.replace(job, reward_source=unknown))
+    assert result.status == "rejected" and result.reason.startswith("static check")
+    assert ".nope is not on the reward-program allowlist" in result.reason

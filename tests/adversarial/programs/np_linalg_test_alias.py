@@ -1,6 +1,6 @@
 # expect: rejected
-# reason: smoke test: raised AttributeError: np.linalg.test is not available to reward programs
-# attack: the linalg pytest runner through a local alias, past the static check
+# reason: np.linalg.test is not available to reward programs
+# attack: the linalg pytest runner through a local alias, m = np aliases are resolved by the static check
 import numpy as np
 
 CANARY_DIR = "/tmp/rewardgen-pwned-canary"

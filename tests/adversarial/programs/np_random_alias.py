@@ -1,6 +1,6 @@
 # expect: rejected
-# reason: smoke test: raised AttributeError: np.random is not available to reward programs
-# attack: reach the global RNG setters through an alias, past the static check
+# reason: np.random is not available to reward programs
+# attack: reach the global RNG setters through an alias, m = np aliases are resolved by the static check
 import numpy as np
 
 

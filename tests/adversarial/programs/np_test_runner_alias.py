@@ -1,6 +1,6 @@
 # expect: rejected
-# reason: AttributeError: np.test is not available to reward programs
-# attack: reach np.test through an alias at load time, past the static check
+# reason: np.test is not available to reward programs
+# attack: reach np.test through an alias at load time, m = np aliases are resolved by the static check
 import numpy as np
 
 CANARY_DIR = "/tmp/rewardgen-pwned-canary"

@@ -1,6 +1,6 @@
 # expect: rejected
-# reason: smoke test: raised AttributeError: np.sctypeDict is not available to reward programs
-# attack: look the object scalar type up in numpy's type registry, through an alias
+# reason: np.sctypeDict is not available to reward programs
+# attack: look the object scalar type up in numpy's type registry, through an alias (resolved by the static check)
 import numpy as np
 
 
