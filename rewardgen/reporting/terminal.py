@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -22,9 +21,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from rewardgen.runs.atomic import read_regular_file
 from rewardgen.runs.records import PROGRESS_FILE, TRAIN_DIR
 from rewardgen.runs.store import CandidateRecord
+from rewardgen.runs.untrusted import load_json
 from rewardgen.sandbox.contract import clean_text, markup_safe
 
 log = logging.getLogger(__name__)
@@ -92,8 +91,8 @@ class RunUI:
                 done = 0
                 for out in out_dirs:
                     try:
-                        raw = read_regular_file(out / TRAIN_DIR / PROGRESS_FILE, 1)
-                        done += max(0, int(json.loads(raw)["timesteps"]))
+                        raw = load_json(out / TRAIN_DIR / PROGRESS_FILE, 1)
+                        done += max(0, int(raw["timesteps"]))
                     except (OSError, ValueError, KeyError, TypeError):
                         continue
                 progress.update(steps_id, completed=done)

@@ -30,7 +30,7 @@ import numpy as np
 from rewardgen.config import SandboxConfig, as_sandbox_config
 from rewardgen.errors import ConfigError
 from rewardgen.executors import Executor
-from rewardgen.runs.records import CandidateResult
+from rewardgen.runs.records import SCREENING_DIR, CandidateResult
 from rewardgen.runs.store import CandidateRecord, RunStore
 from rewardgen.runs.trajectories import (
     TRAJECTORY_FILE,
@@ -42,7 +42,6 @@ from rewardgen.search.scoring import run_scorer, spread_steps
 
 log = logging.getLogger(__name__)
 
-SCREENING_DIR = "screening"
 MAX_SCREEN_TRAJECTORIES = 16  # per screening, evenly over the fitness range
 SCREENINGS = ("none", "trajectory_preference", "mpc")  # mpc: rewardgen/search/mpc_screening.py
 SCREENING_TESTS = ("card", "pairwise")  # CARD's success-vs-failure test | our all-pairs test
