@@ -43,6 +43,7 @@ MAX_FLOAT_CHARS = 64  # characters of a JSON float
 MAX_ENTRIES = 10_000  # entries of one listed folder
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _CHUNK = 1 << 22
+_NAME_TAKEN = (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR)  # rename: try another
 
 
 class UnsafeFileError(ValueError):
@@ -128,17 +129,9 @@ def read_regular_file(
 
 
 def _kind(mode: int) -> str:
-    for test, kind in (
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISLNK, "a link"),
-    ):
-        if test(mode):
-            return kind
-    return "not a file"
+    kinds = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket",
+             stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}  # fmt: skip
+    return kinds.get(stat.S_IFMT(mode), "not a file")
 
 
 # ---------------------------------------------------------------- JSON
@@ -392,12 +385,7 @@ def _empty(top: int) -> None:
                             )
                             break
                         except OSError as e:
-                            if e.errno not in (
-                                errno.EEXIST,
-                                errno.ENOTEMPTY,
-                                errno.EISDIR,
-                                errno.ENOTDIR,
-                            ):
+                            if e.errno not in _NAME_TAKEN:
                                 raise
             finally:
                 os.close(sub)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,14 @@ from rewardgen.runs.untrusted import (
     remove_tree,
     walk,
 )
+
+
+@pytest.fixture(autouse=True)
+def _remove_deep_folders(tmp_path: Path) -> Iterator[None]:
+    """Folder chains thousands deep break pytest's own clean-up (shutil.rmtree recurses)."""
+    yield
+    with contextlib.suppress(UnsafeFileError):
+        remove_tree(tmp_path)
 
 
 def _chain(root: Path, depth: int, name: str = "d") -> Path:
@@ -179,7 +189,7 @@ def test_walk_skips_worker_folders_and_stops_at_its_depth(tmp_path: Path) -> Non
     (tmp_path / "gen_000" / "cand_00" / "train").mkdir(parents=True)
     (tmp_path / "gen_000" / "cand_00" / ".result.json.x.tmp").write_text("")
     (tmp_path / "gen_000" / "cand_00" / "train" / ".planted.tmp").write_text("")
-    _chain(tmp_path / "gen_000", 3000)
+    _chain(tmp_path / "gen_000", 1200)  # past the recursion limit
     found = walk(tmp_path, max_depth=4, skip=("train",))
     assert Path("gen_000/cand_00/.result.json.x.tmp") in found.files
     assert not any("train" in p.parts for p in found.files)

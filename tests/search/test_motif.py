@@ -45,7 +45,7 @@ def _check_run(root: Path, labels_from: str) -> dict[str, Any]:
                  "episodes/episodes.npz"):
         assert (root / "motif" / name).is_file(), name
     cand = root / "gen_000" / "cand_00"
-    job = json.loads((cand / "train" / "job.json").read_text())
+    job = json.loads((cand / "train.job.json").read_text())
     assert job["reward_kind"] == "motif" and job["reward_options"]["coefficient"] == 0.1
     assert (cand / "policy.zip").is_file() and (root / "best" / "policy.zip").is_file()
     return summary
