@@ -170,13 +170,17 @@ def parse_json(
     max_depth: int = MAX_DEPTH,
     max_items: int = MAX_ITEMS,
     max_digits: int = MAX_DIGITS,
+    finite: bool = True,
 ) -> Any:
     """Parse JSON that a worker wrote, refusing what could exhaust the parent.
 
+    ``finite=False`` lets NaN, Infinity and floats beyond the float range through as floats,
+    for a reader that drops them itself (a worker's reported statistics).
+
     Raises:
         UnsafeFileError: not UTF-8 JSON, nested deeper than ``max_depth``, more than
-            ``max_items`` values, an integer of more than ``max_digits`` digits, a float that
-            is long or not finite, NaN or Infinity.
+            ``max_items`` values, an integer of more than ``max_digits`` digits, a float of more
+            than 64 characters; with ``finite``, a float out of range, NaN or Infinity.
 
     Example:
         >>> parse_json(b'{"a": [1, 2.5]}', "x.json")
@@ -201,12 +205,14 @@ def parse_json(
         if len(text) > MAX_FLOAT_CHARS:
             raise _Refused(f"a number of {len(text)} characters")
         value = float(text)
-        if not math.isfinite(value):
+        if finite and not math.isfinite(value):
             raise _Refused(f"{text[:20]}, too large for a float")
         return value
 
     def constant(name: str) -> Any:
-        raise _Refused(f"{name}, not a finite number")
+        if finite:
+            raise _Refused(f"{name}, not a finite number")
+        return float(name)
 
     try:
         return json.loads(
@@ -221,7 +227,7 @@ def parse_json(
 
 
 def load_json(
-    path: str | Path, limit_mb: float, *, under: str | Path | None = None, **caps: int
+    path: str | Path, limit_mb: float, *, under: str | Path | None = None, **caps: Any
 ) -> Any:
     """:func:`read_regular_file` then :func:`parse_json` (``caps``: its limits).
 

@@ -331,7 +331,8 @@ def _collect(
             traceback=tail(stderr)
         )
     try:
-        raw = load_json(result_path, RESULT_LIMIT_MB, under=result_path.parent)
+        # NaN passes as a float: the reported view drops it, selection refuses a non-finite fitness
+        raw = load_json(result_path, RESULT_LIMIT_MB, under=result_path.parent, finite=False)
         if not isinstance(raw, dict):
             raise UnsafeFileError(f"result.json holds a {type(raw).__name__}, not an object")
         return CandidateResult.from_dict(raw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -138,9 +139,11 @@ def test_a_400_digit_integer_is_refused_and_a_seed_is_not() -> None:
 
 
 @pytest.mark.parametrize("text", [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-1e999"])
-def test_non_finite_numbers_are_refused(text: bytes) -> None:
+def test_non_finite_numbers_are_refused_unless_the_reader_drops_them(text: bytes) -> None:
     with pytest.raises(UnsafeFileError, match="not a finite number|too large for a float"):
         parse_json(b'{"fitness": ' + text + b"}", "result.json")
+    value = parse_json(b'{"fitness": ' + text + b"}", "result.json", finite=False)["fitness"]
+    assert isinstance(value, float) and not math.isfinite(value)
 
 
 def test_long_floats_too_many_values_bad_utf8_and_broken_json_are_refused() -> None:

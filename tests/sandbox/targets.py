@@ -217,10 +217,6 @@ def result_huge_int(job: CandidateJob) -> CandidateResult:
     return _leave(job, lambda p: p.write_text('{"status": "ok", "env_steps": ' + "9" * 400 + "}"))
 
 
-def result_nan(job: CandidateJob) -> CandidateResult:
-    return _leave(job, lambda p: p.write_text('{"status": "ok", "fitness": NaN}'))
-
-
 def result_wrong_types(job: CandidateJob) -> CandidateResult:
     return _leave(job, lambda p: p.write_text('{"status": ["ok"], "reason": {"a": 1}}'))
 
