@@ -290,7 +290,7 @@ def run_isolated(
             capture.thread.join(timeout=5)
         proc.stdout.close()
         proc.stderr.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        _discard(Path(workdir))  # the worker's cwd and TMPDIR without bwrap: any depth
     wall = time.monotonic() - start
     stdout, stderr = out.text(), err.text()
     atomic_write_text(

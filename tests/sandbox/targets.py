@@ -225,3 +225,15 @@ def log_as_folder(job: CandidateJob) -> CandidateResult:
     (Path(job.out_dir) / "worker.log" / "inside").mkdir(parents=True)
     (Path(job.out_dir) / "job.json").unlink(missing_ok=True)
     return CandidateResult(status="ok", fitness=1.0)
+
+
+def deep_chain_in_cwd(job: CandidateJob) -> CandidateResult:
+    """A folder chain past the recursion limit in the worker's private working directory."""
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(1500):
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(fd)
+    return CandidateResult(status="ok", fitness=1.0, reason=os.getcwd())

@@ -285,3 +285,9 @@ def test_the_parents_files_survive_a_worker_that_takes_their_old_names(tmp_path:
     assert result.status == "ok" and result.fitness == 1.0
     assert (tmp_path / "cand_00.worker.log").is_file()
     assert (tmp_path / "cand_00" / "worker.log").is_dir()  # the worker's, left alone
+
+
+def test_a_deep_chain_in_the_working_directory_is_removed(tmp_path: Path) -> None:
+    result = run_isolated(_job(tmp_path), _cfg(), target=T + "deep_chain_in_cwd")
+    assert result.status == "ok" and result.fitness == 1.0
+    assert not Path(result.reason).exists()  # shutil.rmtree raised RecursionError here
