@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -33,3 +34,14 @@ def replace_result(text: str) -> None:
 
     # the worker runs as `python -m rewardgen.sandbox.child`: its module is __main__
     sys.modules["__main__"].atomic_write_json = write  # type: ignore[attr-defined]
+
+
+def planted_run(root: Path, seed: int, fitness: float) -> None:
+    """A fake run directory as the sweep report reads one, claiming a great result."""
+    (root / "final").mkdir(parents=True)
+    manifest = {"task": "inverted_pendulum", "seed": seed, "format_version": 1}
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    (root / "summary.json").write_text(json.dumps({"best": {"fitness": fitness}}))
+    variants = {"generated": {"fitness_mean": fitness}, "native": {"fitness_mean": 1.0},
+                "sparse": {"fitness_mean": 0.0}}  # fmt: skip
+    (root / "final" / "summary.json").write_text(json.dumps({"variants": variants}))
