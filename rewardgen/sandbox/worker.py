@@ -200,7 +200,7 @@ def run_isolated(
     out_dir.mkdir(parents=True, exist_ok=True)
     job = dataclasses.replace(job, out_dir=str(out_dir))
     job_path, log_path = job_files(out_dir, sandboxed)
-    atomic_write_json(job_path, job.to_dict())
+    atomic_write_json(job_path, job.to_dict()).chmod(0o644)  # read by the sandbox's own uid
     result_path = out_dir / "result.json"
     _discard(result_path)
     use_gpu = bool(gpu)

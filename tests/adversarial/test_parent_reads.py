@@ -135,7 +135,10 @@ def _resume_clears(store: RunStore) -> None:
                                   "planted_runs"])  # fmt: skip
 def test_hostile_shapes_in_train_leave_every_parent_path_clean(name: str, tmp_path: Path) -> None:
     result, sweep, store = _escaped_run(name, tmp_path)
-    assert result.status == "ok", result.reason  # the shapes are data, the candidate trained
+    # The shapes are data: the candidate trained, or layer 3's output quota stopped it (where it
+    # bounds folder depth); either way a one-line result, and the shapes stay for the parent.
+    assert result.status == "ok" or "output folder" in result.reason, result.reason
+    assert "\n" not in result.reason
     cand = store.cand_dir(0, 0)
     assert (cand / "train.worker.log").is_file() and (cand / "train.job.json").is_file()
     seen = _parent_paths(sweep, store)
