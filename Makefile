@@ -6,10 +6,10 @@ PIP     = $(PY) -m pip
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 
-.PHONY: run test lint bench sysdeps install clean
+.PHONY: run test lint bench sysdeps sysdeps-test install install-test clean
 
-# Headless MuJoCo rendering needs EGL (Debian: libegl1 + libegl-mesa0), the reward sandbox bubblewrap,
-# the report test Chromium.
+# What a run needs: headless MuJoCo rendering EGL (Debian: libegl1 + libegl-mesa0), the reward
+# sandbox bubblewrap (and, started as root, util-linux's setpriv, which Debian always has).
 sysdeps:
 	@if ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1'; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
@@ -22,6 +22,9 @@ sysdeps:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap; \
 	else echo "rewardgen: install bubblewrap (bwrap) to sandbox reward programs"; fi
+
+# Only the report's browser test needs Chromium: `make test` installs it, `make run` does not.
+sysdeps-test: sysdeps
 	@# The report test opens report.html in headless Chromium (Debian package: chromium).
 	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
@@ -32,12 +35,20 @@ sysdeps:
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
+# `make run` installs the package alone; `make test` every extra and the test tools.
+$(VENV)/.installed-run: pyproject.toml $(VENV)/bin/python
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	touch $@
+
 $(VENV)/.installed: pyproject.toml $(VENV)/bin/python
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[all,dev]'
-	touch $@
+	touch $@ $(VENV)/.installed-run
 
-install: sysdeps $(VENV)/.installed
+install: sysdeps $(VENV)/.installed-run
+
+install-test: sysdeps-test $(VENV)/.installed
 
 run: install
 	$(VENV)/bin/rewardgen experiment=quickstart
@@ -49,17 +60,17 @@ run: install
 # xdist renames item._nodeid, which pytest no longer reads.)
 TEST_WORKERS ?= 2
 
-test: install
+test: install-test
 	$(VENV)/bin/ruff check rewardgen tests bench
 	$(VENV)/bin/mypy rewardgen
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
-lint: install
+lint: install-test
 	$(VENV)/bin/ruff check rewardgen tests bench
 	$(VENV)/bin/ruff format --check rewardgen tests bench
 	$(VENV)/bin/mypy rewardgen
 
-bench: install
+bench: install-test
 	$(PY) bench/run_all.py
 
 clean:

@@ -73,6 +73,7 @@ def training_job(cfg: DictConfig, out_dir: str, source: str | None, kind: str = 
         selection=selection,
         last_k=last_k,
         save_policy=bool(cfg.train.save_policy),
+        stored_episodes=_stored_episodes(cfg),
         tensorboard=bool(cfg.train.tensorboard),
         smoke_states=int(cfg.sandbox.smoke_states),
         smoke_call_timeout_s=float(cfg.sandbox.smoke_call_timeout_s),
@@ -80,6 +81,16 @@ def training_job(cfg: DictConfig, out_dir: str, source: str | None, kind: str = 
                        else float(cfg.sandbox.call_budget_s)),
         reward_options=options,
     )
+
+
+def _stored_episodes(cfg: DictConfig) -> int:
+    """Evaluation episodes a candidate keeps for later scoring: CARD's pool when it screens."""
+    from rewardgen.runs.trajectories import MAX_STORED_EPISODES
+
+    loop = cfg.get("loop")
+    if loop is not None and str(loop.get("screening", "none")) == "trajectory_preference":
+        return max(int(loop.get("screening_episodes", 100)), MAX_STORED_EPISODES)
+    return MAX_STORED_EPISODES
 
 
 candidate_job = training_job  # the name the loop, the final phase, tests and benches use

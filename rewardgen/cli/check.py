@@ -105,6 +105,12 @@ def _check_sandbox(sandbox: Any) -> None:
     positive("sandbox.smoke_call_timeout_s", sandbox.smoke_call_timeout_s)
     optional_at_least("sandbox.call_budget_s", sandbox.get("call_budget_s"), 1e-4)
     at_least("sandbox.output_limit_kb", sandbox.output_limit_kb, 1)
+    for key, least in (("tmp_mb", 16), ("shm_mb", 1), ("output_mb", 16), ("output_files", 64)):
+        if key in sandbox:
+            at_least(f"sandbox.{key}", sandbox[key], least)
+    fraction = sandbox.get("gpu_memory_fraction")
+    if fraction is not None and not 0.0 < float(fraction) <= 1.0:
+        raise ConfigError(f"sandbox.gpu_memory_fraction={fraction} must be in (0, 1] or null")
 
 
 def _check_llm(llm: Any) -> None:
@@ -212,8 +218,15 @@ def _check_loop(cfg: Any, task: Any) -> None:
     one_of("loop.screening_test", loop.screening_test, SCREENING_TESTS)
     if not 0.0 <= loop.screening_threshold <= 1.0:
         raise ConfigError(f"loop.screening_threshold={loop.screening_threshold} must lie in [0, 1]")
+    at_least("loop.screening_episodes", loop.screening_episodes, 1,
+             "stored episodes each trained candidate adds to CARD's pool, e.g. 100")
+    at_least("loop.screening_pool", loop.screening_pool, 2,
+             "episodes one CARD screening scores at most, e.g. 200")
     if loop.screening == "mpc":
         at_least("loop.screening_mpc_margin", loop.screening_mpc_margin, 0)
+    if cfg.method.name == "l2r":
+        at_least("method.max_reasks", cfg.method.max_reasks, 0,
+                 "how often an unfilled motion template is asked again, e.g. 5")
     if cfg.method.name == "l2r" and (str(loop.judge) != "none"
                                      or cfg.feedback.get("preference") == "vlm"):
         raise ConfigError("method=l2r trains no policy for a vision judge to render; use "

@@ -107,8 +107,11 @@ class LoopConfig:
     last_k: int = 3
     context: str = "iteration"  # the reward in the next prompt: iteration (Eureka) | all_time
     screening: str = "none"  # none | trajectory_preference (CARD) | mpc (one MPC episode first)
-    screening_test: str = "card"  # card: successes beat failures per step | pairwise: all pairs
-    screening_threshold: float = 0.8  # least share of agreeing pairs to be trained (CARD: 0.8)
+    # card: share of successes above the BEST failure per step (CARD) | card_pairs | pairwise
+    screening_test: str = "card"
+    screening_threshold: float = 0.8  # least accuracy to be trained (CARD: 0.8)
+    screening_episodes: int = 100  # stored episodes each trained candidate adds (CARD: 100)
+    screening_pool: int = 200  # episodes per screening at most (the scorer has 2 minutes)
     screening_mpc: MPCConfig = field(default_factory=lambda: MPCConfig(episode_steps=100))
     screening_mpc_margin: float = 0.5  # screened out below best - margin * |best| (MPC fitness)
     judge: str = "none"  # none | clip | vlm: a vision judge's score replaces the task fitness
@@ -150,6 +153,14 @@ class SandboxConfig:
     # above it (after CALL_BUDGET_GRACE_S of reward time) ends early as failed. null: no budget
     call_budget_s: float | None = 0.01
     output_limit_kb: int = 256
+    # what a bubblewrap worker may hold in host RAM and disk (no rlimit counts either)
+    tmp_mb: int = 512  # its private /tmp (tmpfs)
+    shm_mb: int = 64  # its private /dev/shm (tmpfs)
+    output_mb: int = 2048  # its output folder (cand_XX/train/), measured while it runs
+    output_files: int = 10_000  # ... and the entries in it
+    # share of a GPU's memory a CUDA worker may take (JAX/XLA and torch allocators; null: 0.9
+    # divided by the workers that share the GPU)
+    gpu_memory_fraction: float | None = None
 
 
 @dataclass
@@ -171,10 +182,14 @@ class FeedbackConfig:
     human: str | None = None  # free text, added to every feedback prompt
     human_file: str | None = None  # a file read afresh at every generation
     mode: str = "auto"  # auto (metrics) | interactive (ask in the terminal) | file (human_file)
-    process: bool = False  # CARD process feedback: components along the best trajectory
+    # CARD process feedback (components along the best reward's episodes); null: on exactly
+    # when CARD screens (loop.screening=trajectory_preference), as CARD's code does
+    process: bool | None = None
     preference: str | None = None  # ICPL ranking: human | file | fitness | vlm
     preference_file: str | None = None  # preference=file: labels best first, one per line
     preference_chars: int = 12_000  # ICPL text's own bound: drops old trace diffs, never cuts code
+    preference_samples: int | None = 6  # samples per generation with a preference (ICPL: 6)
+    preference_best: str = "fitness"  # the run's best: fitness (ICPL's code) | preferred (latest)
 
 
 @dataclass

@@ -116,14 +116,22 @@ class ProgressMethodConfig(CodeMethodConfig):
 
 @dataclass
 class MPCConfig:
-    """Predictive sampling (MuJoCo MPC's sampling planner) over ``mujoco.rollout``: L2R's
-    optimiser (``method.mpc``) and the MPC screen (``loop.screening_mpc``); see docs/methods.md."""
+    """The MPC planner over ``mujoco.rollout``: L2R's optimiser (``method.mpc``) and the MPC
+    screen (``loop.screening_mpc``); see docs/methods.md and rewardgen/worker/planner.py."""
 
-    horizon: int = 8  # control steps each rollout looks ahead
-    samples: int = 8  # rollouts per control step: the nominal and samples - 1 perturbations
+    horizon: int | None = 8  # control steps each rollout looks ahead; null: horizon_s
+    horizon_s: float | None = None  # look-ahead in seconds, in each task's control steps
+    planner: str = "sampling"  # sampling (MJPC's predictive sampling) | cem | gradient
+    iterations: int = 1  # refinement rounds per control step (L2R runs 5 planner steps)
+    samples: int = 8  # rollouts per round: the nominal and samples - 1 perturbations
     noise: float = 0.2  # std of the knot perturbation, as a share of half the action range
     knots: int = 3  # spline knots over the horizon
     spline: str = "linear"  # linear | zero (held between knots)
+    # always-on regularisers of the planner's objective, under every reward program (L2R's
+    # Posture 0.01 and act_dot 2e-5, default_task_parameters.py): squared actuated-joint
+    # distance from the model's qpos0, squared action change per second
+    posture_weight: float = 0.0
+    action_rate_weight: float = 0.0
     episode_steps: int = 200  # control steps of one MPC episode (the env's own cap still applies)
     threads: int = 2  # mujoco.rollout threads
 
@@ -138,6 +146,8 @@ class L2RMethodConfig(CodeMethodConfig):
     mpc: MPCConfig = field(default_factory=MPCConfig)
     video: bool = True  # render each MPC episode's trusted replay to video.mp4/gif
     max_description_chars: int = 4000  # bound on the motion description carried into prompts
+    coder_history: bool = False  # the coder sees the previous program and failures (L2R: no)
+    max_reasks: int = 5  # an unfilled template is asked again up to this often (L2R: forever)
 
 
 @dataclass

@@ -64,11 +64,13 @@ class Method(Protocol):
 
     def messages(self, history: Sequence[Sequence[CandidateRecord]], human: str | None,
                  eval_freq: int, *, context: str = "iteration",
-                 preference: str | None = None) -> list[dict[str, Any]]:
+                 preference: str | None = None, show_score: bool = True) -> list[dict[str, Any]]:
         """The chat messages for the next generation, given all earlier generations.
 
         ``context`` (``loop.context``) picks the reward to improve; ``preference`` is ICPL's
-        ranking text, bounded by its maker (it holds whole reward code: never cut).
+        ranking text, bounded by its maker (it holds whole reward code: never cut);
+        ``show_score=False`` (a preference mode is on) keeps the trusted task score and success
+        rate out of the training feedback, as ICPL's code does.
         """
         ...
 

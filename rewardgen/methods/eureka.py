@@ -68,7 +68,7 @@ class EurekaMethod:
 
     def messages(self, history: Sequence[Sequence[CandidateRecord]], human: str | None,
                  eval_freq: int, *, context: str = "iteration",
-                 preference: str | None = None) -> list[dict[str, Any]]:
+                 preference: str | None = None, show_score: bool = True) -> list[dict[str, Any]]:
         """The next prompt: the reward to improve (:func:`best_record` with ``context``) and its
         feedback. ``human`` is cut to half of ``method.max_feedback_chars``; ``preference`` (ICPL's
         text, with whole reward code) is bounded by its maker and never cut here."""
@@ -79,7 +79,8 @@ class EurekaMethod:
         best = best_record(history, context)
         if best is None:
             return _clean([system, {"role": "user", "content": self._task_prompt(failures)}])
-        reflection = reward_reflection(best, self.task.fitness.doc or "higher is better", eval_freq)
+        reflection = reward_reflection(best, self.task.fitness.doc or "higher is better", eval_freq,
+                                       show_score=show_score)
         extra = "\n\n".join(t for t in ((human or "")[: limit // 2], preference or "") if t)
         feedback = render(self.prompt_dir, "feedback", reflection=reflection,
                           failures=failures, human=extra)

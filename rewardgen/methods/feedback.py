@@ -39,17 +39,25 @@ def _series_line(name: str, values: Sequence[float | None]) -> str:
     )
 
 
-def reward_reflection(record: CandidateRecord, fitness_doc: str, eval_freq: int) -> str:
-    """Eureka's policy feedback for one trained candidate."""
+def reward_reflection(record: CandidateRecord, fitness_doc: str, eval_freq: int, *,
+                      show_score: bool = True) -> str:
+    """Eureka's policy feedback for one trained candidate.
+
+    ``show_score=False`` (ICPL, whenever a preference mode ranks the candidates) leaves out the
+    task_score and success_rate lines: ICPL's code shows the task score only with
+    ``use_sparse_reward`` (icpl.py:483-488), so the LLM learns from the preferences alone.
+    """
     result = record.result
     evaluations = result.evaluations
     lines = [_series_line(clean_text(name, keep_newlines=False), values)
              for name, values in result.component_stats.items()]
-    lines.append(_series_line("task_score", [e.get("fitness") for e in evaluations]))
-    if any(e.get("success_rate") is not None for e in evaluations):
-        lines.append(_series_line("success_rate", [e.get("success_rate") for e in evaluations]))
+    if show_score:
+        lines.append(_series_line("task_score", [e.get("fitness") for e in evaluations]))
+        if any(e.get("success_rate") is not None for e in evaluations):
+            lines.append(_series_line("success_rate", [e.get("success_rate") for e in evaluations]))
     lines.append(_series_line("episode_length", [e.get("length") for e in evaluations]))
-    return render("eureka", "reflection", fitness_doc=fitness_doc, eval_freq=eval_freq, lines=lines)
+    return render("eureka", "reflection", fitness_doc=fitness_doc, eval_freq=eval_freq, lines=lines,
+                  show_score=show_score)
 
 
 def failure_line(record: CandidateRecord) -> str:

@@ -12,8 +12,11 @@ The loop asks for the description first (:meth:`L2RMethod.motion_messages`, one 
 generation, saved as ``gen_XXX/motion.md``) and hands it back (:attr:`L2RMethod.motion`) before
 it asks for the reward programs (:meth:`L2RMethod.messages`). Later generations are the paper's
 interactive corrections: the description's conversation carries what the MPC episode did and a
-person's words (``feedback.mode=interactive|file``); the coder sees the new description and the
-previous program.
+person's words (``feedback.mode=interactive|file``); the coder, as L2R's keeps no history
+(prompt_thinker_coder.py:160), sees only the new description (``method.coder_history=true``:
+also the previous program and the failures). A description that leaves a template slot
+unfilled is asked again (:func:`unfilled_slots`), as L2R re-samples while "CHOICE" or "NUM"
+remain (conversation.py:31-44), at most ``method.max_reasks`` times.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ from rewardgen.sandbox.contract import clean_text
 from rewardgen.tasks.spec import TaskSpec
 
 _DESCRIPTION = re.compile(r"\[start of description\](.*?)\[end of description\]", re.S | re.I)
+_NUM_SLOT = re.compile(r"\[NUM\b:?([^\]]*)\]", re.I)
+_UNFILLED = (re.compile(r"\[TEXT\]", re.I), re.compile(r"<quantity>|<unit>", re.I),
+             re.compile(r"\[[^\[\]\n]*\s\|\s[^\[\]\n]*\]"))  # an option list left unchosen
 MOTION_STAGE = "motion"  # the first stage's name (ProposalContext.stage, gen_XXX/motion.md)
 
 
@@ -73,6 +79,25 @@ def description_of(text: str, limit: int) -> str:
     match = _DESCRIPTION.search(text or "")
     body = (match.group(1) if match else text or "").strip()
     return clean_text(body)[:limit]
+
+
+def unfilled_slots(text: str) -> list[str]:
+    """The template slots a motion answer left unfilled: a ``[NUM: ...]`` without a number, a
+    ``[TEXT]``, a ``<quantity>``, an option list such as ``[low | medium | high]``. Empty when
+    the template is filled (then the coder may code it).
+
+    Example:
+        >>> unfilled_slots("* x should be above [NUM: 1.5] m/s; importance high")
+        []
+        >>> unfilled_slots("* x should be [close to | above] [NUM: value] m; importance [low | high]")
+        ['[NUM: value]', '[close to | above]', '[low | high]']
+    """
+    body = _DESCRIPTION.search(text or "")
+    body_text = body.group(1) if body else text or ""
+    found = [m.group(0) for m in _NUM_SLOT.finditer(body_text) if not re.search(r"\d", m.group(1))]
+    for pattern in _UNFILLED:
+        found += [m.group(0) for m in pattern.finditer(body_text)]
+    return found
 
 
 def mpc_reflection(record: CandidateRecord, fitness_doc: str) -> str:
@@ -128,7 +153,9 @@ class L2RMethod(EurekaMethod):
         """Stage one: the motion descriptor's conversation, with every earlier round's
         description (as its answer) and what its MPC episode did (as the user's reply)."""
         limit = int(self.cfg.max_feedback_chars)
-        horizon_s = f"{self.settings['horizon'] * self.info.dt:.2g}"
+        steps = self.settings["horizon"]
+        seconds = self.settings["horizon_s"] if steps is None else steps * self.info.dt
+        horizon_s = f"{seconds:.2g}"
         messages = [
             {"role": "system", "content": render(self.prompt_dir, "motion_system",
                                                  horizon_s=horizon_s)},
@@ -152,6 +179,14 @@ class L2RMethod(EurekaMethod):
             ]
         return _clean(messages)
 
+    def unfilled(self, text: str) -> list[str]:
+        """What the loop checks before it keeps a description (:func:`unfilled_slots`)."""
+        return unfilled_slots(text)
+
+    @property
+    def max_reasks(self) -> int:
+        return int(getattr(self.cfg, "max_reasks", 5))
+
     def set_motion(self, generation: int, text: str) -> None:
         """The descriptor's answer for ``generation`` (what :meth:`messages` codes)."""
         self.motion = description_of(text, int(getattr(self.cfg, "max_description_chars", 4000)))
@@ -159,18 +194,22 @@ class L2RMethod(EurekaMethod):
 
     def messages(self, history: Sequence[Sequence[CandidateRecord]], human: str | None,
                  eval_freq: int, *, context: str = "iteration",
-                 preference: str | None = None) -> list[dict[str, Any]]:
-        """Stage two: the reward coder's prompt for the current description, with the previous
-        program to revise (the best of ``context``). ``human`` and ``preference`` reach the
-        descriptor (stage one) instead; the coder codes the description."""
+                 preference: str | None = None, show_score: bool = True) -> list[dict[str, Any]]:
+        """Stage two: the reward coder's prompt for the current description alone, as L2R's
+        coder keeps no history; with ``method.coder_history`` also the previous program to
+        revise (the best of ``context``) and the last generation's failures. ``human`` and
+        ``preference`` reach the descriptor (stage one) instead; the coder codes the
+        description."""
         if not self.motion:
             raise ConfigError("method=l2r: no motion description for this generation; the "
                               "loop asks for one first (motion_messages)")
         limit = int(self.cfg.max_feedback_chars)
-        last = history[-1] if history else []
-        failures = failure_summary(last, limit_chars=limit // 2) if last else ""
-        best = best_record(history, context)
-        previous = (best.source or "") if best is not None else ""
+        previous = failures = ""
+        if getattr(self.cfg, "coder_history", False):
+            last = history[-1] if history else []
+            failures = failure_summary(last, limit_chars=limit // 2) if last else ""
+            best = best_record(history, context)
+            previous = (best.source or "") if best is not None else ""
         system = {"role": "system", "content": render(self.prompt_dir, "system")}
         task = render(self.prompt_dir, "task", motion=self.motion, previous=previous,
                       failures=failures, **self._facts())

@@ -265,14 +265,14 @@ class Text2RewardMethod(EurekaMethod):
         return super()._task_prompt(failures, env_source=self.env_source, examples=examples,
                                     **extra)
 
-    def _round(self, generation: Sequence[CandidateRecord],
-               eval_freq: int) -> tuple[CandidateRecord, str] | None:
+    def _round(self, generation: Sequence[CandidateRecord], eval_freq: int,
+               show_score: bool = True) -> tuple[CandidateRecord, str] | None:
         """A generation's reward (its best trained one, else the first with code) and what
         training showed of it; None when no answer of the generation held code."""
         record = best_record([generation])
         if record is not None:
             doc = self.task.fitness.doc or "higher is better"
-            return record, reward_reflection(record, doc, eval_freq)
+            return record, reward_reflection(record, doc, eval_freq, show_score=show_score)
         record = next((r for r in generation if r.source), None)
         if record is None:
             return None
@@ -280,7 +280,7 @@ class Text2RewardMethod(EurekaMethod):
 
     def messages(self, history: Sequence[Sequence[CandidateRecord]], human: str | None,
                  eval_freq: int, *, context: str = "iteration",
-                 preference: str | None = None) -> list[dict[str, Any]]:
+                 preference: str | None = None, show_score: bool = True) -> list[dict[str, Any]]:
         """The next prompt: the task, then every earlier round as the paper keeps it (the
         reward as the assistant's turn; what training showed and the feedback on it as the
         user's). ``human`` (cut to half of ``method.max_feedback_chars``) and ``preference``
@@ -292,7 +292,7 @@ class Text2RewardMethod(EurekaMethod):
             self.said[len(history) - 1] = said
         turns: list[dict[str, Any]] = []
         for g, generation in enumerate(history):
-            shown = self._round(generation, eval_freq)
+            shown = self._round(generation, eval_freq, show_score)
             if shown is None:
                 continue
             record, seen = shown

@@ -92,6 +92,7 @@ class CandidateJob(WorkerJob):
     selection: str = "last_k"
     last_k: int = 3
     save_policy: bool = True
+    stored_episodes: int = 6  # evaluation episodes kept in trajectories.npz (CARD screens: 100)
     tensorboard: bool = True
     smoke_states: int = 64
     smoke_call_timeout_s: float = 1.0

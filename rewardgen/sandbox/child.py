@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 EXIT_RESULT_WRITTEN = 0
 EXIT_NO_RESULT = 70
+TORCH_TARGETS = ("rewardgen.worker.train:", "rewardgen.worker.score:")  # train torch models
 MEMORY_HINTS = ("failed to map segment", "Cannot allocate memory", "bad_alloc")
 
 
@@ -71,6 +72,23 @@ def failure_reason(exc: BaseException) -> str:
         return one_line(str(exc))
     message = str(exc)
     return one_line(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+
+
+def bound_gpu_memory() -> None:
+    """Cap torch's CUDA allocator at the share the parent gave this worker (XLA reads
+    ``XLA_PYTHON_CLIENT_MEM_FRACTION`` itself). Set before any reward code is loaded; code
+    that escapes Python can still allocate past it, which the parent's memory watch sees."""
+    fraction = os.environ.get("REWARDGEN_GPU_MEMORY_FRACTION")
+    if not fraction or not os.environ.get("CUDA_VISIBLE_DEVICES"):
+        return
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            for index in range(torch.cuda.device_count()):
+                torch.cuda.set_per_process_memory_fraction(float(fraction), index)
+    except (ImportError, RuntimeError, ValueError) as e:
+        log.warning("could not bound GPU memory to %s: %s", fraction, e)
 
 
 def run(job: WorkerJob, target: str) -> CandidateResult:
@@ -134,6 +152,8 @@ def main(argv: list[str]) -> int:
     )
     job_path, target = argv
     job = job_from_dict(read_json(job_path))
+    if target.startswith(TORCH_TARGETS):
+        bound_gpu_memory()
     result = run(job, target)
     atomic_write_json(Path(job.out_dir) / "result.json", result.to_dict())
     return EXIT_RESULT_WRITTEN

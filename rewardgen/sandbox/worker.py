@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -33,7 +32,7 @@ from rewardgen.errors import SandboxError
 from rewardgen.runs.atomic import atomic_write_json, atomic_write_text
 from rewardgen.runs.records import CandidateResult, WorkerJob
 from rewardgen.runs.untrusted import UnsafeFileError, load_json, remove_tree
-from rewardgen.sandbox import bwrap, limits
+from rewardgen.sandbox import bwrap, limits, quota
 from rewardgen.sandbox.child import MEMORY_HINTS
 from rewardgen.sandbox.contract import RESULT_LIMIT_MB, one_line, tail
 from rewardgen.sandbox.process_tree import Capture, ProcessTree
@@ -45,7 +44,19 @@ DEFAULT_TARGET = "rewardgen.worker.train:run_candidate"
 POLL_S = 0.2  # how often the worker's exit and the deadline are checked
 SCAN_S = 1.0  # how often its process tree is recorded (and, on GPU, its memory summed)
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-SECRET_VAR = re.compile(r"(^|_)(KEY|TOKEN|PASSWORD|PASSWD|CREDENTIALS?)(_|$)|SECRET", re.IGNORECASE)
+# The only variables of the parent's environment a worker sees (plus what rewardgen sets). A
+# name pattern cannot know every secret (OPENAI_APIKEY, PGPASSWORD, SSHPASS, DATABASE_URL...).
+ENV_ALLOWLIST = frozenset({
+    "PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_NUMERIC", "TZ", "TERM",
+    "MUJOCO_GL", "PYOPENGL_PLATFORM", "EGL_PLATFORM", "__EGL_VENDOR_LIBRARY_FILENAMES",
+    "LD_LIBRARY_PATH", "CUDA_HOME", "CUDA_PATH", "NVIDIA_DRIVER_CAPABILITIES",
+    "JAX_PLATFORMS", "JAX_ENABLE_X64", "JAX_DEFAULT_MATMUL_PRECISION", "XLA_FLAGS",
+    "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_ALLOCATOR",
+    "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE", "PYTHONWARNINGS", "PYTHONFAULTHANDLER",
+    "REWARDGEN_TASK_DIRS", *THREAD_VARS,
+})
+GPU_MEMORY_VAR = "REWARDGEN_GPU_MEMORY_FRACTION"  # read by the child (torch) and mapped for XLA
+DEFAULT_GPU_MEMORY_FRACTION = 0.9
 _warned_network = False
 STOPPED = "stopped by the user"
 CANCELLED = "cancelled by its caller"
@@ -58,17 +69,24 @@ def request_stop() -> None:
     STOP.set()
 
 
-def sanitised_env(gpu: str | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The worker's environment: the parent's minus anything that looks like a credential.
+def sanitised_env(gpu: str | None, extra: Mapping[str, str] | None = None,
+                  gpu_memory_fraction: float | None = None) -> dict[str, str]:
+    """The worker's environment: the parent's :data:`ENV_ALLOWLIST` variables, nothing else.
 
-    Generated code can read its environment; an API key there is one ``print`` away from the
-    next prompt or a log. Thread counts default to 1 because candidates already run in parallel.
+    Generated code can read its environment; a secret there is one exception message away from
+    the next prompt or a log, so the environment is an allowlist, not a filter. Thread counts
+    default to 1 because candidates already run in parallel. ``extra`` is set last (a vision
+    method's labeller key: never for workers that run generated code).
     """
-    env = {k: v for k, v in os.environ.items() if not SECRET_VAR.search(k)}
+    env = {k: v for k, v in os.environ.items() if k in ENV_ALLOWLIST}
+    env.setdefault("PATH", os.defpath)
     env.setdefault("MUJOCO_GL", "egl")
     env["CUDA_VISIBLE_DEVICES"] = gpu or ""
     for name in THREAD_VARS:
         env.setdefault(name, "1")
+    if gpu:
+        fraction = f"{gpu_memory_fraction or DEFAULT_GPU_MEMORY_FRACTION:.3f}"
+        env[GPU_MEMORY_VAR] = env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = fraction
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
@@ -113,6 +131,14 @@ def _task_paths(task: str, env: Mapping[str, str]) -> list[str]:
     if os.sep in task or task.endswith((".yaml", ".yml")):
         paths.append(str(Path(task).expanduser().resolve().parent))
     return [p for p in paths if os.path.exists(p)]
+
+
+def _give_to_sandbox(folder: Path) -> None:
+    """Started as root, the sandbox runs as :data:`bwrap.SANDBOX_UID`: hand it its own folder
+    (only the folder; what the parent put inside stays root's and read-only to it)."""
+    if bwrap.starts_as_root():
+        os.chown(folder, bwrap.SANDBOX_UID, bwrap.SANDBOX_UID)
+        folder.chmod(0o755)
 
 
 def _warn_network(reason: str) -> None:
@@ -208,16 +234,25 @@ def run_isolated(
     want_netns = not cfg.network and not in_bwrap  # bwrap brings its own network namespace
     report_r, report_w = os.pipe() if want_netns else (None, None)
     workdir = tempfile.mkdtemp(prefix="rewardgen-worker-")
-    env = sanitised_env(gpu, extra_env)
+    env = sanitised_env(gpu, extra_env, cfg.gpu_memory_fraction)
     env["TMPDIR"] = workdir
     cmd = [sys.executable, "-m", "rewardgen.sandbox.child", str(job_path), target]
     seccomp_fd: int | None = None
+    inherited: list[int] = []
     if in_bwrap:
         seccomp_fd = bwrap.filter_fd()
         env["TMPDIR"] = "/tmp"
-        cmd = bwrap.command(cmd, writable=[str(out_dir)], seccomp_fd=seccomp_fd, gpu=gpu,
-                            network=cfg.network,
-                            readable=[*_task_paths(job.task, env), str(job_path)])
+        _give_to_sandbox(out_dir)
+        try:
+            cmd, inherited = bwrap.command(
+                cmd, readable=[*bwrap.worker_paths(target, _task_paths(job.task, env)),
+                               str(job_path)],  # the job, beside the folder it may write
+                writable=[str(out_dir)], seccomp_fd=seccomp_fd, gpu=gpu, network=cfg.network,
+                tmp_mb=cfg.tmp_mb, shm_mb=cfg.shm_mb)
+        except BaseException:
+            os.close(seccomp_fd)
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -228,7 +263,7 @@ def run_isolated(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            pass_fds=() if seccomp_fd is None else (seccomp_fd,),
+            pass_fds=() if seccomp_fd is None else (seccomp_fd, *inherited),
             preexec_fn=_preexec(cfg, use_gpu, report_w),  # noqa: PLW1509 - the point of it
         )
     except (OSError, subprocess.SubprocessError) as e:
@@ -242,6 +277,8 @@ def run_isolated(
             os.close(report_w)
         if seccomp_fd is not None:
             os.close(seccomp_fd)
+        for fd in inherited:
+            os.close(fd)
     if report_r is not None:
         reason = os.read(report_r, 4096).decode(errors="replace")
         os.close(report_r)
@@ -260,11 +297,14 @@ def run_isolated(
             except subprocess.TimeoutExpired:
                 pass
             now, rss = time.monotonic(), 0.0
+            over = ""
             if now >= next_scan:
                 if use_gpu:
                     rss = tree.rss_mb()  # records the tree too
                 else:
                     tree.scan()
+                if sandboxed:
+                    over = quota.over_limit(out_dir, cfg.output_mb, cfg.output_files)
                 next_scan = now + SCAN_S
             if STOP.is_set():
                 killed_reason = STOPPED
@@ -273,6 +313,8 @@ def run_isolated(
             elif now >= deadline:
                 status = "timeout"
                 killed_reason = f"exceeded the wall-clock limit of {cfg.timeout_s:g} s"
+            elif over:
+                killed_reason = over
             elif rss > cfg.memory_mb:
                 killed_reason = (
                     f"exceeded the memory limit of {cfg.memory_mb} MB (resident {rss:.0f} MB)"

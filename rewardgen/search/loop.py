@@ -3,6 +3,7 @@ proposer, checks from the sandbox, training from the executor, files from the st
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,8 +31,11 @@ from rewardgen.search.ranking import (
     collect_feedback,
     preference_feedback,
     rank_generation,
+    run_best,
+    samples_per_generation,
 )
 from rewardgen.search.schedule import make_pruner
+from rewardgen.search.scoring import process_feedback_on
 from rewardgen.search.screening import Screener
 from rewardgen.tasks.spec import TaskSpec, load_task
 
@@ -61,6 +65,10 @@ class Loop:
         self.proposer = proposer or make_proposer(cfg.llm, store.root)
         self.executor = executor or make_executor(cfg.executor, cfg.sandbox, cfg.rl, cfg.device)
         check_feedback_config(cfg.feedback)
+        if samples_per_generation(cfg) != int(cfg.loop.samples):
+            log.info("feedback.preference=%s: %d samples per generation (ICPL's), not "
+                     "loop.samples=%d; feedback.preference_samples=null keeps loop.samples",
+                     cfg.feedback.preference, samples_per_generation(cfg), int(cfg.loop.samples))
         self.screener = Screener.from_config(cfg, store, self.method.entry, self.executor)
         self.judge = Judge.from_config(cfg, store, self.task, self.executor)  # loop.judge / preference=vlm
         make_pruner(cfg.loop, int(cfg.train.eval_freq))  # a bad loop.schedule fails before any spend
@@ -73,22 +81,27 @@ class Loop:
             log.info("generation %d: reusing %d saved answers", generation, len(saved))
             return saved
         context = str(self.cfg.loop.context)
+        process = self._process_feedback if process_feedback_on(self.cfg) else None
         extra = collect_feedback(self.cfg.feedback, history,
                                  lambda r: self.store.cand_dir(r.generation, r.index),
-                                 process=self._process_feedback, context=context)
+                                 process=process, context=context)
         if hasattr(self.method, "motion_messages"):  # two-stage prompting (L2R): describe first
             self._first_stage(generation, history, extra)
-        messages = self.method.messages(history, extra, int(self.cfg.train.eval_freq),
+        eval_freq = int(self.cfg.train.eval_freq)
+        messages = self.method.messages(history, extra, eval_freq,
                                         context=context,
-                                        preference=preference_feedback(self.cfg.feedback, history))
+                                        preference=preference_feedback(
+                                            self.cfg.feedback, history, eval_freq=eval_freq,
+                                            fitness_doc=self.task.fitness.doc or ""),
+                                        show_score=not self.cfg.feedback.preference)
         self.store.write_messages(generation, messages)
         flat = [(r.source or "", r.result) for gen in history for r in gen]
         ctx = ProposalContext(task=self.task, generation=generation,
                               seed=int(self.cfg.seed) + generation, history=flat,
                               entry=self.method.entry)
-        self.store.event("llm_request", generation=generation, n=int(self.cfg.loop.samples),
+        asked = samples_per_generation(self.cfg)
+        self.store.event("llm_request", generation=generation, n=asked,
                          proposer=self.proposer.name)
-        asked = int(self.cfg.loop.samples)
         completions = self.proposer.propose(messages, asked, ctx)
         if not completions:
             raise LLMError(f"{self.proposer.name} returned no answers for generation {generation}")
@@ -128,8 +141,33 @@ class Loop:
             if not answers:
                 raise LLMError(f"{self.proposer.name} returned no {stage} answer for "
                                f"generation {generation}")
-            atomic_write_text(path, answers[0].text)
+            atomic_write_text(path, self._filled(generation, messages, ctx, answers[0].text))
         method.set_motion(generation, path.read_text())
+
+    def _filled(self, generation: int, messages: list[dict[str, Any]], ctx: ProposalContext,
+                text: str) -> str:
+        """A first-stage answer with its template filled: asked again (a new seed each time)
+        while the method finds unfilled slots, at most ``method.max_reasks`` times (L2R asks
+        until none is left); the last answer stands, with a warning, when they run out."""
+        method: Any = self.method
+        check = getattr(method, "unfilled", None)
+        for attempt in range(1, int(getattr(method, "max_reasks", 0)) + 1):
+            missing = check(text) if check is not None else []
+            if not missing:
+                return text
+            self.store.event("stage_reasked", generation=generation, stage=ctx.stage,
+                             attempt=attempt, unfilled=[m[:40] for m in missing[:5]])
+            log.info("generation %d: the %s answer left %d slot(s) unfilled (%s); asking again",
+                     generation, ctx.stage, len(missing), ", ".join(missing[:3]))
+            again = self.proposer.propose(messages, 1, dataclasses.replace(
+                ctx, seed=ctx.seed + 1000 * attempt))
+            if again:
+                text = again[0].text
+        if check is not None and check(text):
+            log.warning("generation %d: the %s answer still leaves slots unfilled after %d "
+                        "re-asks; coding it as it is", generation, ctx.stage,
+                        int(getattr(method, "max_reasks", 0)))
+        return text
 
     def _process_feedback(self, record: CandidateRecord) -> str:
         """CARD's process feedback for ``record``: its components along its highest- and
@@ -249,7 +287,7 @@ class Loop:
                     self.store.event("run_stopped", generation=generation, reason=str(e))
                     break
                 outcome.history.append(records)
-                new_best = best_record(outcome.history)
+                new_best = run_best(outcome.history, self.cfg.feedback)
                 if new_best is not None and (best is None or new_best.label != best.label):
                     best = new_best
                     self.store.save_best(best)

@@ -1,8 +1,8 @@
 """MPC as a cheap screen for evolved rewards (``loop.screening=mpc``; no paper has it).
 
 Before any RL, each candidate of a generation that passed the static check drives one short
-MPC episode (``loop.screening_mpc``: predictive sampling over ``mujoco.rollout``, the planner of
-``method=l2r``). The episodes run as ordinary MPC jobs through the executor: the reward program
+MPC episode (``loop.screening_mpc``: by default one round of predictive sampling over 8 control
+steps of ``mujoco.rollout``, the planner of ``method=l2r`` at its quick settings). The episodes run as ordinary MPC jobs through the executor: the reward program
 plans in the sandboxed MPC worker and the fitness comes from the trusted replay of its actions,
 so the decision uses trusted numbers only. A candidate whose MPC fitness lies far below the
 generation's best (more than ``loop.screening_mpc_margin`` times the best's magnitude) is

@@ -1,9 +1,10 @@
 """The person (or the trusted metric) in the loop: ICPL rankings and free-text feedback.
 
 ICPL (Yu et al. 2024) ranks a generation's trained candidates by their rollouts; the most
-preferred one becomes the reward the next prompt improves (and the run's best), the least
-preferred one's code and the reward trace (how the preferred reward changed from generation to
-generation) go into the next prompt. The loop ranks each generation once, right after it trained
+preferred one becomes the reward the next prompt improves, the least preferred one's code and
+training feedback and the reward trace (how the preferred reward changed from generation to
+generation) go into the next prompt (:mod:`rewardgen.search.icpl`, which also picks the run's
+best: by fitness, as ICPL's code). The loop ranks each generation once, right after it trained
 (:func:`rank_generation`, saved to ``gen_XXX/ranking.json`` so a resume never asks twice), and
 marks the records (``CandidateRecord.preference_rank``); :func:`rewardgen.methods.eureka.best_record`
 follows the marks. ``feedback.preference``:
@@ -19,7 +20,6 @@ video path are shown, the person's text goes into the next prompt.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import logging
 import re
 import sys
@@ -32,6 +32,14 @@ from rewardgen.errors import ConfigError
 from rewardgen.runs.atomic import read_json
 from rewardgen.runs.store import CandidateRecord, RunStore
 from rewardgen.sandbox.contract import clean_text
+from rewardgen.search.icpl import (
+    PREFERENCE_BESTS,
+    preference_feedback,
+    preference_text,
+    reward_trace,
+    run_best,
+    samples_per_generation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +186,9 @@ def rank_generation(cfg: FeedbackConfig, store: RunStore, generation: int,
     its trusted ``policy.zip`` (:func:`rewardgen.reporting.video.candidate_video`).
 
     The mark is what steers the search: the preferred candidate becomes the next prompt's
-    reward, the reflected one and the run's best (:func:`rewardgen.methods.eureka.best_record`).
+    reward and the reflected one (:func:`rewardgen.methods.eureka.best_record`); the run's best
+    is :func:`rewardgen.search.icpl.run_best`'s (by fitness unless ``feedback.preference_best``
+    says ``preferred``).
     """
     if not cfg.preference:
         return list(records)
@@ -194,89 +204,6 @@ def rank_generation(cfg: FeedbackConfig, store: RunStore, generation: int,
         labels = [r.label for r in ranking]
         store.write_ranking(generation, cfg.preference, labels)
     return mark_ranking(records, labels)
-
-
-def _code(record: CandidateRecord) -> str:
-    return f"```python\n{(record.source or '').rstrip()}\n```"
-
-
-def reward_trace(preferred: Sequence[CandidateRecord]) -> list[str]:
-    """ICPL's reward trace: how each preferred reward differs from the one preferred before it,
-    as compact unified diffs (oldest first)."""
-    out = []
-    for before, after in zip(preferred, preferred[1:], strict=False):
-        diff = "\n".join(difflib.unified_diff(
-            (before.source or "").splitlines(), (after.source or "").splitlines(),
-            fromfile=before.label, tofile=after.label, lineterm="", n=1))
-        out.append(f"```diff\n{diff}\n```" if diff else
-                   f"{before.label} -> {after.label}: the same code")
-    return out
-
-
-def preference_text(history: Sequence[Sequence[CandidateRecord]],
-                    limit_chars: int = 12_000) -> str:
-    """ICPL's feedback on the last ranked generation, within ``limit_chars``.
-
-    The ranking line; the least preferred reward's code; the reward trace, newest diffs first.
-    The most preferred reward is not repeated: it is the reward of the previous answer in the
-    conversation (the marks make it so). Code is never cut: what does not fit is left out
-    whole, older trace diffs first, then the least preferred code, each with a note saying so.
-    """
-    last = history[-1] if history else []
-    ranked = sorted((r for r in last if r.preference_rank is not None),
-                    key=lambda r: r.preference_rank or 0)
-    if not ranked:
-        return ""
-    preferred = [r for gen in history for r in gen if r.preferred]
-    current = preferred[-1] if preferred else None
-    head = [f"The policies of the last generation were ranked (best first): "
-            f"{' > '.join(r.label for r in ranked)}."]
-    if ranked[0].preferred:
-        head.append(f"Most preferred: {ranked[0].label}, the reward function of your previous "
-                    "answer above (its training feedback is above).")
-    elif current is not None:
-        head.append(f"None of them was preferred over {current.label}, the reward function of "
-                    "your previous answer above: it stays the one to improve.")
-    least = ranked[-1] if len(ranked) > 1 else None
-    tail = ("Write a reward that keeps what makes the preferred one better and fixes what the "
-            "least preferred one gets wrong." if least else "Improve the preferred reward.")
-    room = limit_chars - sum(len(t) + 1 for t in (*head, tail))
-    body: list[str] = []
-    if least is not None:
-        block = f"Least preferred reward ({least.label}):\n{_code(least)}"
-        if len(block) + 1 > room:
-            block = (f"(The least preferred reward, {least.label}, is left out: its code does "
-                     "not fit feedback.preference_chars.)")
-        body.append(block)
-        room -= len(block) + 1
-    diffs = reward_trace(preferred)
-    if diffs:
-        header = ("Reward trace: how the most preferred reward changed from generation to "
-                  "generation (unified diffs, oldest first):")
-        dropped = "({n} earlier change(s) of the trace left out: over feedback.preference_chars)"
-        room -= len(header) + 1
-        if sum(len(d) + 1 for d in diffs) > room:
-            room -= len(dropped) + len(str(len(diffs))) + 1
-        shown: list[str] = []
-        for diff in reversed(diffs):  # the newest changes matter most
-            if len(diff) + 1 > room:
-                break
-            shown.insert(0, diff)
-            room -= len(diff) + 1
-        left = len(diffs) - len(shown)
-        body.append("\n".join([header, *([dropped.format(n=left)] if left else []), *shown]))
-    return "\n".join([*head, *body, tail])
-
-
-def preference_feedback(cfg: FeedbackConfig,
-                        history: Sequence[Sequence[CandidateRecord]]) -> str | None:
-    """The ICPL part of the next prompt (``feedback.preference``), bounded by
-    ``feedback.preference_chars`` and never cutting code; None when preferences are off."""
-    if not cfg.preference or not history:
-        return None
-    heading = f"Preference ({cfg.preference}):\n"
-    text = preference_text(history, limit_chars=int(cfg.preference_chars) - len(heading))
-    return heading + text if text else None
 
 
 def generation_summary(records: Sequence[CandidateRecord], cand_dir: CandDir) -> str:
@@ -313,9 +240,11 @@ def collect_feedback(cfg: FeedbackConfig, history: Sequence[Sequence[CandidateRe
     """Extra text feedback for the next prompt, each part under its own heading.
 
     Human text (``feedback.human``, ``feedback.human_file``, or asked in the terminal with
-    ``feedback.mode=interactive``) and CARD's process feedback (``feedback.process``, made by
-    ``process(record)`` for the reward the prompt improves, ``best_record(history, context)``,
-    which scores it along its stored episode in a sandboxed worker). ICPL's ranking text has
+    ``feedback.mode=interactive``) and CARD's process feedback (made by ``process(record)`` for
+    the reward the prompt improves, ``best_record(history, context)``, which scores it along its
+    stored episodes in a sandboxed worker; the caller passes ``process`` when it is on,
+    :func:`rewardgen.search.scoring.process_feedback_on`, and ``feedback.process=false`` keeps
+    it off). ICPL's ranking text has
     its own budget: :func:`preference_feedback`.
     """
     from rewardgen.methods.feedback import human_feedback
@@ -328,7 +257,7 @@ def collect_feedback(cfg: FeedbackConfig, history: Sequence[Sequence[CandidateRe
         text = "\n".join(t for t in (text, asked) if t) or None
     if text:
         parts.append(text)
-    if cfg.process and history and process is not None:
+    if cfg.process is not False and history and process is not None:
         from rewardgen.methods.eureka import best_record
 
         best = best_record(history, context)
@@ -357,6 +286,13 @@ def check_feedback_config(cfg: FeedbackConfig) -> None:
     if int(cfg.preference_chars) < 0:
         raise ConfigError(f"feedback.preference_chars={cfg.preference_chars} must be at least 0 "
                           "(the ICPL text's bound; e.g. 12000)")
+    if str(cfg.preference_best) not in PREFERENCE_BESTS:
+        raise ConfigError(f"feedback.preference_best={cfg.preference_best!r} is not one of "
+                          f"{PREFERENCE_BESTS}")
+    samples = cfg.preference_samples
+    if samples is not None and (isinstance(samples, bool) or int(samples) < 1):
+        raise ConfigError(f"feedback.preference_samples={samples} must be at least 1 (ICPL: 6) "
+                          "or null (loop.samples)")
 
 
 __all__ = [
@@ -373,4 +309,6 @@ __all__ = [
     "rank_generation",
     "reward_trace",
     "rollout_path",
+    "run_best",
+    "samples_per_generation",
 ]

@@ -108,6 +108,16 @@ def run_scorer(source: str, out_dir: Path, trajectories: Sequence[Trajectory],
 
 
 # ---------------------------------------------------------------- process feedback
+def process_feedback_on(cfg: Any) -> bool:
+    """Whether a run gives CARD's process feedback: ``feedback.process``, or, when it is null
+    (the default), exactly when CARD screens (``loop.screening=trajectory_preference``): CARD's
+    code adds it to every passed candidate's feedback (metaworld_exp_one_step.py:411-419)."""
+    chosen = cfg.feedback.get("process")
+    if chosen is not None:
+        return bool(chosen)
+    return str(cfg.loop.get("screening", "none")) == "trajectory_preference"
+
+
 def _series(steps: Sequence[dict[str, float]]) -> dict[str, list[float]]:
     names = sorted({n for step in steps for n in step})[:64]
     return {name: [float(step.get(name, 0.0)) for step in steps] for name in names}

@@ -6,22 +6,27 @@ trusted evaluator from its own rollouts, :mod:`rewardgen.runs.trajectories`). Be
 ``compute_reward`` is run over those trajectories in an isolated worker
 (:mod:`rewardgen.worker.score`), which reports returns and per-step rewards; the parent judges them
 against the trusted fitness (:func:`judge_returns`). CARD's test (``loop.screening_test=card``,
-the default): episodes are successful or failed by the task's success threshold, and the share of
-(success, failure) pairs where the success earns the higher *mean reward per step* must reach
-``loop.screening_threshold`` (0.8). ``pairwise`` is our earlier test: all pairs of different
-fitness ordered by total return, ties half. A screened-out candidate is not trained; it carries
-CARD's preference feedback (:func:`preference_feedback`: the worst success against the best
-failure, step by step) into the next prompt. CARD's process feedback lives in
-:mod:`rewardgen.search.scoring`, which also runs the scorer for this module.
+the default, as CARD's ``trajectories_return_check``): episodes are successful or failed by the
+task's success threshold, and the share of successful episodes whose *mean reward per step* beats
+that of the **best** failed episode must reach ``loop.screening_threshold`` (0.8).
+``card_pairs`` is our earlier reading: the share of (success, failure) pairs the success wins
+(more lenient: one high-scoring failure no longer sinks the reward). ``pairwise``: all pairs of
+different fitness ordered by total return, ties half. The pool, as CARD's: up to
+``loop.screening_episodes`` (100) stored episodes of every candidate that passed and trained, at
+most ``loop.screening_pool`` (200) in all (spread over the fitness range beyond that: the
+scorer has two minutes for the whole pool, and 100 hopper episodes of 1000 steps took 17 s on a
+loaded 2-core machine, 400 took 125 s). A
+screened-out candidate is not trained; it carries CARD's preference feedback
+(:func:`preference_feedback`: the worst success against the best failure, step by step) into
+the next prompt. CARD's process feedback lives in :mod:`rewardgen.search.scoring`, which also
+runs the scorer for this module.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,116 +44,24 @@ from rewardgen.runs.trajectories import (
     read_trajectories,
 )
 from rewardgen.search.scoring import run_scorer, spread_steps
+from rewardgen.search.tpe import (
+    SCREENING_TESTS,
+    ScreeningOutcome,
+    beats,
+    card_accuracy,
+    card_pair_accuracy,
+    informative,
+    judge_returns,
+    preference_accuracy,
+    success_labels,
+)
 
 log = logging.getLogger(__name__)
 
-MAX_SCREEN_TRAJECTORIES = 16  # per screening, evenly over the fitness range
+EPISODES_PER_CANDIDATE = 100  # CARD's trajectory_num: episodes each passed candidate adds
+MAX_POOL = 200  # episodes per screening at most (CARD: up to 10 x 100), spread by fitness
 SCREENINGS = ("none", "trajectory_preference", "mpc")  # mpc: rewardgen/search/mpc_screening.py
-SCREENING_TESTS = ("card", "pairwise")  # CARD's success-vs-failure test | our all-pairs test
 PREFERENCE_FEEDBACK_CHARS = 1800  # bound on the text a screened-out reward teaches the LLM
-_TIE = 1e-9
-
-
-# ---------------------------------------------------------------- the tests (parent side)
-def success_labels(fitness: Sequence[float], success_threshold: float | None) -> list[bool]:
-    """Which episodes succeeded: fitness at the task's success threshold or above.
-
-    A task without a threshold splits at the middle of the stored fitness range (all failed
-    when every episode has the same fitness: nothing to compare).
-    """
-    if success_threshold is not None:
-        return [f >= success_threshold for f in fitness]
-    if not fitness or max(fitness) - min(fitness) <= _TIE:
-        return [False] * len(fitness)
-    middle = (max(fitness) + min(fitness)) / 2
-    return [f > middle for f in fitness]
-
-
-def _beats(a: float, b: float) -> bool:
-    return a - b > _TIE * max(1.0, abs(a), abs(b))
-
-
-def card_accuracy(returns: Sequence[float], lengths: Sequence[int],
-                  success: Sequence[bool]) -> tuple[float, int]:
-    """CARD's test: the share of (success, failure) pairs where the successful episode earns the
-    higher mean reward per step, and the number of such pairs.
-
-    Mean per step, not total return: a long failed episode must not win by lasting longer (nor a
-    short success lose by finishing early). A tie is not a win.
-
-    Example:
-        >>> card_accuracy([40.0, 10.0], [40, 10], [True, False])  # an alive bonus: a tie
-        (0.0, 1)
-        >>> card_accuracy([20.0, 30.0], [10, 40], [True, False])  # 2.0 vs 0.75 per step
-        (1.0, 1)
-    """
-    means = [r / max(int(n), 1) for r, n in zip(returns, lengths, strict=True)]
-    wins = pairs = 0
-    for i, won in enumerate(success):
-        for j, lost in enumerate(success):
-            if won and not lost:
-                pairs += 1
-                wins += _beats(means[i], means[j])
-    return (wins / pairs if pairs else math.nan), pairs
-
-
-def preference_accuracy(returns: Sequence[float], fitness: Sequence[float]) -> tuple[float, int]:
-    """Our pairwise test: share of trajectory pairs whose total-return order matches their fitness
-    order, and the pairs. Pairs with equal fitness say nothing and are skipped; equal returns
-    count half.
-    """
-    agree, pairs = 0.0, 0
-    for i in range(len(returns)):
-        for j in range(i + 1, len(returns)):
-            df = fitness[i] - fitness[j]
-            if abs(df) <= _TIE:
-                continue
-            pairs += 1
-            dr = returns[i] - returns[j]
-            if abs(dr) <= _TIE * max(1.0, abs(returns[i]), abs(returns[j])):
-                agree += 0.5
-            elif (dr > 0) == (df > 0):
-                agree += 1.0
-    return (agree / pairs if pairs else math.nan), pairs
-
-
-def informative(trajectories: Sequence[Trajectory], test: str,
-                success_threshold: float | None) -> bool:
-    """Whether ``test`` can judge anything on these episodes: a success and a failure (card),
-    or two different fitness values (pairwise)."""
-    fitness = [t.fitness for t in trajectories]
-    if test == "card":
-        labels = success_labels(fitness, success_threshold)
-        return any(labels) and not all(labels)
-    return len({round(f, 9) for f in fitness}) >= 2
-
-
-@dataclass(frozen=True)
-class ScreeningOutcome:
-    """What screening decided about one candidate, and what a screened-out one teaches."""
-
-    passed: bool
-    accuracy: float | None
-    pairs: int
-    reason: str = ""
-    feedback: str = ""
-
-
-def judge_returns(returns: Sequence[float], trajectories: Sequence[Trajectory], test: str,
-                  threshold: float, success_threshold: float | None) -> ScreeningOutcome:
-    """Pass or reject on the reported returns against the trusted fitness (no pair: pass)."""
-    fitness = [t.fitness for t in trajectories]
-    if test == "card":
-        labels = success_labels(fitness, success_threshold)
-        accuracy, pairs = card_accuracy(returns, [t.length for t in trajectories], labels)
-    else:
-        accuracy, pairs = preference_accuracy(returns, fitness)
-    if pairs == 0 or math.isnan(accuracy):
-        return ScreeningOutcome(True, None, 0)
-    if accuracy < threshold:
-        return ScreeningOutcome(False, accuracy, pairs,
-                                f"trajectory preference accuracy {accuracy:.2f} < {threshold:.2f}")
-    return ScreeningOutcome(True, accuracy, pairs)
 
 
 # ---------------------------------------------------------------- preference feedback
@@ -168,7 +81,7 @@ def _state_text(state: Any, limit: int = 150) -> str:
 def preference_feedback(trajectories: Sequence[Trajectory], returns: Sequence[float],
                         rewards: Sequence[Sequence[float]] | None, success: Sequence[bool],
                         outcome: ScreeningOutcome, threshold: float, points: int = 4,
-                        max_chars: int = PREFERENCE_FEEDBACK_CHARS) -> str:
+                        max_chars: int = PREFERENCE_FEEDBACK_CHARS, test: str = "card") -> str:
     """CARD's preference feedback for a screened-out reward: its lowest-rated successful episode
     against its highest-rated failed one (mean reward per step), step by step with the reward at
     that step and the State after it, within ``max_chars``. Empty without both kinds.
@@ -183,10 +96,19 @@ def preference_feedback(trajectories: Sequence[Trajectory], returns: Sequence[fl
         return ""
     worst = min(wins, key=lambda k: means[k])
     best = max(fails, key=lambda k: means[k])
+    accuracy = outcome.accuracy or 0.0
+    if test == "card":  # CARD's own wording (self_reflection/utils.py:308-315)
+        below = sum(not beats(means[k], means[best]) for k in wins)
+        judged = (f"of {len(wins)} successful episodes, {below} earn a smaller mean reward per "
+                  f"step than the best failed one, so this reward is {accuracy * 100:.2f}% "
+                  f"accurate in distinguishing successful episodes (needed: "
+                  f"{threshold * 100:.0f}%).")
+    else:
+        judged = (f"this reward does so for {accuracy:.2f} of {outcome.pairs} (success, "
+                  f"failure) pairs, below {threshold:.2f}.")
     head = [
-        f"Trajectory preference: a successful episode should earn a higher mean reward per step "
-        f"than a failed one; this reward does so for {outcome.accuracy or 0.0:.2f} of "
-        f"{outcome.pairs} (success, failure) pairs, below {threshold:.2f}.",
+        "Trajectory preference: a successful episode should earn a higher mean reward per step "
+        f"than every failed one; {judged}",
     ]
     for kind, k in (("Worst successful", worst), ("Best failed", best)):
         t = trajectories[k]
@@ -216,8 +138,9 @@ def preference_feedback(trajectories: Sequence[Trajectory], returns: Sequence[fl
 
 
 # ---------------------------------------------------------------- the parent side
-def pick_trajectories(found: Sequence[Trajectory], limit: int = MAX_SCREEN_TRAJECTORIES) -> list[Trajectory]:
-    """At most ``limit`` trajectories spread evenly over the fitness range (cheap, informative)."""
+def pick_trajectories(found: Sequence[Trajectory], limit: int = MAX_POOL) -> list[Trajectory]:
+    """At most ``limit`` trajectories spread evenly over the fitness range (the lowest and the
+    highest fitness kept)."""
     ordered = sorted(found, key=lambda t: t.fitness)
     if len(ordered) <= limit:
         return ordered
@@ -256,11 +179,11 @@ def screen_candidate(source: str, out_dir: Path, trajectories: Sequence[Trajecto
     if success_threshold is None:
         success_threshold = _task_success_threshold(task)
     outcome = judge_returns(scored.returns, trajectories, test, threshold, success_threshold)
-    if outcome.passed or test != "card":
+    if outcome.passed or test == "pairwise":
         return outcome
     labels = success_labels([t.fitness for t in trajectories], success_threshold)
     text = preference_feedback(trajectories, scored.returns, scored.rewards, labels, outcome,
-                               threshold)
+                               threshold, test=test)
     return dataclasses.replace(outcome, feedback=text)
 
 
@@ -273,13 +196,17 @@ class Screener:
         task: the task name (for the worker job and its success threshold).
         sandbox: the worker's limits (the timeout is capped at two minutes).
         threshold: least accuracy to be trained.
-        test: ``card`` (success vs failure, mean reward per step) or ``pairwise``.
+        test: ``card`` (successes against the best failure, mean reward per step),
+            ``card_pairs`` or ``pairwise``.
         success_threshold: fitness of a successful episode (None: the task's own).
+        episodes: stored episodes each trained candidate adds to the pool (CARD: 100).
+        pool: episodes per screening at most (spread over the fitness range beyond it).
     """
 
     def __init__(self, store: RunStore, task: str, sandbox: SandboxConfig, threshold: float,
                  test: str = "card", success_threshold: float | None = None,
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | None = None, *, episodes: int = EPISODES_PER_CANDIDATE,
+                 pool: int = MAX_POOL) -> None:
         if test not in SCREENING_TESTS:
             raise ConfigError(f"loop.screening_test={test!r} is not one of {SCREENING_TESTS}")
         self.store = store
@@ -289,6 +216,11 @@ class Screener:
         self.test = test
         self.success_threshold = success_threshold
         self.executor = executor
+        self.episodes = int(episodes)
+        self.pool = int(pool)
+        if self.episodes < 1 or self.pool < 2:
+            raise ConfigError(f"loop.screening_episodes={episodes} and loop.screening_pool={pool} "
+                              "must be at least 1 and 2 (defaults: 100 and 200)")
         self.saved = 0
 
     per_generation = False  # screens each candidate as it comes (MPCScreener: whole generations)
@@ -317,22 +249,24 @@ class Screener:
             runner = executor or make_executor(cfg.executor, as_sandbox_config(cfg.sandbox),
                                                cfg.rl, str(cfg.device))
             return MPCScreener(store, cfg, runner)
+        loop = cfg.loop
         return cls(store, str(cfg.task), as_sandbox_config(cfg.sandbox),
-                   float(cfg.loop.screening_threshold),
-                   str(cfg.loop.get("screening_test", "card")), executor=executor)
+                   float(loop.screening_threshold), str(loop.get("screening_test", "card")),
+                   executor=executor,
+                   episodes=int(loop.get("screening_episodes", EPISODES_PER_CANDIDATE)),
+                   pool=int(loop.get("screening_pool", MAX_POOL)))
 
     def trajectories(self, history: Sequence[Sequence[CandidateRecord]]) -> list[Trajectory]:
-        """The stored episodes of every trained candidate so far, spread over the fitness range."""
-        found = [
-            t
-            for gen in history
-            for r in gen
-            if r.result.ok
-            for t in read_trajectories(
-                self.store.cand_dir(r.generation, r.index) / TRAJECTORY_FILE, r.label
-            )
-        ]
-        return pick_trajectories(found)
+        """CARD's pool: up to ``episodes`` stored episodes of every candidate that trained (a
+        screened-out one never did; CARD adds a candidate's episodes only when it passed), at
+        most ``pool`` in all, spread over the fitness range beyond that."""
+        found: list[Trajectory] = []
+        for gen in history:
+            for r in gen:
+                if r.result.ok:
+                    path = self.store.cand_dir(r.generation, r.index) / TRAJECTORY_FILE
+                    found += pick_trajectories(read_trajectories(path, r.label), self.episodes)
+        return pick_trajectories(found, self.pool)
 
     def screen(self, generation: int, index: int, source: str,
                trajectories: Sequence[Trajectory]) -> CandidateResult | None:
@@ -365,6 +299,7 @@ __all__ = [
     "ScreeningOutcome",
     "Trajectory",
     "card_accuracy",
+    "card_pair_accuracy",
     "informative",
     "judge_returns",
     "pick_trajectories",

@@ -215,7 +215,7 @@ def evaluate_candidate(job: CandidateJob) -> CandidateResult:
     fitness, success_rate = aggregate_fitness(evaluations, job.selection, job.last_k)
     if job.save_policy:
         model.save(out / "policy.zip")
-    save_episodes(stored, out / TRAJECTORY_FILE)
+    save_episodes(stored, out / TRAJECTORY_FILE, max_episodes=job.stored_episodes)
     return CandidateResult(
         status="ok",
         fitness=fitness,

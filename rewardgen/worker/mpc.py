@@ -2,10 +2,13 @@
 
 Language to Rewards (Yu et al. 2023) turns the reward into motion with a real-time optimiser
 (MuJoCo MPC) instead of RL. ``run_mpc`` loads the reward program (restricted, in the sandbox),
-smoke-tests it, and runs predictive sampling (:mod:`rewardgen.worker.planner`) on the task's own
-env from the job's seeded reset: at every control step ``samples`` rollouts of ``horizon`` steps
-(``mujoco.rollout``, batched and multi-threaded in C) are scored by summing the reward program
-over State views built from the rollout states, and the best rollout's first action is applied.
+smoke-tests it, and runs the MPC planner (:mod:`rewardgen.worker.planner`: predictive sampling,
+the cross-entropy method or finite-difference gradient ascent, ``iterations`` rounds per step) on
+the task's own env from the job's seeded reset: at every control step batches of rollouts over
+the look-ahead (``horizon`` steps or ``horizon_s`` seconds; ``mujoco.rollout``, batched and
+multi-threaded in C) are scored by summing the reward program over State views built from the
+rollout states, minus the planner's always-on regularisers, and the best plan's first action is
+applied.
 
 It writes one thing the parent uses, ``actions.npy`` (the applied actions, plain numbers: see
 :mod:`rewardgen.runs.actions`), plus ``progress.json`` and ``mpc.json`` (its own timing, shown as
@@ -30,7 +33,7 @@ from rewardgen.runs.records import PROGRESS_FILE, CandidateJob, CandidateResult
 from rewardgen.sandbox.contract import one_line, program_traceback
 from rewardgen.sandbox.program import load_program, source_sha256
 from rewardgen.tasks.spec import TaskSpec, load_task
-from rewardgen.worker.planner import PredictiveSampler, controls_reason, settings_from
+from rewardgen.worker.planner import Planner, controls_reason, settings_from
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +181,7 @@ def run_mpc(job: CandidateJob) -> CandidateResult:
         return _result(job, t0, "rejected", one_line(f"static check: {e}"))
     env = task.make_env(**episode_overrides(job))
     scorer: RolloutScorer | None = None
-    planner: PredictiveSampler | None = None
+    planner: Planner | None = None
     try:
         reason = controls_reason(env)
         if reason is not None:
@@ -194,7 +197,7 @@ def run_mpc(job: CandidateJob) -> CandidateResult:
         base = env.unwrapped
         space = env.action_space
         scorer = RolloutScorer(task, job.seed, fn, episode_overrides(job))
-        planner = PredictiveSampler(base.model, int(base.frame_skip),  # type: ignore[attr-defined]
+        planner = Planner(base.model, int(base.frame_skip),  # type: ignore[attr-defined]
                                     space.low, space.high, settings, scorer,  # type: ignore[attr-defined]
                                     seed=job.seed)
         state = builder.build()
@@ -236,7 +239,8 @@ def run_mpc(job: CandidateJob) -> CandidateResult:
     timing = {"steps": n, "plan_s": plan_s, "plan_cpu_s": plan_cpu_s,
               "control_rate_hz": n / plan_s if plan_s else None,
               "realtime_hz": 1.0 / float(base.dt),  # type: ignore[attr-defined]
-              "reward_calls": scorer.calls, "settings": settings.__dict__}
+              "reward_calls": scorer.calls, "rollouts": planner.rollouts,
+              "horizon_steps": planner.horizon, "settings": settings.__dict__}
     atomic_write_json(out_dir / TIMING_FILE, timing)
     atomic_write_json(out_dir / PROGRESS_FILE, {"timesteps": n, "total": steps})
     log.info("MPC: %d steps at %.1f steps/s (real time %.1f)", n, n / max(plan_s, 1e-9),

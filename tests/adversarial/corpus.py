@@ -31,7 +31,8 @@ from rewardgen.sandbox.validate import check_source
 PROGRAM_DIR = Path(__file__).parent / "programs"
 DEFAULT_TASK = "inverted_pendulum"
 EXPECTATIONS = ("rejected", "failed", "timeout")
-SANDBOX = SandboxConfig(timeout_s=20.0, memory_mb=4096, output_limit_kb=64)
+# 40 s: a loaded 2-core machine takes 10 s to import torch in a worker; only c_call_hang waits it out
+SANDBOX = SandboxConfig(timeout_s=40.0, memory_mb=4096, output_limit_kb=64)
 TINY_PPO = {
     "algo": "ppo",
     "n_envs": 1,

@@ -1,7 +1,7 @@
 """Every hostile program in programs/ through the real path, then a generation of them in the loop.
 
 The corpus runs once per session (module fixture): the static check in this process for all,
-the real isolated worker (``run_isolated`` + ``run_candidate``, tiny PPO, 20 s timeout, 4 GB)
+the real isolated worker (``run_isolated`` + ``run_candidate``, tiny PPO, 40 s timeout, 4 GB)
 two at a time for those that pass it. Each program is then one parametrised assertion: its
 expected status and reason. Both runs also check that the host was left alone.
 """
@@ -182,7 +182,7 @@ def test_hostile_generation_leaves_loop_and_host_intact(tmp_path: Path) -> None:
                     "final.enabled=false",
                     "loop.generations=1",
                     f"loop.samples={len(contents)}",
-                    "sandbox.timeout_s=20",
+                    "sandbox.timeout_s=40",
                     "sandbox.memory_mb=4096",
                 )
                 return run(cfg, run_dir, interactive=False)

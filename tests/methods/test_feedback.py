@@ -34,6 +34,13 @@ def test_reflection_lists_components_with_max_mean_min():
     assert "every 100 environment steps" in text and "forward distance" in text
 
 
+def test_reflection_without_the_score_for_icpl():
+    text = reward_reflection(_trained(), "forward distance", eval_freq=100, show_score=False)
+    assert "forward: [1.00, 4.00]" in text and "episode_length: [50.00, 70.00]" in text
+    for hidden in ("task_score", "success_rate", "task score", "forward distance", "3.00"):
+        assert hidden not in text, hidden
+
+
 def test_failure_summary_includes_reason_and_traceback_tail_and_is_bounded():
     records = [
         CandidateRecord(1, i, None, CandidateResult(status="failed", reason=f"boom {i}",

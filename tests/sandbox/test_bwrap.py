@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import rewardgen
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import SandboxError
 from rewardgen.runs.records import CandidateJob
@@ -48,15 +49,33 @@ def test_process_backend_keeps_the_network_namespace_only(tmp_path: Path) -> Non
     assert probe["connect"] == f"OSError: {errno.ENETUNREACH}"
 
 
-def test_bwrap_hides_credential_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    home = tmp_path / "home"
-    (home / ".ssh").mkdir(parents=True)
-    (home / ".ssh" / "id_rsa").write_text("secret")
-    (home / ".netrc").write_text("machine x password y")
-    monkeypatch.setenv("HOME", str(home))
-    args = bwrap._masks()
-    assert ["--tmpfs", str(home / ".ssh")] == args[args.index("--tmpfs"):][:2]
-    assert ["--ro-bind", "/dev/null", str(home / ".netrc")] == args[-3:]
+def test_bwrap_binds_only_what_a_worker_needs(tmp_path: Path) -> None:
+    """No host root, home, /run, /var or run directory: only the OS, the interpreter and its
+    environment, rewardgen's package and data folders, the target's package, the task folder."""
+    fd = bwrap.filter_fd()
+    readable = bwrap.worker_paths(PROBE, [str(tmp_path / "tasks")])
+    try:
+        cmd, fds = bwrap.command(["python"], readable=readable, writable=[str(tmp_path)],
+                                 seccomp_fd=fd)
+    finally:
+        os.close(fd)
+    for handle in fds:
+        os.close(handle)
+    sources = [cmd[i + 1] for i, arg in enumerate(cmd) if arg in ("--ro-bind", "--bind")]
+    assert "/" not in sources and not any(s.startswith(("/home", "/run", "/var")) for s in sources)
+    checkout = Path(rewardgen.__file__).resolve().parent.parent
+    assert str(checkout) not in sources  # in a checkout: the package, never the whole tree
+    assert str(checkout / "rewardgen") in sources and str(checkout / "tests") in sources
+    assert "/etc/shadow" not in sources and "/etc/passwd" not in sources
+    assert cmd[cmd.index("--bind") + 1] == str(tmp_path)  # the only writable folder
+    if os.geteuid() == 0:  # root: no user namespace (it would map to host root), setpriv drops
+        assert "--unshare-user" not in cmd and "--unshare-all" not in cmd
+        assert cmd[cmd.index("--reuid") + 1] == str(bwrap.SANDBOX_UID)
+
+
+def test_bwrap_refuses_to_bind_the_host_root() -> None:
+    with pytest.raises(SandboxError, match="refusing to bind the host's root folder"):
+        bwrap.command(["python"], readable=["/"], writable=[], seccomp_fd=0)
 
 
 def test_check_backend_refuses_when_bwrap_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,13 @@ from rewardgen.config import SandboxConfig
 from rewardgen.errors import SandboxError
 from rewardgen.runs.records import CandidateJob
 from rewardgen.sandbox import worker
-from rewardgen.sandbox.worker import death_reason, run_isolated, sanitised_env
+from rewardgen.sandbox.worker import (
+    ENV_ALLOWLIST,
+    GPU_MEMORY_VAR,
+    death_reason,
+    run_isolated,
+    sanitised_env,
+)
 
 T = "tests.sandbox.targets:"
 
@@ -192,7 +198,7 @@ def test_environment_is_sanitised_and_workdir_private(
         job, _cfg(max_open_files=256, max_file_size_mb=8), target=T + "report_env"
     )
     report = json.loads(result.reason)
-    assert report["present"] == ["REWARDGEN_HARMLESS"]
+    assert report["present"] == []  # an allowlist: an unknown variable does not pass either
     assert report["env"] == {"MUJOCO_GL": "egl", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     assert Path(report["cwd"]).name.startswith("rewardgen-worker-")
     assert not Path(report["cwd"]).exists()
@@ -251,13 +257,19 @@ def test_death_reason_blames_the_reward_program_for_an_interpreter_crash(returnc
     assert death_reason(returncode, "", _cfg()) == "killed by SIGSEGV"  # a trusted worker
 
 
-def test_sanitised_env_keeps_explicit_extras(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sanitised_env_is_an_allowlist(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
-    monkeypatch.setenv("GITHUB_TOKEN", "x")
-    env = sanitised_env("1", {"VLM_API_KEY": "given"})
+    for name in ("GITHUB_TOKEN", "OPENAI_APIKEY", "PGPASSWORD", "SSHPASS", "GITHUB_PAT",
+                 "DATABASE_URL", "HOME", "USER", "SOMETHING_ELSE"):
+        monkeypatch.setenv(name, "x")
+    env = sanitised_env("1", {"VLM_API_KEY": "given"}, gpu_memory_fraction=0.25)
     assert env["OMP_NUM_THREADS"] == "4" and env["CUDA_VISIBLE_DEVICES"] == "1"
-    assert "GITHUB_TOKEN" not in env and env["VLM_API_KEY"] == "given"
+    assert env["VLM_API_KEY"] == "given" and env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.250"
+    assert set(env) <= ENV_ALLOWLIST | {"VLM_API_KEY", "CUDA_VISIBLE_DEVICES", "PYTHONPATH",
+                                        "PYTHONUNBUFFERED", "MUJOCO_GL", GPU_MEMORY_VAR,
+                                        "XLA_PYTHON_CLIENT_MEM_FRACTION"}
     assert os.environ["GITHUB_TOKEN"] == "x"
+    assert "XLA_PYTHON_CLIENT_MEM_FRACTION" not in sanitised_env(None)
 
 
 @pytest.mark.parametrize(("target", "reason"), [

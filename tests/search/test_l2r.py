@@ -60,7 +60,11 @@ def test_l2r_runs_end_to_end_through_an_openai_server(tmp_path):
     # the second description's conversation carries the MPC episode and the person's words
     assert [m["role"] for m in requests[2]] == ["system", "user", "assistant", "user"]
     assert "task score" in requests[2][3]["content"] and "Lean forward" in requests[2][3]["content"]
-    assert "previous description" in requests[3][1]["content"]
+    # the coder keeps no history (L2R's keep_message_history=[True, False]): the description only
+    assert [m["role"] for m in requests[3]] == ["system", "user"]
+    assert "previous description" not in requests[3][1]["content"]
+    assert "x_velocity should be above" in requests[3][1]["content"]
+    assert {r.body["temperature"] for r in server.chat_requests} == {0.3}  # L2R's
     assert (run_dir / "gen_000" / "motion.md").is_file()
     result = json.loads((run_dir / "gen_001" / "cand_00" / "result.json").read_text())
     assert result["status"] == "ok" and result["fitness"] is not None
@@ -136,3 +140,34 @@ def test_l2r_settings_are_refused_before_anything_starts(extra, match, tmp_path)
     with pytest.raises(ConfigError, match=match):
         validate(_l2r("task=hopper", "llm=offline", *extra))
         run(_l2r("task=hopper", "llm=offline", *extra), tmp_path / "run", interactive=False)
+
+
+UNFILLED = ("[start of description]\n* Goal in one sentence: [TEXT]\n* x_velocity should be "
+            "[close to | above] [NUM: value] m/s; importance [low | medium | high]\n"
+            "[end of description]")
+
+
+def test_an_unfilled_template_is_asked_again_before_the_coder_sees_it(tmp_path):
+    """L2R re-samples while "CHOICE" or "NUM" remain (conversation.py:31-44); so do we, with a
+    new seed each time, and the coder gets the filled description."""
+    motions = []
+
+    def answerer(body: dict[str, Any], index: int) -> str:
+        if "You describe robot motion" in body["messages"][0]["content"]:
+            motions.append(body)
+            return UNFILLED if len(motions) == 1 else f"Filled now.\n{MOTION}"
+        return markdown(HOP)
+
+    with FakeOpenAIServer(answerer=answerer) as server:
+        cfg = _l2r("task=hopper", "llm=openai", "llm.model=fake", f"llm.base_url={server.base_url}",
+                   f"llm.cache_dir={tmp_path / 'cache'}", "loop.generations=1", "loop.samples=1",
+                   "final.enabled=false")
+        run(cfg, tmp_path / "run", interactive=False)
+        requests = [r.body for r in server.chat_requests]
+    assert len(motions) == 2 and len(requests) == 3
+    assert motions[0]["seed"] != motions[1]["seed"]  # a new request, not the cached answer
+    assert (tmp_path / "run" / "gen_000" / "motion.md").read_text().startswith("Filled now.")
+    assert "[NUM: value]" not in requests[2]["messages"][1]["content"]
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").open()]
+    [asked] = [e for e in events if e["event"] == "stage_reasked"]
+    assert asked["attempt"] == 1 and "[NUM: value]" in asked["unfilled"]

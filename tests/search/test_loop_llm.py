@@ -115,8 +115,10 @@ def _long_pendulum(tag: str, first: str, second: str) -> str:
 
 def test_a_preference_for_the_lower_fitness_candidate_steers_prompt_best_and_final(tmp_path):
     """ICPL: the person's choice, not the fitness, is the next reward to improve, the reflected
-    one and the run's best (best/ and the final phase retrain it); both codes reach the prompt
-    whole. The person ranks after seeing generation 0 (the run is continued with a ranking)."""
+    one and (with feedback.preference_best=preferred) the run's best (best/ and the final phase
+    retrain it); both codes reach the prompt whole, the bad example with its training feedback,
+    and no task score or success rate is shown. The person ranks after seeing generation 0 (the
+    run is continued with a ranking)."""
     codes = [_long_pendulum("A", "upright", "centred"), _long_pendulum("B", "balance", "drift")]
     assert min(map(len, codes)) > 2000
     run_dir = tmp_path / "run"
@@ -134,6 +136,7 @@ def test_a_preference_for_the_lower_fitness_candidate_steers_prompt_best_and_fin
         server.script(Reply(contents=[markdown(BROKEN_CODE), markdown(BROKEN_CODE)]))
         summary = run(_cfg(server, tmp_path, "loop.samples=2", "loop.generations=2",
                            "feedback.preference=file", f"feedback.preference_file={ranking}",
+                           "feedback.preference_samples=2", "feedback.preference_best=preferred",
                            "final.enabled=true", "final.baselines=[]"), run_dir, interactive=False)
         second = server.chat_requests[-1].body["messages"]
     label = f"gen_000/cand_{preferred:02d}"
@@ -143,7 +146,11 @@ def test_a_preference_for_the_lower_fitness_candidate_steers_prompt_best_and_fin
     feedback = second[3]["content"]
     names = [("upright", "centred"), ("balance", "drift")]
     assert f"{names[preferred][0]}: [" in feedback  # its reward reflection
-    assert f"{names[other][0]}: [" not in feedback
+    bad = feedback.index(f"Least preferred reward (gen_000/cand_{other:02d})")
+    assert feedback.index(f"{names[other][0]}: [") > bad  # the bad example's own feedback
+    assert "Its training feedback:" in feedback[bad:]
+    assert "task_score" not in feedback and "success_rate" not in feedback  # ICPL hides them
+    assert "task score" not in feedback
     assert "Preference (file)" in feedback and f"Most preferred: {label}" in feedback
     assert codes[other] in feedback  # the least preferred reward, whole
     assert json.loads((run_dir / "gen_000" / "ranking.json").read_text())["ranking"][0] == label

@@ -26,6 +26,8 @@ from rewardgen.search.ranking import (
     preference_text,
     rank_candidates,
     rank_generation,
+    run_best,
+    samples_per_generation,
 )
 from rewardgen.tasks.spec import load_task
 
@@ -271,3 +273,59 @@ def test_human_ranking_shows_each_video_recorded_from_the_policy_and_its_reward(
         assert (f"reward: {store.cand_dir(1, i) / 'reward.py'} (components, mean episode sum: "
                 f"alive {alive}, bad") in shown
     assert "policy.zip" not in shown and "\x1b" not in shown
+
+
+def test_icpl_prompt_hides_the_task_score_and_shows_the_bad_example_with_its_feedback(method):
+    """With a preference mode the training feedback has no task_score or success_rate line
+    (ICPL shows it only with use_sparse_reward, icpl.py:483-488); the bad example comes with its
+    own training feedback (icpl.py:617-620), the score hidden there too."""
+    def trained(idx: int, fitness: float) -> CandidateRecord:
+        src = f"def compute_reward(state, action, prev_state):\n    return {idx}.0, {{}}\n"
+        result = CandidateResult(status="ok", fitness=fitness, component_stats={f"c{idx}": [1.0, 2.0]},
+                                 evaluations=[{"fitness": fitness, "success_rate": 0.5,
+                                               "length": 10}, {"fitness": fitness,
+                                                               "success_rate": 1.0, "length": 12}])
+        return CandidateRecord(0, idx, src, result, f"```python\n{src}```")
+
+    history = [mark_ranking([trained(0, 7.5), trained(1, 1.25)],
+                            ["gen_000/cand_00", "gen_000/cand_01"])]
+    cfg = FeedbackConfig(preference="human")
+    text = preference_feedback(cfg, history, eval_freq=100, fitness_doc="seconds balanced")
+    messages = method.messages(history, None, 100, preference=text, show_score=False)
+    feedback = messages[-1]["content"]
+    assert "c0: [1.00, 2.00]" in feedback  # the preferred reward's components
+    bad = feedback.index("Least preferred reward (gen_000/cand_01)")
+    assert feedback.index("c1: [1.00, 2.00]", bad) > bad  # the bad example's, after its code
+    for hidden in ("task_score", "success_rate", "task score", "7.50", "1.25", "seconds balanced"):
+        assert hidden not in feedback, hidden
+    assert "episode_length: [10.00, 12.00]" in feedback
+    # Without a preference mode (Eureka) the score stays.
+    eureka = method.messages(history, None, 100)[-1]["content"]
+    assert "task_score: [7.50, 7.50]" in eureka and "success_rate: [0.50, 1.00]" in eureka
+
+
+def test_the_runs_best_is_the_best_by_fitness_unless_preferred_is_asked_for():
+    """ICPL's code retrains the best by success over every iteration (icpl.py:652-661), however
+    the preferences ranked; feedback.preference_best=preferred keeps the latest preferred."""
+    gen0 = _records(0)  # fitness 1, 3, 2
+    gen1 = mark_ranking(_records(1), ["gen_001/cand_00", "gen_001/cand_01"])  # prefers fitness 1
+    history = [gen0, gen1]
+    best = run_best(history, FeedbackConfig(preference="human"))
+    assert best is not None and best.label == "gen_000/cand_01" and best is gen0[1]
+    chosen = run_best(history, FeedbackConfig(preference="human", preference_best="preferred"))
+    assert chosen is not None and chosen.label == "gen_001/cand_00"
+    assert run_best([gen0], FeedbackConfig()).label == "gen_000/cand_01"  # type: ignore[union-attr]
+    assert run_best([], FeedbackConfig(preference="human")) is None
+
+
+def test_a_preference_mode_asks_icpls_six_samples_per_generation():
+    from tests.helpers import tiny_config
+
+    assert samples_per_generation(tiny_config("loop.samples=16")) == 16
+    assert samples_per_generation(tiny_config("loop.samples=16", "feedback.preference=fitness")) == 6
+    assert samples_per_generation(tiny_config("loop.samples=16", "feedback.preference=fitness",
+                                              "feedback.preference_samples=null")) == 16
+    with pytest.raises(ConfigError, match="feedback.preference_best='best' is not one of"):
+        check_feedback_config(FeedbackConfig(preference_best="best"))
+    with pytest.raises(ConfigError, match="feedback.preference_samples=0 must be at least 1"):
+        check_feedback_config(FeedbackConfig(preference_samples=0))

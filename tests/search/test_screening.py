@@ -25,6 +25,7 @@ from rewardgen.search.screening import (
     PREFERENCE_FEEDBACK_CHARS,
     Screener,
     card_accuracy,
+    card_pair_accuracy,
     judge_returns,
     preference_accuracy,
     preference_feedback,
@@ -91,6 +92,52 @@ def _traj(fitness: float, length: int) -> Trajectory:
     return Trajectory("unused.npz", 0, fitness, "", length)
 
 
+def _official_card(returns, lengths, success, threshold):
+    """CARD's trajectories_return_check, transcribed (ShengjieSun419/CARD
+    code_generation/self_reflection/utils.py:277-304): per-step rewards, the best failure, the
+    share of successes strictly above it; all-success or all-failure passes at rate 1.0."""
+    wins = [r / n for r, n, s in zip(returns, lengths, success, strict=True) if s]
+    fails = [r / n for r, n, s in zip(returns, lengths, success, strict=True) if not s]
+    if not wins or not fails:
+        return 1.0, True
+    failure_max_r = max(fails)
+    correct_count = sum(1 for r in wins if r > failure_max_r)
+    rate = correct_count / len(wins)
+    return rate, rate >= threshold
+
+
+def test_card_statistic_matches_the_official_formula_where_pairwise_disagrees():
+    import numpy as np
+
+    # A hand-built pool: 5 successes, 5 failures, one failure scoring high under the reward.
+    # Pairwise, successes win 21 of 25 pairs (0.84, passes 0.8); against the best failure only
+    # 1 of 5 successes is above it (0.2, rejected). CARD's code rejects.
+    success = [True] * 5 + [False] * 5
+    per_step = [2.0, 1.5, 1.4, 1.3, 1.2] + [0.1, 0.2, 0.3, 0.4, 1.8]
+    lengths = [50, 40, 30, 20, 10, 60, 10, 20, 30, 40]
+    returns = [p * n for p, n in zip(per_step, lengths, strict=True)]
+    pool = [_traj(1.0 if s else 0.0, n) for s, n in zip(success, lengths, strict=True)]
+    assert card_pair_accuracy(returns, lengths, success) == pytest.approx((0.84, 25))
+    assert judge_returns(returns, pool, "card_pairs", 0.8, 0.5).passed
+    official = _official_card(returns, lengths, success, 0.8)
+    ours = judge_returns(returns, pool, "card", 0.8, 0.5)
+    assert official == (0.2, False)
+    assert (ours.accuracy, ours.passed, ours.pairs) == (pytest.approx(0.2), False, 5)
+    # And on random pools, wherever both kinds exist, the two agree to the last digit.
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(2, 30))
+        success = [bool(v) for v in rng.random(n) < 0.5]
+        lengths = [int(v) for v in rng.integers(1, 200, n)]
+        returns = [float(v) for v in rng.normal(0, 50, n)]
+        rate, _ = _official_card(returns, lengths, success, 0.8)
+        ours_rate, judged = card_accuracy(returns, lengths, success)
+        if any(success) and not all(success):
+            assert ours_rate == pytest.approx(rate) and judged == sum(success)
+        else:
+            assert judged == 0  # nothing to judge: the candidate trains (CARD passes it)
+
+
 def test_card_test_compares_mean_reward_per_step_of_successes_against_failures():
     assert success_labels([0.1, 0.8, 1.0], 0.5) == [False, True, True]
     assert success_labels([1.0, 3.0, 2.5], None) == [False, True, True]  # no threshold: midpoint
@@ -104,16 +151,18 @@ def test_card_test_compares_mean_reward_per_step_of_successes_against_failures()
     # A time penalty: -1.1 per step for the success beats -1.2 for the failure; the total does not.
     assert judge_returns([-44.0, -12.0], pair, "card", 0.8, 0.5).passed
     assert not judge_returns([-44.0, -12.0], pair, "pairwise", 0.6, 0.5).passed
-    # Only (success, failure) pairs count: the two successes may rank either way.
+    # Only successes against failures count: the two successes may rank either way.
     four = [_traj(1.0, 10), _traj(0.9, 10), _traj(0.2, 10), _traj(0.1, 10)]
     labels = success_labels([t.fitness for t in four], 0.5)
-    assert card_accuracy([5.0, 9.0, 1.0, 2.0], [10] * 4, labels) == (1.0, 4)
+    assert card_accuracy([5.0, 9.0, 1.0, 2.0], [10] * 4, labels) == (1.0, 2)
     assert preference_accuracy([5.0, 9.0, 1.0, 2.0], [1.0, 0.9, 0.2, 0.1])[0] < 1.0
-    # 3 of 4 pairs: enough for our old 0.6, not for CARD's 0.8.
+    # One failure above one success: 3 of 4 pairs won, but only 1 of 2 successes beats the best
+    # failure. CARD's 0.5 fails at 0.6 where the pairwise reading (card_pairs) passes.
     three_of_four = [5.0, 9.0, 1.0, 6.0]
-    assert card_accuracy(three_of_four, [10] * 4, labels) == (0.75, 4)
-    assert not judge_returns(three_of_four, four, "card", 0.8, 0.5).passed
-    assert judge_returns(three_of_four, four, "card", 0.6, 0.5).passed
+    assert card_accuracy(three_of_four, [10] * 4, labels) == (0.5, 2)
+    assert card_pair_accuracy(three_of_four, [10] * 4, labels) == (0.75, 4)
+    assert not judge_returns(three_of_four, four, "card", 0.6, 0.5).passed
+    assert judge_returns(three_of_four, four, "card_pairs", 0.6, 0.5).passed
     # Nothing to judge without a success (or without a failure): the candidate trains.
     none = judge_returns([1.0, 2.0], [_traj(0.1, 5), _traj(0.2, 5)], "card", 0.8, 0.5)
     assert none.passed and none.pairs == 0
@@ -180,7 +229,9 @@ def test_a_screened_out_reward_teaches_the_worst_success_against_the_best_failur
     alive = screen_candidate(ALIVE, tmp_path / "alive", refs, SandboxConfig(timeout_s=60), 0.8,
                              "inverted_pendulum", success_threshold=SUCCESS_S)
     text = alive.feedback
-    assert "for 0.00 of 2 (success, failure) pairs, below 0.80" in text
+    assert ("of 2 successful episodes, 2 earn a smaller mean reward per step than the best "
+            "failed one, so this reward is 0.00% accurate in distinguishing successful episodes "
+            "(needed: 80%)") in text
     assert ("Worst successful episode (gen_000/cand_00 episode 1: task score 0.76, 19 steps): "
             "mean reward per step 1.000") in text
     assert ("Best failed episode (gen_000/cand_00 episode 0: task score 0.12, 3 steps): "
@@ -189,8 +240,8 @@ def test_a_screened_out_reward_teaches_the_worst_success_against_the_best_failur
     assert "  failure step 2: reward 1.000; cart_position=" in text and "pole_angle=" in text
     assert len(text) <= PREFERENCE_FEEDBACK_CHARS
     labels = success_labels([t.fitness for t in refs], SUCCESS_S)
-    short = preference_feedback(refs, [3.0, 19.0, 26.0], None, labels, alive, 0.8, max_chars=700)
-    assert len(short) <= 700 and "failure step 2: cart_position=" in short  # no rewards: States
+    short = preference_feedback(refs, [3.0, 19.0, 26.0], None, labels, alive, 0.8, max_chars=900)
+    assert len(short) <= 900 and "failure step 2: cart_position=" in short  # no rewards: States
     # It reaches the next prompt under the failed candidates of the generation.
     record = CandidateRecord(1, 0, ALIVE, CandidateResult("screened_out", reason=alive.reason,
                                                           feedback=text))
@@ -258,8 +309,8 @@ def test_loop_screens_out_a_misranking_reward_and_counts_the_saved_run(tmp_path)
                           "loop.screening=trajectory_preference", "train.eval_episodes=2",
                           # the tiny policies never reach the task's 38 s, so CARD's test
                           # (success vs failure) has nothing to judge here: our pairwise test
-                          "loop.screening_test=pairwise", "loop.screening_threshold=0.6",
-                          "feedback.process=true")
+                          "loop.screening_test=pairwise", "loop.screening_threshold=0.6")
+        # (feedback.process is left at null: on, because CARD screens)
         summary = run(cfg, tmp_path / "run", interactive=False)
         second = server.chat_requests[1].body["messages"]
     gen1 = tmp_path / "run" / "gen_001"
@@ -272,3 +323,34 @@ def test_loop_screens_out_a_misranking_reward_and_counts_the_saved_run(tmp_path)
     assert any(e.get("kind", e.get("event")) == "screened_out" for e in events)
     assert "Process feedback" in second[3]["content"]
     assert "the stored episode with the highest return" in second[3]["content"]
+
+
+def test_cards_pool_takes_up_to_its_episodes_from_every_trained_candidate(tmp_path):
+    from rewardgen.jobs import candidate_job
+    from rewardgen.search.scoring import process_feedback_on
+
+    store = RunStore(tmp_path / "run")
+    for index in range(3):
+        _record(store.cand_dir(0, index))
+    history = [[CandidateRecord(0, 0, GOOD, CandidateResult("ok", fitness=1.0)),
+                CandidateRecord(0, 1, GOOD, CandidateResult("ok", fitness=0.5)),
+                CandidateRecord(0, 2, ALIVE, CandidateResult("screened_out", reason="x"))]]
+    sandbox = SandboxConfig(timeout_s=60)
+    every = Screener(store, "inverted_pendulum", sandbox, 0.8).trajectories(history)
+    assert len(every) == 6  # 3 episodes of each trained candidate, none of the screened-out one
+    assert {t.label for t in every} == {"gen_000/cand_00", "gen_000/cand_01"}
+    two = Screener(store, "inverted_pendulum", sandbox, 0.8, episodes=2).trajectories(history)
+    assert len(two) == 4 and {t.length for t in two} == {3, 26}  # each one's extremes kept
+    capped = Screener(store, "inverted_pendulum", sandbox, 0.8, pool=3).trajectories(history)
+    assert len(capped) == 3
+    with pytest.raises(ConfigError, match="loop.screening_episodes=0"):
+        Screener(store, "inverted_pendulum", sandbox, 0.8, episodes=0)
+    # CARD's pool needs the episodes stored: 100 per candidate when CARD screens, else 6;
+    # and CARD's process feedback is on by default exactly then.
+    card = tiny_config("loop.screening=trajectory_preference")
+    assert candidate_job(card, str(tmp_path / "c"), GOOD).stored_episodes == 100
+    assert candidate_job(tiny_config(), str(tmp_path / "c"), GOOD).stored_episodes == 6
+    assert process_feedback_on(card) and not process_feedback_on(tiny_config())
+    assert not process_feedback_on(tiny_config("loop.screening=trajectory_preference",
+                                               "feedback.process=false"))
+    assert process_feedback_on(tiny_config("feedback.process=true"))
