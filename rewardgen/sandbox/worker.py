@@ -30,7 +30,7 @@ from pathlib import Path
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import SandboxError
 from rewardgen.runs.atomic import atomic_write_json, atomic_write_text
-from rewardgen.runs.records import CandidateResult, WorkerJob
+from rewardgen.runs.records import WORKER_DIRS, CandidateResult, WorkerJob
 from rewardgen.runs.untrusted import UnsafeFileError, load_json, remove_tree
 from rewardgen.sandbox import bwrap, limits, quota
 from rewardgen.sandbox.child import MEMORY_HINTS
@@ -93,16 +93,22 @@ def sanitised_env(gpu: str | None, extra: Mapping[str, str] | None = None,
     return env
 
 
+def worker_owned(out_dir: str | Path, sandboxed: bool) -> bool:
+    """Whether the worker owns ``out_dir``: a sandboxed worker's folder, or any worker's
+    ``train/`` (:data:`WORKER_DIRS`), which the parent reads as hostile and never writes."""
+    return sandboxed or Path(out_dir).name in WORKER_DIRS
+
+
 def job_files(out_dir: str | Path, sandboxed: bool) -> tuple[Path, Path]:
     """Where the parent writes a worker's job and its captured output: ``(job.json, log)``.
 
-    A sandboxed worker can write its whole folder (a ``worker.log`` made a folder, a job file
-    replaced), so the parent keeps its own files beside it: ``cand_XX/train.job.json`` and
-    ``cand_XX/train.worker.log`` for ``cand_XX/train/``. A trusted worker's folder holds them
-    (``evaluation/job.json``, ``evaluation/worker.log``).
+    A worker can write its whole folder (a ``worker.log`` made a folder, a job file replaced),
+    so for a folder the worker owns (:func:`worker_owned`) the parent keeps its own files beside
+    it: ``cand_XX/train.job.json`` and ``cand_XX/train.worker.log`` for ``cand_XX/train/``. A
+    trusted worker's folder holds them (``evaluation/job.json``, ``evaluation/worker.log``).
     """
     out_dir = Path(out_dir)
-    if sandboxed:
+    if worker_owned(out_dir, sandboxed):
         return (out_dir.parent / f"{out_dir.name}.job.json",
                 out_dir.parent / f"{out_dir.name}.worker.log")
     return out_dir / "job.json", out_dir / "worker.log"
@@ -348,8 +354,9 @@ def run_isolated(
         result.seed = job.seed
     if result.reward_sha256 is None and source:
         result.reward_sha256 = source_sha256(source)
-    if not sandboxed and not result_path.exists() and killed_reason != STOPPED:
-        atomic_write_json(result_path, result.to_dict())  # never into a sandboxed worker's folder
+    keep = not worker_owned(out_dir, sandboxed)  # never into a worker's own folder
+    if keep and not result_path.exists() and killed_reason != STOPPED:
+        atomic_write_json(result_path, result.to_dict())
     log.info("candidate %s: %s %s (%.1f s)", out_dir.name, result.status, result.reason, wall)
     return result
 
