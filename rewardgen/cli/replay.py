@@ -8,10 +8,13 @@ takes a folder, finds its programs and trains each one over the seeds with the s
     rewardgen-replay runs/hopper/<run> task=hopper seeds=[0,1,2] train.timesteps=200_000
     rewardgen-replay my_rewards/ task=hopper --baselines native sparse --out replay/hopper
 
-What counts as a program: if the folder holds ``reward.py`` files anywhere below it (a run
+What counts as a program: if the folder holds ``reward.py`` files below it (a run
 directory's ``gen_*/cand_*/reward.py`` and ``best/reward.py``, an exported package's
 ``<pkg>/reward.py``), those; otherwise every ``*.py`` directly in it (hand-written rewards).
-Identical programs (same SHA-256) are trained once, under their first name.
+Identical programs (same SHA-256) are trained once, under their first name. The search goes at
+most :data:`PROGRAM_DEPTH` folders down, follows no link and never enters a worker's folder
+(``train/``: what a sandbox wrote there is not a program of the run); files are read as plain,
+bounded files, and one that cannot be read is a ``rejected`` row with its reason.
 
 Outputs in ``--out``: ``replay.json`` (every result), ``replay.csv`` (one row per program) and a
 rich table on the terminal; each training's files under ``<out>/<label>/seed<N>/``.
@@ -38,12 +41,15 @@ from omegaconf import DictConfig
 from rewardgen.cli.evaluate import eval_job
 from rewardgen.errors import ConfigError, RewardCodeError, RewardGenError
 from rewardgen.runs.atomic import atomic_write_json, atomic_write_text
-from rewardgen.runs.records import CandidateJob, CandidateResult
+from rewardgen.runs.records import WORKER_DIRS, CandidateJob, CandidateResult
+from rewardgen.runs.untrusted import UnsafeFileError, read_regular_file, walk
 from rewardgen.sandbox.contract import CleanFormatter, clean_text, markup_safe
 from rewardgen.sandbox.validate import check_source
 
 log = logging.getLogger(__name__)
 BASELINES = ("native", "sparse")
+PROGRAM_DEPTH = 6  # folders searched below the given one (a sweep's run: N/gen_000/cand_00/)
+MAX_PROGRAM_MB = 1.0
 
 
 @dataclass
@@ -56,6 +62,7 @@ class Program:
     kind: str = "program"  # program | native | sparse
     sha256: str | None = None
     duplicates: list[str] = field(default_factory=list)
+    error: str | None = None  # why its file could not be read (it is reported as rejected)
 
 
 def find_programs(folder: str | Path) -> list[Program]:
@@ -68,19 +75,30 @@ def find_programs(folder: str | Path) -> list[Program]:
     if not root.is_dir():
         raise ConfigError(f"reward folder {folder!s} does not exist; pass a run directory, an "
                           f"exported package or a folder of *.py reward files")
+    found = walk(root, max_depth=PROGRAM_DEPTH, skip=(*WORKER_DIRS, "evaluation", "judge"))
+    for line in found.skipped:
+        log.warning("replay: not searched for programs: %s", clean_text(line, keep_newlines=False))
     # A run's best/ repeats one of its candidates: sort it last so the candidate keeps the name.
-    paths = sorted(root.rglob("reward.py"),
-                   key=lambda p: (p.relative_to(root).parts[0] == "best", p)) or sorted(
-        p for p in root.glob("*.py") if p.name != "__init__.py")
-    if not paths:
+    rels = sorted((p for p in found.files if p.name == "reward.py"),
+                  key=lambda p: (p.parts[0] == "best", p)) or sorted(
+        p for p in found.files if len(p.parts) == 1 and p.suffix == ".py"
+        and p.name != "__init__.py")
+    if not rels:
         raise ConfigError(f"{root} holds no reward program (no reward.py below it, no *.py in "
                           f"it); write compute_reward(state, action, prev_state) in a .py file")
     by_hash: dict[str, Program] = {}
-    for path in paths:
-        source = path.read_text()
-        digest = hashlib.sha256(source.encode()).hexdigest()
-        rel = path.relative_to(root)
+    for rel in rels:
+        path = root / rel
         label = str(rel.parent if rel.name == "reward.py" and rel.parent != Path(".") else rel)
+        try:
+            source = read_regular_file(path, MAX_PROGRAM_MB, under=root).decode("utf-8")
+        except (UnsafeFileError, UnicodeDecodeError) as e:
+            reason = f"{rel} cannot be read: {e}"
+            log.warning("replay: %s", clean_text(reason, keep_newlines=False))
+            by_hash[f"unreadable:{rel}"] = Program(label=label, path=str(path), source=None,
+                                                   error=reason)
+            continue
+        digest = hashlib.sha256(source.encode()).hexdigest()
         if digest in by_hash:
             by_hash[digest].duplicates.append(label)
             continue
@@ -162,9 +180,11 @@ def replay(cfg: DictConfig, folder: str | Path, out_dir: str | Path,
     for p, program in enumerate(programs):
         for seed in seeds:
             job_dir = out / _safe(program.label) / f"seed{seed}"
-            if program.source is not None:
+            if program.source is not None or program.error is not None:
                 try:
-                    check_source(program.source, state_fields=task.state_names)
+                    if program.error is not None:
+                        raise RewardCodeError(program.error)
+                    check_source(program.source or "", state_fields=task.state_names)
                 except RewardCodeError as e:
                     slots[p, seed] = CandidateResult(status="rejected", reason=str(e), seed=seed,
                                                      reward_sha256=program.sha256)

@@ -34,6 +34,7 @@ from rewardgen.executors.local import pinned_device
 from rewardgen.executors.pipeline import run_job
 from rewardgen.runs.atomic import atomic_write_json
 from rewardgen.runs.records import CandidateResult, WorkerJob, job_from_dict
+from rewardgen.runs.untrusted import UnsafeFileError, read_regular_file, remove_tree, walk
 from rewardgen.sandbox.worker import DEFAULT_TARGET
 
 log = logging.getLogger(__name__)
@@ -43,13 +44,32 @@ REASON_CHARS = 300
 
 
 # ---------------------------------------------------------------- on the node (inside the task)
+PACK_DEPTH = 8  # folders packed below the candidate's (train/tb/PPO_1/ is 3 deep)
+PACK_ENTRIES = 100_000
+PACK_FILE_MB = 512.0
+
+
 def pack_dir(directory: Path) -> bytes:
-    """Every file under ``directory`` as a gzip'd tar archive (paths relative to it)."""
+    """Every regular file under ``directory`` as a gzip'd tar archive (paths relative to it).
+
+    The folder holds what the sandboxed worker wrote, so it is walked as hostile input
+    (:func:`rewardgen.runs.untrusted.walk`: no recursion, no links, depth and count caps) and
+    each file is read as a plain, bounded file; what is left out is logged.
+    """
+    found = walk(directory, max_depth=PACK_DEPTH, max_entries=PACK_ENTRIES)
+    for line in found.skipped:
+        log.warning("not sent back from the node: %s", line)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                tar.add(path, arcname=str(path.relative_to(directory)), recursive=False)
+        for rel in sorted(found.files):
+            try:
+                data = read_regular_file(directory / rel, PACK_FILE_MB, under=directory)
+            except UnsafeFileError as e:
+                log.warning("not sent back from the node: %s", e)
+                continue
+            info = tarfile.TarInfo(str(rel))
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
 
 
@@ -106,7 +126,10 @@ def run_candidate_on_node(job_dict: dict[str, Any], sandbox_dict: dict[str, Any]
                          prune=prune)
         return result.to_dict(), pack_dir(out_dir)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            remove_tree(scratch)  # any depth the worker built (shutil.rmtree would recurse)
+        except UnsafeFileError as e:
+            log.warning("node scratch folder left behind: %s", e)
 
 
 # ---------------------------------------------------------------- on the driver

@@ -2,7 +2,7 @@
 
 ``RUN_DIR/report.html`` shows what a run did: fitness per generation, every candidate (status,
 reason, fitness, success, tokens, wall time), each reward program highlighted with its diff from
-the parent it was evolved from, reward-component curves read from TensorBoard, rollout videos of
+the parent it was evolved from, reward-component curves read from the TensorBoard logs, rollout videos of
 each generation's best, the final retraining against the baselines, and LLM usage and cost.
 Nothing is fetched from the network: styles are inline, plots are embedded as base64 PNG (and
 written to ``RUN_DIR/plots/`` for papers), videos are files next to the report.
@@ -29,7 +29,6 @@ from rewardgen import __version__
 from rewardgen.errors import RewardGenError
 from rewardgen.reporting import plots
 from rewardgen.runs.atomic import atomic_write_text, read_json
-from rewardgen.runs.records import TRAIN_DIR
 from rewardgen.runs.store import CandidateRecord, RunStore
 from rewardgen.sandbox.contract import CleanFormatter, clean_text
 from rewardgen.tasks.spec import TaskSpec, load_task
@@ -104,20 +103,12 @@ def read_generations(store: RunStore) -> list[list[CandidateRecord]]:
 def tensorboard_components(cand_dir: Path) -> dict[str, list[tuple[float, float]]]:
     """``rewardgen/component/<name>`` scalars from a candidate's TensorBoard logs.
 
-    The logs are written by the training worker, so these curves are reported by the candidate.
+    The logs are written by the training worker, so these curves are reported by the candidate
+    and read as hostile input (:mod:`rewardgen.reporting.tb_events`, never TensorBoard's reader).
     """
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from rewardgen.reporting.tb_events import read_scalars
 
-    curves: dict[str, list[tuple[float, float]]] = {}
-    for run in sorted(p for p in (cand_dir / TRAIN_DIR / "tb").glob("*") if p.is_dir()):
-        acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
-        acc.Reload()
-        for tag in acc.Tags().get("scalars", []):
-            if tag.startswith(COMPONENT_TAG):
-                points = [(float(e.step), float(e.value)) for e in acc.Scalars(tag)]
-                name = clean_text(tag[len(COMPONENT_TAG):], keep_newlines=False)
-                curves.setdefault(name, []).extend(points)
-    return curves
+    return read_scalars(cand_dir, COMPONENT_TAG)
 
 
 def _usage(store: RunStore, summary: dict[str, Any] | None) -> dict[str, Any]:
@@ -356,7 +347,6 @@ def main(argv: list[str] | None = None) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(CleanFormatter("%(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
-    logging.getLogger("tensorboard").setLevel(logging.WARNING)
     try:
         path = write_report(args.run_dir, videos=not args.no_videos, video_steps=args.video_steps)
     except RewardGenError as e:

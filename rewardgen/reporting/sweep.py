@@ -32,9 +32,9 @@ import yaml
 
 from rewardgen.errors import RunDirError
 from rewardgen.reporting import statistics as stats_summary
-from rewardgen.runs.atomic import (
-    read_json,
-)
+from rewardgen.runs.atomic import read_json
+from rewardgen.runs.records import WORKER_DIRS
+from rewardgen.runs.untrusted import Entry, UnsafeFileError, list_dir
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,9 @@ COSTS = ("llm_tokens", "llm_cost_usd", "env_steps", "wall_time_s")
 COST_LABELS = {"llm_tokens": "LLM tokens", "llm_cost_usd": "LLM cost $",
                "env_steps": "env steps", "wall_time_s": "wall time s"}
 IGNORED_OVERRIDES = ("seed", "task", "hydra.")
+SWEEP_DEPTH = 4  # folders below the sweep folder searched for runs (Hydra puts them 1 deep)
+MAX_FOLDERS = 10_000  # folders listed while searching
+MANIFEST = "manifest.json"
 VARIANTS = ("generated", "native", "sparse")
 
 
@@ -184,12 +187,40 @@ def _wall_time(run_dir: Path) -> float | None:
     return max(stamps) - min(stamps) if len(stamps) > 1 else None
 
 
+def run_dirs(sweep_dir: Path) -> list[Path]:
+    """The run directories of a sweep: folders holding a regular ``manifest.json``.
+
+    Searched breadth first, at most :data:`SWEEP_DEPTH` folders down, without following links,
+    and never inside a run directory (runs do not nest; a worker's ``train/`` folder can hold
+    a planted ``manifest.json``, a FIFO of that name or a folder chain thousands deep) nor
+    inside any worker folder (:data:`WORKER_DIRS`).
+    """
+    runs: list[Path] = []
+    frontier, listed = [sweep_dir.resolve()], 0
+    for depth in range(SWEEP_DEPTH + 1):
+        below = []
+        for folder in frontier[:max(0, MAX_FOLDERS - listed)]:
+            listed += 1
+            try:
+                entries = list_dir(folder)
+            except UnsafeFileError as e:
+                log.warning("sweep: not searched for runs: %s", e)
+                continue
+            if Entry(MANIFEST, "file") in entries:
+                runs.append(folder)
+            elif depth < SWEEP_DEPTH:
+                below += [folder / e.name for e in entries
+                          if e.kind == "dir" and e.name not in WORKER_DIRS]
+        frontier = below
+    return sorted(runs)
+
+
 def find_runs(sweep_dir: Path) -> list[SweepRun]:
     """Every run directory (a folder with manifest.json) under ``sweep_dir``, in name order."""
     if not sweep_dir.is_dir():
         raise RunDirError(f"sweep directory {sweep_dir} does not exist; pass the folder that "
                           f"`rewardgen --multirun` printed (multirun/<date>_<time> by default)")
-    dirs = sorted({p.parent for p in sweep_dir.rglob("manifest.json")})
+    dirs = run_dirs(sweep_dir)
     if not dirs:
         raise RunDirError(f"{sweep_dir} holds no run directories (no */manifest.json); is it the "
                           f"output of `rewardgen --multirun`? For one run use rewardgen-report RUN_DIR")

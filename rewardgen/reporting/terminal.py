@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -23,9 +22,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from rewardgen.runs.atomic import read_regular_file
 from rewardgen.runs.records import PROGRESS_FILE, TRAIN_DIR
 from rewardgen.runs.store import CandidateRecord
+from rewardgen.runs.untrusted import load_json
 from rewardgen.sandbox.contract import clean_text, markup_safe
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ def _read_steps(out: Path) -> int:
     its own folder, a training under train/); 0 when there is none yet or it is unreadable."""
     for path in (out / TRAIN_DIR / PROGRESS_FILE, out / PROGRESS_FILE):
         try:
-            return max(0, int(json.loads(read_regular_file(path, 1))["timesteps"]))
+            return max(0, int(load_json(path, 1)["timesteps"]))
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return 0

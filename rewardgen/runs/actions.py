@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rewardgen.runs.atomic import UnsafeFileError, atomic_write_bytes, read_regular_file
+from rewardgen.runs.atomic import atomic_write_bytes
+from rewardgen.runs.untrusted import UnsafeFileError, read_regular_file
 
 ACTIONS_FILE = "actions.npy"
 MAX_ACTIONS_MB = 64

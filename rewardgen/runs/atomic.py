@@ -1,11 +1,10 @@
-"""Atomic file writes (a reader never sees half a file, a crash never leaves one), and reading
-files that untrusted code wrote (no links, FIFOs or devices, bounded size)."""
+"""Atomic file writes (a reader never sees half a file, a crash never leaves one) and reading
+the parent's own JSON files. What a worker wrote is read by :mod:`rewardgen.runs.untrusted`."""
 
 from __future__ import annotations
 
 import json
 import os
-import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -50,36 +49,3 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
-
-
-class UnsafeFileError(ValueError):
-    """A file written by untrusted code that is not a small regular file."""
-
-
-def read_regular_file(path: str | Path, limit_mb: float) -> bytes:
-    """The bytes of a plain file, refusing links, FIFOs, devices and files over ``limit_mb``.
-
-    Raises:
-        UnsafeFileError: anything but a small regular file.
-    """
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError as e:
-        raise UnsafeFileError(f"{Path(path).name}: cannot open ({e.strerror})") from e
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UnsafeFileError(f"{Path(path).name} is not a regular file")
-        if st.st_size > limit_mb * 1024 * 1024:
-            raise UnsafeFileError(f"{Path(path).name} is {st.st_size >> 20} MB (limit {limit_mb} MB)")
-        chunks, left = [], st.st_size
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)

@@ -12,6 +12,10 @@ from rewardgen.sandbox.contract import MAX_COMPONENT_NAME, clean_text, component
 
 STATUSES = ("ok", "rejected", "failed", "timeout", "screened_out", "pruned")
 TRAIN_DIR = "train"  # cand_XX/train/: the untrusted training worker's only writable folder
+SCREENING_DIR = "screening"  # cand_XX/screening/: CARD's scorer (or MPC screening's candidate)
+PROCESS_DIR = "process"  # cand_XX/process/: the scorer of process feedback
+# Folders a sandboxed worker writes, holding anything: a walk of a run directory never enters them.
+WORKER_DIRS = (TRAIN_DIR, SCREENING_DIR, PROCESS_DIR)
 JUDGE_DIR = "judge"  # cand_XX/judge/: job.json, result.json, worker.log, judge.json, frames.npz
 PROGRESS_FILE = "progress.json"  # written by the worker while training, read by the progress display
 # A following evaluator (job.follow) and its parent talk through its own (trusted) folder:

@@ -31,11 +31,13 @@ from rewardgen import __version__
 from rewardgen.errors import ConfigError, RunDirError
 from rewardgen.runs.atomic import atomic_write_json, atomic_write_text, read_json
 from rewardgen.runs.lock import reap_stale_workers
-from rewardgen.runs.records import CandidateResult
+from rewardgen.runs.records import WORKER_DIRS, CandidateResult
+from rewardgen.runs.untrusted import UnsafeFileError, remove_tree, walk
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+RECOVERY_DEPTH = 6  # final/<variant>_seed<k>/evaluation/ is 3 deep
 _IDENTITY = ("task", "method", "seed")  # a run directory never changes these
 _PACKAGES = ("rewardgen", "gymnasium", "mujoco", "stable-baselines3", "torch", "numpy", "openai",
              "hydra-core", "open_clip_torch")
@@ -149,9 +151,18 @@ class RunStore:
         Kills its orphaned workers (which would keep writing into candidate folders) and removes
         half-written temporary files of atomic writes. Interrupted trainings are cleared where
         they are re-queued (:meth:`clear_interrupted`).
+
+        The walk for temporary files never enters a worker's folder (:data:`WORKER_DIRS`:
+        the parent writes nothing there, and a worker may have left a folder chain thousands
+        deep or a hundred thousand files), follows no link and goes at most
+        :data:`RECOVERY_DEPTH` folders down.
         """
         reaped = reap_stale_workers(self.root)
-        temps = [p for p in self.root.rglob(".*.tmp") if p.is_file()]
+        found = walk(self.root, max_depth=RECOVERY_DEPTH, skip=WORKER_DIRS)
+        for line in found.skipped:
+            log.warning("recovery: not searched for temporary files: %s", line)
+        temps = [self.root / p for p in found.files
+                 if p.name.startswith(".") and p.name.endswith(".tmp")]
         for path in temps:
             path.unlink(missing_ok=True)
         if reaped or temps:
@@ -270,16 +281,17 @@ class RunStore:
         """Empty a training folder a killed run left without ``result.json`` (but ``keep``).
 
         A retrained candidate must not mix its logs, TensorBoard events or progress with the
-        interrupted attempt's. Returns whether anything was removed.
+        interrupted attempt's. A worker's folder is removed whatever it holds (any depth, no
+        link followed); what cannot be removed is logged. Returns whether anything was removed.
         """
         if not path.is_dir() or (path / "result.json").exists():
             return False
         leftovers = sorted(p for p in path.iterdir() if p.name not in keep)
         for p in leftovers:
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
-            else:
-                p.unlink(missing_ok=True)
+            try:
+                remove_tree(p)
+            except UnsafeFileError as e:
+                log.warning("%s: %s", path.relative_to(self.root), e)
         if leftovers:
             self.event("training_interrupted", path=str(path.relative_to(self.root)),
                        removed=[p.name for p in leftovers])
@@ -352,7 +364,8 @@ def best_record(history: Sequence[Sequence[CandidateRecord]],
     earlier one, as the official code repeats the iteration from the same messages).
 
     Example:
-        >>> from rewardgen.runs.records import CandidateResult
+        >>> from rewardgen.runs.records import WORKER_DIRS, CandidateResult
+from rewardgen.runs.untrusted import UnsafeFileError, remove_tree, walk
         >>> def rec(g, f): return CandidateRecord(g, 0, "", CandidateResult("ok", fitness=f))
         >>> history = [[rec(0, 5.0)], [rec(1, 3.0)]]
         >>> best_record(history, "all_time").label, best_record(history, "iteration").label

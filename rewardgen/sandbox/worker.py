@@ -6,7 +6,8 @@ environment, resource limits and (where the OS allows) no network. A worker that
 code (``sandboxed=True``) runs inside bubblewrap (:mod:`.bwrap`) with ``sandbox.backend=bwrap``:
 its own user, pid and network namespaces, a read-only root, only its output folder writable and
 a seccomp filter. Its output is captured with a cap; a wall-clock timeout kills the tree. Every
-file the worker wrote is read back as hostile input (no links, FIFOs or oversized files).
+file the worker wrote is read back as hostile input (:mod:`rewardgen.runs.untrusted`), and the
+parent's own files of a sandboxed worker (its job, its log) lie beside its folder, not in it.
 Whatever the candidate does, the caller gets a :class:`CandidateResult` back: a failing
 candidate is a result, never a crash of the loop.
 """
@@ -14,7 +15,6 @@ candidate is a result, never a crash of the loop.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import shutil
@@ -29,16 +29,12 @@ from pathlib import Path
 
 from rewardgen.config import SandboxConfig
 from rewardgen.errors import SandboxError
-from rewardgen.runs.atomic import (
-    UnsafeFileError,
-    atomic_write_json,
-    atomic_write_text,
-    read_regular_file,
-)
-from rewardgen.runs.records import CandidateResult, WorkerJob
+from rewardgen.runs.atomic import atomic_write_json, atomic_write_text
+from rewardgen.runs.records import WORKER_DIRS, CandidateResult, WorkerJob
+from rewardgen.runs.untrusted import UnsafeFileError, load_json, remove_tree
 from rewardgen.sandbox import bwrap, limits, quota
 from rewardgen.sandbox.child import MEMORY_HINTS
-from rewardgen.sandbox.contract import RESULT_LIMIT_MB, tail
+from rewardgen.sandbox.contract import RESULT_LIMIT_MB, one_line, tail
 from rewardgen.sandbox.process_tree import Capture, ProcessTree
 from rewardgen.sandbox.program import source_sha256
 
@@ -95,6 +91,35 @@ def sanitised_env(gpu: str | None, extra: Mapping[str, str] | None = None,
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
+
+
+def worker_owned(out_dir: str | Path, sandboxed: bool) -> bool:
+    """Whether the worker owns ``out_dir``: a sandboxed worker's folder, or any worker's
+    ``train/`` (:data:`WORKER_DIRS`), which the parent reads as hostile and never writes."""
+    return sandboxed or Path(out_dir).name in WORKER_DIRS
+
+
+def job_files(out_dir: str | Path, sandboxed: bool) -> tuple[Path, Path]:
+    """Where the parent writes a worker's job and its captured output: ``(job.json, log)``.
+
+    A worker can write its whole folder (a ``worker.log`` made a folder, a job file replaced),
+    so for a folder the worker owns (:func:`worker_owned`) the parent keeps its own files beside
+    it: ``cand_XX/train.job.json`` and ``cand_XX/train.worker.log`` for ``cand_XX/train/``. A
+    trusted worker's folder holds them (``evaluation/job.json``, ``evaluation/worker.log``).
+    """
+    out_dir = Path(out_dir)
+    if worker_owned(out_dir, sandboxed):
+        return (out_dir.parent / f"{out_dir.name}.job.json",
+                out_dir.parent / f"{out_dir.name}.worker.log")
+    return out_dir / "job.json", out_dir / "worker.log"
+
+
+def _discard(path: Path) -> None:
+    """Remove what a worker left at ``path`` (a file, a link, a folder), or log why not."""
+    try:
+        remove_tree(path)
+    except UnsafeFileError as e:
+        log.warning("%s: %s", path.parent.name, e)
 
 
 def _preexec(cfg: SandboxConfig, gpu: bool, network_report_fd: int | None) -> Callable[[], None]:
@@ -184,7 +209,8 @@ def run_isolated(
     """Run ``target(job)`` in an isolated worker process and return its result.
 
     Args:
-        job: the candidate; ``job.out_dir`` receives job.json, result.json and worker.log.
+        job: the candidate; the worker writes ``job.out_dir`` (result.json); the job file and
+            the worker's log lie where :func:`job_files` says.
         cfg: limits, timeout, network policy and output cap.
         gpu: the GPU the worker may see (``CUDA_VISIBLE_DEVICES``), None for CPU only.
         target: ``module:function`` called with the job in the worker.
@@ -205,10 +231,10 @@ def run_isolated(
     out_dir = Path(job.out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     job = dataclasses.replace(job, out_dir=str(out_dir))
-    job_path = atomic_write_json(out_dir / "job.json", job.to_dict())
-    job_path.chmod(0o644)  # read by the sandbox's own uid when started as root
+    job_path, log_path = job_files(out_dir, sandboxed)
+    atomic_write_json(job_path, job.to_dict()).chmod(0o644)  # read by the sandbox's own uid
     result_path = out_dir / "result.json"
-    result_path.unlink(missing_ok=True)
+    _discard(result_path)
     use_gpu = bool(gpu)
     in_bwrap = sandboxed and cfg.backend == "bwrap"
     want_netns = not cfg.network and not in_bwrap  # bwrap brings its own network namespace
@@ -225,7 +251,8 @@ def run_isolated(
         _give_to_sandbox(out_dir)
         try:
             cmd, inherited = bwrap.command(
-                cmd, readable=bwrap.worker_paths(target, _task_paths(job.task, env)),
+                cmd, readable=[*bwrap.worker_paths(target, _task_paths(job.task, env)),
+                               str(job_path)],  # the job, beside the folder it may write
                 writable=[str(out_dir)], seccomp_fd=seccomp_fd, gpu=gpu, network=cfg.network,
                 tmp_mb=cfg.tmp_mb, shm_mb=cfg.shm_mb)
         except BaseException:
@@ -311,11 +338,11 @@ def run_isolated(
             capture.thread.join(timeout=5)
         proc.stdout.close()
         proc.stderr.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        _discard(Path(workdir))  # the worker's cwd and TMPDIR without bwrap: any depth
     wall = time.monotonic() - start
     stdout, stderr = out.text(), err.text()
     atomic_write_text(
-        out_dir / "worker.log",
+        log_path,
         f"== stdout ({out.total} bytes) ==\n{stdout}\n== stderr ({err.total} bytes) ==\n{stderr}\n",
     )
     source = getattr(job, "reward_source", None)  # training and scoring jobs carry one
@@ -327,7 +354,8 @@ def run_isolated(
         result.seed = job.seed
     if result.reward_sha256 is None and source:
         result.reward_sha256 = source_sha256(source)
-    if not result_path.exists() and killed_reason != STOPPED:
+    keep = not worker_owned(out_dir, sandboxed)  # never into a worker's own folder
+    if keep and not result_path.exists() and killed_reason != STOPPED:
         atomic_write_json(result_path, result.to_dict())
     log.info("candidate %s: %s %s (%.1f s)", out_dir.name, result.status, result.reason, wall)
     return result
@@ -342,30 +370,24 @@ def _collect(
     cfg: SandboxConfig,
     runs_reward: bool = False,
 ) -> CandidateResult:
+    """The worker's result.json read as hostile input; whatever is wrong with it is a result."""
     if killed_reason:
-        result_path.unlink(missing_ok=True)
+        _discard(result_path)
         return CandidateResult(status=status, reason=killed_reason, traceback=tail(stderr))
-    if result_path.exists() or result_path.is_symlink():
-        try:
-            raw = read_regular_file(result_path, RESULT_LIMIT_MB)
-        except UnsafeFileError as e:
-            result_path.unlink(missing_ok=True)
-            return CandidateResult(
-                status="failed",
-                reason=f"the worker wrote an unusable result.json ({e}); return fewer, shorter "
-                "reward components",
-                traceback=tail(stderr),
-            )
-        try:
-            return CandidateResult.from_dict(json.loads(raw))
-        except (ValueError, TypeError, AttributeError) as e:
-            result_path.unlink(missing_ok=True)
-            return CandidateResult(
-                status="failed",
-                reason=f"the worker wrote an unreadable result.json: {e}",
-                traceback=tail(stderr),
-            )
-    return CandidateResult(
-        status="failed", reason=death_reason(returncode, stderr, cfg, runs_reward),
-        traceback=tail(stderr)
-    )
+    if not (result_path.exists() or result_path.is_symlink()):
+        return CandidateResult(
+            status="failed", reason=death_reason(returncode, stderr, cfg, runs_reward),
+            traceback=tail(stderr)
+        )
+    try:
+        # NaN passes as a float: the reported view drops it, selection refuses a non-finite fitness
+        raw = load_json(result_path, RESULT_LIMIT_MB, under=result_path.parent, finite=False)
+        if not isinstance(raw, dict):
+            raise UnsafeFileError(f"result.json holds a {type(raw).__name__}, not an object")
+        return CandidateResult.from_dict(raw)
+    except UnsafeFileError as e:
+        reason = f"the worker wrote an unusable result.json ({e})"
+    except Exception as e:  # noqa: BLE001 - any field of the wrong type or value
+        reason = f"the worker wrote an unreadable result.json: {type(e).__name__}: {e}"
+    _discard(result_path)
+    return CandidateResult(status="failed", reason=one_line(reason), traceback=tail(stderr))

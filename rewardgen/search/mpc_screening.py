@@ -20,12 +20,10 @@ from typing import Any
 
 from rewardgen.errors import ConfigError
 from rewardgen.executors import Executor
-from rewardgen.runs.records import CandidateJob, CandidateResult
+from rewardgen.runs.records import SCREENING_DIR, CandidateJob, CandidateResult
 from rewardgen.runs.store import RunStore
 
 log = logging.getLogger(__name__)
-
-SCREENING_DIR = "screening"
 
 
 def below_best(fitness: float, best: float, margin: float) -> bool:

@@ -9,7 +9,6 @@ bounded file and kept only when they have the trusted episode lengths.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ import numpy as np
 
 from rewardgen.config import ExecutorConfig, RLConfig, SandboxConfig
 from rewardgen.executors import Executor
-from rewardgen.runs.records import ScoreJob
+from rewardgen.runs.records import PROCESS_DIR, ScoreJob
 from rewardgen.runs.trajectories import (
     OUTPUT_FILE,
     TRAJECTORY_FILE,
@@ -34,7 +33,6 @@ from rewardgen.sandbox.contract import component_name
 log = logging.getLogger(__name__)
 
 SCORER = "rewardgen.worker.score:score_trajectories"
-PROCESS_DIR = "process"
 _OUTPUT_LIMIT_MB = 64  # the scorer's output file, read back as hostile input
 
 
@@ -76,7 +74,7 @@ def run_scorer(source: str, out_dir: Path, trajectories: Sequence[Trajectory],
     per-step rewards and components are read from a plain, bounded file and kept only when they
     have the trusted episode lengths.
     """
-    from rewardgen.runs.atomic import read_regular_file
+    from rewardgen.runs.untrusted import load_json
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stage_inputs(out_dir, trajectories, **({"components": True} if components else {}))
@@ -93,7 +91,7 @@ def run_scorer(source: str, out_dir: Path, trajectories: Sequence[Trajectory],
     rewards: list[list[float]] | None = None
     steps: list[list[dict[str, float]]] | None = None
     try:
-        raw = json.loads(read_regular_file(out_dir / OUTPUT_FILE, _OUTPUT_LIMIT_MB))
+        raw = load_json(out_dir / OUTPUT_FILE, _OUTPUT_LIMIT_MB)
         lengths = [t.length for t in trajectories]
         checked = [_finite(r, n) for r, n in zip(raw["rewards"], lengths, strict=True)]
         rewards = None if any(r is None for r in checked) else checked  # type: ignore[assignment]

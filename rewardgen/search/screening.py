@@ -35,7 +35,7 @@ import numpy as np
 from rewardgen.config import SandboxConfig, as_sandbox_config
 from rewardgen.errors import ConfigError
 from rewardgen.executors import Executor
-from rewardgen.runs.records import CandidateResult
+from rewardgen.runs.records import SCREENING_DIR, CandidateResult
 from rewardgen.runs.store import CandidateRecord, RunStore
 from rewardgen.runs.trajectories import (
     TRAJECTORY_FILE,
@@ -58,7 +58,6 @@ from rewardgen.search.tpe import (
 
 log = logging.getLogger(__name__)
 
-SCREENING_DIR = "screening"
 EPISODES_PER_CANDIDATE = 100  # CARD's trajectory_num: episodes each passed candidate adds
 MAX_POOL = 200  # episodes per screening at most (CARD: up to 10 x 100), spread by fitness
 SCREENINGS = ("none", "trajectory_preference", "mpc")  # mpc: rewardgen/search/mpc_screening.py

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rewardgen.runs.atomic import UnsafeFileError, read_regular_file
+from rewardgen.runs.untrusted import (
+    MAX_ENTRIES,
+    TooManyEntriesError,
+    UnsafeFileError,
+    list_dir,
+    read_regular_file,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -59,16 +64,16 @@ def list_checkpoints(folder: str | Path, max_count: int = MAX_CHECKPOINTS) -> li
     """
     folder = Path(folder)
     try:
-        st = os.lstat(folder)
-    except OSError:
-        return []
-    if not stat.S_ISDIR(st.st_mode):
-        return []
+        entries = list_dir(folder, max_entries=MAX_ENTRIES)
+    except TooManyEntriesError as e:
+        raise CheckpointError(str(e)) from e
+    except UnsafeFileError:
+        return []  # missing, not a folder, or a link
     found = []
-    for name in os.listdir(folder):
-        match = NAME.match(name)
-        if match:
-            found.append((int(match.group(1)), folder / name))
+    for entry in entries:
+        match = NAME.match(entry.name)
+        if match and entry.kind == "file":
+            found.append((int(match.group(1)), folder / entry.name))
     if len(found) > max_count:
         raise CheckpointError(f"{len(found)} checkpoints (at most {max_count} expected)")
     return sorted(found)

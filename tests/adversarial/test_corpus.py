@@ -114,7 +114,7 @@ def test_program_is_contained_with_its_reason(
         assert len(outcome.result.traceback) <= TRACEBACK_CAP
         out_dir = outcome.out_dir
         assert (out_dir / "result.json").stat().st_size <= RESULT_CAP_BYTES
-        assert (out_dir / "train" / "worker.log").is_file()
+        assert (out_dir / "train.worker.log").is_file()
 
 
 def test_corpus_is_large_and_every_layer_is_exercised(

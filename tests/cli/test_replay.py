@@ -80,7 +80,7 @@ def test_replay_trains_each_program_in_a_worker_and_writes_the_table(tmp_path, c
         assert result["env_steps"] == row["env_steps"] == 128
         # Trained in the sandbox, measured by the trusted evaluator: both leave their job files.
         seed_dir = out / label.strip("[]") / "seed0"
-        assert (seed_dir / "train" / "job.json").is_file()
+        assert (seed_dir / "train.job.json").is_file()
         assert (seed_dir / "evaluation" / "job.json").is_file()
     bad = rows["forbidden.py"]
     assert bad["statuses"] == ["rejected"] and bad["fitness_mean"] is None
@@ -124,3 +124,25 @@ def test_schedule_replay_of_a_recorded_run_prints_what_it_saves(tmp_path):
     bad = subprocess.run([script, "--schedule", "halving", str(run_dir), "rungs"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "is not key=value" in bad.stderr
+
+
+def test_programs_below_a_workers_folder_or_not_plain_files_are_not_read(tmp_path):
+    import os
+
+    cand = tmp_path / "gen_000" / "cand_00"
+    (cand / "train" / "sub").mkdir(parents=True)
+    (cand / "reward.py").write_text(GOOD)
+    (cand / "train" / "reward.py").write_text(CENTERED)  # planted by the worker
+    os.mkfifo(cand / "train" / "sub" / "reward.py")
+    (tmp_path / "gen_000" / "cand_01").mkdir()
+    os.mkfifo(tmp_path / "gen_000" / "cand_01" / "reward.py")  # would block a read forever
+    (tmp_path / "gen_000" / "cand_02").mkdir()
+    (tmp_path / "gen_000" / "cand_02" / "reward.py").symlink_to("/etc/passwd")
+    (tmp_path / "gen_000" / "cand_03").mkdir()
+    (tmp_path / "gen_000" / "cand_03" / "reward.py").write_bytes(b"\xff\xfe")
+
+    programs = find_programs(tmp_path)
+
+    assert [p.label for p in programs] == ["gen_000/cand_00", "gen_000/cand_03"]
+    assert programs[0].source == GOOD
+    assert programs[1].source is None and "cannot be read" in (programs[1].error or "")

@@ -55,7 +55,7 @@ def test_real_candidate_trains_on_a_node_and_its_artifacts_come_back(cluster, tm
     assert result.status == "ok", (result.reason, result.traceback)
     assert result.env_steps >= 256 and result.fitness is not None
     # Sandboxed training and the trusted evaluation both ran on the node; all came back.
-    for name in ("result.json", "policy.zip", "trajectories.npz", "train/worker.log",
+    for name in ("result.json", "policy.zip", "trajectories.npz", "train.worker.log",
                  "train/progress.json", "evaluation/result.json", "evaluation/worker.log"):
         assert (out_dir / name).is_file(), name
     assert list((out_dir / "train" / "checkpoints").glob("*.safetensors"))

@@ -89,7 +89,7 @@ def test_progress_runs_on_inverted_pendulum_with_the_loopback_server(tmp_path):
     summary, requests = _server_run(tmp_path, "inverted_pendulum", PENDULUM_PROGRESS)
     assert summary["statuses"] == {"ok": 4}
     assert len(requests) == 2 and "bonus: [" in requests[1][3]["content"]
-    job = json.loads((tmp_path / "run" / "gen_001" / "cand_00" / "train" / "job.json").read_text())
+    job = json.loads((tmp_path / "run" / "gen_001" / "cand_00" / "train.job.json").read_text())
     assert job["reward_kind"] == "progress" and job["reward_options"]["bonus"] == "count"
 
 

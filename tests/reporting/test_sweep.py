@@ -249,3 +249,21 @@ def test_not_a_sweep_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(RunDirError, match=r"holds no run directories .*rewardgen --multirun"):
         main_sweep(tmp_path / "empty")
+
+
+def test_runs_planted_in_a_workers_folder_and_fifos_do_not_count(tmp_path):
+    _fake_run(tmp_path, "0", "hopper", 0, best=None, final=None)  # trained nothing
+    train = tmp_path / "0" / "gen_000" / "cand_00" / "train"
+    for k in range(3):  # what a worker could plant in its own folder
+        _fake_run(train, f"run_{k}", "hopper", k, best=900.0, final=(1000.0, 1.0, 0.0))
+    _fake_run(tmp_path / "0" / "gen_000", "x", "hopper", 5, best=900.0, final=(1000.0, 1.0, 0.0))
+    os.mkfifo(train / "manifest.json")
+    (tmp_path / "elsewhere").mkdir()
+    _fake_run(tmp_path / "elsewhere", "linked", "hopper", 6, best=900.0, final=(1000.0, 1.0, 0.0))
+    (tmp_path / "1").symlink_to(tmp_path / "elsewhere" / "linked")
+    (tmp_path / "2").mkdir()
+    os.mkfifo(tmp_path / "2" / "manifest.json")  # not a regular file: not a run
+    runs = find_runs(tmp_path)
+    assert [Path(r.run_dir).name for r in runs] == ["0", "linked"]  # linked: 2 folders down
+    [hopper] = group_runs(runs[:1])
+    assert hopper.beats_human is None and hopper.finished == 0

@@ -165,3 +165,34 @@ def test_a_non_finite_fitness_is_never_the_best(bad):
     assert best_record(history, "iteration").label == "gen_001/cand_00"
     assert best_record([[rec(0, 0, bad)]], "all_time") is None
     assert best_record([[rec(0, 0, 1.0)], [rec(1, 0, bad)]], "iteration").label == "gen_000/cand_00"
+
+
+def _deep_chain(root: Path, depth: int) -> None:
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        os.close(os.open(".bait.tmp", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    finally:
+        os.close(fd)
+
+
+def test_recovery_and_clearing_survive_what_a_worker_left_in_train(tmp_path):
+    store = RunStore.create(tmp_path / "run", {"task": "hopper"})
+    cand = store.cand_dir(0, 0)
+    train = cand / "train"
+    train.mkdir(parents=True)
+    _deep_chain(train, 1500)  # rglob and shutil.rmtree raised RecursionError on this
+    os.mkfifo(train / ".result.json.x.tmp")
+    (train / "link.tmp").symlink_to(tmp_path / "outside.tmp")
+    (tmp_path / "outside.tmp").write_text("not the run's")
+    (cand / ".result.json.abc.tmp").write_text("half")  # the parent's own, in its own folder
+    (cand / "reward.py").write_text("x")
+    assert store.recover() == {"killed_workers": [], "temp_files": 1}
+    assert (train / ".result.json.x.tmp").exists()  # nothing below train/ is the parent's
+    assert store.clear_interrupted(cand, keep=("reward.py",))
+    assert sorted(p.name for p in cand.iterdir()) == ["reward.py"]
+    assert (tmp_path / "outside.tmp").read_text() == "not the run's"

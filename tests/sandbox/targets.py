@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rewardgen.runs.records import CandidateJob, CandidateResult
@@ -188,3 +189,51 @@ def sleep_forever_marked(job: CandidateJob) -> CandidateResult:
     Path(job.out_dir, "started").write_text("yes")
     while True:
         time.sleep(1)
+
+
+def _leave(job: CandidateJob, make: Callable[[Path], None]) -> CandidateResult:
+    """Leave ``make``'s shape as result.json and exit before the child writes its own."""
+    make(Path(job.out_dir) / "result.json")
+    os._exit(0)
+
+
+def result_fifo(job: CandidateJob) -> CandidateResult:
+    return _leave(job, os.mkfifo)
+
+
+def result_folder(job: CandidateJob) -> CandidateResult:
+    return _leave(job, lambda p: (p / "inside").mkdir(parents=True))
+
+
+def result_symlink(job: CandidateJob) -> CandidateResult:
+    return _leave(job, lambda p: p.symlink_to("/etc/passwd"))
+
+
+def result_deep(job: CandidateJob) -> CandidateResult:
+    return _leave(job, lambda p: p.write_text("[" * 200_000 + "]" * 200_000))
+
+
+def result_huge_int(job: CandidateJob) -> CandidateResult:
+    return _leave(job, lambda p: p.write_text('{"status": "ok", "env_steps": ' + "9" * 400 + "}"))
+
+
+def result_wrong_types(job: CandidateJob) -> CandidateResult:
+    return _leave(job, lambda p: p.write_text('{"status": ["ok"], "reason": {"a": 1}}'))
+
+
+def log_as_folder(job: CandidateJob) -> CandidateResult:
+    (Path(job.out_dir) / "worker.log" / "inside").mkdir(parents=True)
+    (Path(job.out_dir) / "job.json").unlink(missing_ok=True)
+    return CandidateResult(status="ok", fitness=1.0)
+
+
+def deep_chain_in_cwd(job: CandidateJob) -> CandidateResult:
+    """A folder chain past the recursion limit in the worker's private working directory."""
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(1500):
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(fd)
+    return CandidateResult(status="ok", fitness=1.0, reason=os.getcwd())

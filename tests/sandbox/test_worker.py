@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import time
@@ -63,9 +64,11 @@ def test_normal_result_is_read_back_and_files_written(tmp_path: Path) -> None:
     assert result.wall_time_s == 0.25  # the child's own value is kept
     assert result.seed == 7 and result.reward_sha256 and len(result.reward_sha256) == 64
     out = tmp_path / "cand_00"
-    assert json.loads((out / "job.json").read_text())["out_dir"] == str(out.resolve())
+    # the parent's own files lie beside the sandboxed worker's folder, not in it
+    assert json.loads((tmp_path / "cand_00.job.json").read_text())["out_dir"] == str(out.resolve())
     assert json.loads((out / "result.json").read_text())["fitness"] == 1.5
-    assert "== stderr" in (out / "worker.log").read_text()
+    assert "== stderr" in (tmp_path / "cand_00.worker.log").read_text()
+    assert sorted(p.name for p in out.iterdir()) == ["result.json"]
 
 
 def test_dict_result_and_wall_time_filled(tmp_path: Path) -> None:
@@ -82,7 +85,7 @@ def test_timeout_kills_the_whole_tree(tmp_path: Path) -> None:
     assert 3 <= result.wall_time_s < 10 and time.monotonic() - start < 12
     pids = [int(p) for p in (tmp_path / "cand_00" / "pids.txt").read_text().split()]
     assert _wait_gone(pids) == []
-    assert json.loads((tmp_path / "cand_00" / "result.json").read_text())["status"] == "timeout"
+    assert not (tmp_path / "cand_00" / "result.json").exists()  # never written into its folder
 
 
 def test_grandchildren_are_killed_after_a_clean_exit(tmp_path: Path) -> None:
@@ -143,7 +146,7 @@ def test_reward_program_frames_are_kept_in_the_traceback(tmp_path: Path) -> None
 def test_output_is_capped_keeping_head_and_tail(tmp_path: Path) -> None:
     result = run_isolated(_job(tmp_path), _cfg(output_limit_kb=64), target=T + "print_10mb")
     assert result.status == "ok"
-    log_text = (tmp_path / "cand_00" / "worker.log").read_text()
+    log_text = (tmp_path / "cand_00.worker.log").read_text()
     assert len(log_text) < 64 * 1024 + 1024
     assert "HEAD-OF-STDOUT" in log_text and "TAIL-OF-STDOUT" in log_text
     assert "bytes omitted" in log_text and "some stderr" in log_text
@@ -210,6 +213,9 @@ def test_exit_code_and_last_stderr_line(tmp_path: Path) -> None:
     assert result.status == "failed"
     assert result.reason == "exit code 3: giving up now"
     assert "giving up now" in result.traceback
+    assert not (tmp_path / "cand_00" / "result.json").exists()  # the parent writes none there
+    trusted = run_isolated(_job(tmp_path), _cfg(), target=T + "exit_3", sandboxed=False)
+    assert trusted.status == "failed"  # a trusted worker's folder gets the parent's result
     assert json.loads((tmp_path / "cand_00" / "result.json").read_text())["status"] == "failed"
 
 
@@ -264,3 +270,36 @@ def test_sanitised_env_is_an_allowlist(monkeypatch: pytest.MonkeyPatch) -> None:
                                         "XLA_PYTHON_CLIENT_MEM_FRACTION"}
     assert os.environ["GITHUB_TOKEN"] == "x"
     assert "XLA_PYTHON_CLIENT_MEM_FRACTION" not in sanitised_env(None)
+
+
+@pytest.mark.parametrize(("target", "reason"), [
+    ("result_fifo", r"result\.json is not a regular file \(a FIFO\)"),
+    ("result_folder", r"result\.json is not a regular file \(a folder\)"),
+    ("result_symlink", r"result\.json is a symbolic link"),
+    ("result_deep", r"result\.json is nested 200000 deep \(limit 64\)"),
+    ("result_huge_int", r"result\.json holds an integer of 400 digits"),
+    ("result_wrong_types", r"unreadable result\.json: ValueError: unknown candidate status"),
+])  # fmt: skip
+def test_a_hostile_result_json_is_a_failed_result_and_is_discarded(target: str, reason: str,
+                                                                  tmp_path: Path) -> None:
+    start = time.monotonic()
+    result = run_isolated(_job(tmp_path), _cfg(), target=T + target)
+    assert time.monotonic() - start < 15  # a FIFO never blocks the parent
+    assert result.status == "failed" and result.fitness is None
+    assert re.search(reason, result.reason), result.reason
+    assert "\n" not in result.reason
+    out = tmp_path / "cand_00"
+    assert not (out / "result.json").exists() and not (out / "result.json").is_symlink()
+
+
+def test_the_parents_files_survive_a_worker_that_takes_their_old_names(tmp_path: Path) -> None:
+    result = run_isolated(_job(tmp_path), _cfg(), target=T + "log_as_folder")
+    assert result.status == "ok" and result.fitness == 1.0
+    assert (tmp_path / "cand_00.worker.log").is_file()
+    assert (tmp_path / "cand_00" / "worker.log").is_dir()  # the worker's, left alone
+
+
+def test_a_deep_chain_in_the_working_directory_is_removed(tmp_path: Path) -> None:
+    result = run_isolated(_job(tmp_path), _cfg(), target=T + "deep_chain_in_cwd")
+    assert result.status == "ok" and result.fitness == 1.0
+    assert not Path(result.reason).exists()  # shutil.rmtree raised RecursionError here

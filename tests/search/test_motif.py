@@ -70,7 +70,7 @@ def _check_run(root: Path, labels_from: str) -> dict[str, Any]:
     ):
         assert (root / "motif" / name).is_file(), name
     cand = root / "gen_000" / "cand_00"
-    job = json.loads((cand / "train" / "job.json").read_text())
+    job = json.loads((cand / "train.job.json").read_text())
     options = job["reward_options"]
     assert job["reward_kind"] == "motif" and options["coefficient"] == 0.1
     assert options["env_reward"] == "sparse" and options["env_coefficient"] == 1.0

@@ -35,7 +35,7 @@ def _check_run_dir(root: Path, method: str) -> dict:
     assert "candidate_done" in events and "best_updated" in events
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["method"] == method
-    for name in ("result.json", "policy.zip", "train/job.json", "evaluation/job.json",
+    for name in ("result.json", "policy.zip", "train.job.json", "evaluation/job.json",
                  "vision.json"):
         assert (root / "gen_000" / "cand_00" / name).is_file(), name
     assert (root / "best" / "policy.zip").is_file()
@@ -51,7 +51,7 @@ def test_clip_method_trains_end_to_end(tmp_path: Path) -> None:
     )
     run(cfg, tmp_path / "run", False)
     _check_run_dir(tmp_path / "run", "clip")
-    job = json.loads((tmp_path / "run" / "gen_000" / "cand_00" / "train" / "job.json").read_text())
+    job = json.loads((tmp_path / "run" / "gen_000" / "cand_00" / "train.job.json").read_text())
     assert job["reward_kind"] == "clip" and job["vision"]["clip"]["alpha"] == 0.5
     assert job["rl"]["algo"] == "sac"
 
