@@ -3,6 +3,7 @@ proposer, checks from the sandbox, training from the executor, files from the st
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +35,7 @@ from rewardgen.search.ranking import (
 from rewardgen.search.schedule import make_pruner
 from rewardgen.search.screening import Screener
 from rewardgen.tasks.spec import TaskSpec, load_task
+from rewardgen.train.brax_config import ARRAY_RULES, is_brax
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class Loop:
         self.ui = ui
         self.task: TaskSpec = load_task(cfg.task)
         self.info = TaskPromptInfo.from_task(self.task)
+        if is_brax(dict(cfg.rl)):  # the program is compiled: array-style code only
+            self.info = dataclasses.replace(self.info, code_rules=ARRAY_RULES)
         self.method: Method = make_method(cfg.method, self.task, self.info, cfg.llm)
         self.proposer = proposer or make_proposer(cfg.llm, store.root)
         self.executor = executor or make_executor(cfg.executor, cfg.sandbox, cfg.rl, cfg.device)

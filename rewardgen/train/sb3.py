@@ -59,6 +59,23 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def policy_device(device: str, policy: str) -> str:
+    """The device an SB3 policy trains on: ``auto`` keeps MLP policies on the CPU.
+
+    SB3's PPO documentation: PPO with an MLP policy is meant to run on the CPU (the GPU is
+    slower for such small networks); CNN policies (and CLIP or rl=brax_ppo work) use the GPU.
+
+    Example:
+        >>> policy_device("auto", "MlpPolicy")
+        'cpu'
+        >>> policy_device("cuda:1", "MlpPolicy")
+        'cuda:1'
+    """
+    if device == "auto" and policy == "MlpPolicy":
+        return "cpu"
+    return resolve_device(device)
+
+
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in override.items():
@@ -283,7 +300,7 @@ def build_model(job: CandidateJob, env: VecEnv, tb_dir: str | None) -> BaseAlgor
         raise ConfigError(f"rl.algo {algo_name!r} is not one of {sorted(ALGORITHMS)}")
     kwargs = hyperparams_for(job.rl, job.task)
     kwargs["policy_kwargs"] = _policy_kwargs(kwargs.get("policy_kwargs"))
-    device = resolve_device(job.device)
+    device = policy_device(job.device, str(job.rl.get("policy", "MlpPolicy")))
     try:
         return ALGORITHMS[algo_name](
             job.rl.get("policy", "MlpPolicy"),
@@ -308,6 +325,7 @@ __all__ = [
     "hyperparams_for",
     "make_env",
     "make_vec_env",
+    "policy_device",
     "resolve_device",
     "reward_fn_for",
 ]
