@@ -32,28 +32,57 @@ from rewardgen.sandbox.surface import (
 )
 
 # value-dependent output shapes: not traceable (jax needs a static size=)
-UNTRACEABLE = ("nonzero", "argwhere", "flatnonzero", "unique", "bincount", "histogram",
-               "select", "delete", "insert", "resize", "isscalar")
+UNTRACEABLE = (
+    "nonzero",
+    "argwhere",
+    "flatnonzero",
+    "unique",
+    "bincount",
+    "histogram",
+    "select",
+    "delete",
+    "insert",
+    "resize",
+    "isscalar",
+)
 ABSENT_UNDER_JAX = {
-    **{n: "its result's shape depends on the values, which cannot be compiled; use np.where"
-       for n in UNTRACEABLE},
+    **{
+        n: "its result's shape depends on the values, which cannot be compiled; use np.where"
+        for n in UNTRACEABLE
+    },
     "ascontiguousarray": "jax arrays have no memory layout to choose; use np.asarray",
     "copyto": "jax arrays are immutable; build a new array with np.where",
 }
 _MATH_CONSTANTS = {"pi": np.pi, "e": np.e, "inf": np.inf, "nan": np.nan, "tau": 2 * np.pi}
 # math names whose jnp twin has another name
-_MATH_ALIASES = {"fabs": "abs", "pow": "power", "atan2": "arctan2", "acos": "arccos",
-                 "asin": "arcsin", "atan": "arctan", "acosh": "arccosh", "asinh": "arcsinh",
-                 "atanh": "arctanh", "isclose": "isclose", "remainder": "remainder",
-                 "fmod": "fmod", "copysign": "copysign", "hypot": "hypot", "ldexp": "ldexp",
-                 "degrees": "degrees", "radians": "radians", "trunc": "trunc"}
+_MATH_ALIASES = {
+    "fabs": "abs",
+    "pow": "power",
+    "atan2": "arctan2",
+    "acos": "arccos",
+    "asin": "arcsin",
+    "atan": "arctan",
+    "acosh": "arccosh",
+    "asinh": "arcsinh",
+    "atanh": "arctanh",
+    "isclose": "isclose",
+    "remainder": "remainder",
+    "fmod": "fmod",
+    "copysign": "copysign",
+    "hypot": "hypot",
+    "ldexp": "ldexp",
+    "degrees": "degrees",
+    "radians": "radians",
+    "trunc": "trunc",
+}
 
 
 def _numeric(out: Any, what: str, depth: int = 0) -> Any:
     if isinstance(out, (jax.Array, np.ndarray, np.generic)):
         if np.dtype(out.dtype).kind not in BUILD_KINDS:
-            raise RewardCodeError(f"{what} produced dtype {out.dtype}; reward programs may only "
-                                  "build numeric arrays")
+            raise RewardCodeError(
+                f"{what} produced dtype {out.dtype}; reward programs may only build numeric arrays"
+            )
     elif isinstance(out, (tuple, list)) and depth < 2:
         for item in out:
             _numeric(item, what, depth + 1)
@@ -77,8 +106,10 @@ class _JaxArrayTypeMeta(type):
         return isinstance(obj, (jax.Array, np.ndarray))
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        raise RewardCodeError("np.ndarray(...) is not available to reward programs; build "
-                              "arrays with np.array, np.zeros or np.full")
+        raise RewardCodeError(
+            "np.ndarray(...) is not available to reward programs; build "
+            "arrays with np.array, np.zeros or np.full"
+        )
 
 
 class ndarray(metaclass=_JaxArrayTypeMeta):  # noqa: N801 - stands in for np.ndarray
@@ -86,8 +117,11 @@ class ndarray(metaclass=_JaxArrayTypeMeta):  # noqa: N801 - stands in for np.nda
 
 
 def _members(module: Any, names: Iterable[str], label: str) -> dict[str, Any]:
-    return {n: guard(getattr(module, n), f"{label}.{n}") for n in names
-            if n not in ABSENT_UNDER_JAX and hasattr(module, n)}
+    return {
+        n: guard(getattr(module, n), f"{label}.{n}")
+        for n in names
+        if n not in ABSENT_UNDER_JAX and hasattr(module, n)
+    }
 
 
 class _Namespace(RewardNamespace):
@@ -96,8 +130,9 @@ class _Namespace(RewardNamespace):
     def __getattr__(self, name: str) -> Any:
         why = ABSENT_UNDER_JAX.get(name)
         if why:
-            raise AttributeError(f"np.{name} is not available to reward programs under "
-                                 f"rl=brax_ppo: {why}")
+            raise AttributeError(
+                f"np.{name} is not available to reward programs under rl=brax_ppo: {why}"
+            )
         return super().__getattr__(name)
 
 

@@ -33,26 +33,40 @@ PLATFORMS = ("cpu", "cuda")  # the blob runs on the trainer's accelerator or on 
 MAX_BLOB_BYTES = 2_000_000
 # (exception type name, fix): what the LLM should write instead
 FIXES = (
-    ("TracerBoolConversionError", "use np.where(cond, a, b), np.logical_and/or or "
-     "np.maximum/np.minimum instead of if, while, and/or/not, a ternary or builtin max/min on "
-     "state values"),
-    ("ConcretizationTypeError", "keep values as arrays: no float(), int(), bool(), .item() or "
-     "math.* on state values; use np functions"),
-    ("TracerIntegerConversionError", "do not use state values as Python ints (range, "
-     "indexing); use np.where or fixed indices"),
-    ("TracerArrayConversionError", "do not convert state values to Python or numpy objects; "
-     "use np functions on them"),
+    (
+        "TracerBoolConversionError",
+        "use np.where(cond, a, b), np.logical_and/or or "
+        "np.maximum/np.minimum instead of if, while, and/or/not, a ternary or builtin max/min on "
+        "state values",
+    ),
+    (
+        "ConcretizationTypeError",
+        "keep values as arrays: no float(), int(), bool(), .item() or "
+        "math.* on state values; use np functions",
+    ),
+    (
+        "TracerIntegerConversionError",
+        "do not use state values as Python ints (range, indexing); use np.where or fixed indices",
+    ),
+    (
+        "TracerArrayConversionError",
+        "do not convert state values to Python or numpy objects; use np functions on them",
+    ),
     ("NonConcreteBooleanIndexError", "use np.where(mask, x, 0.0) instead of x[mask]"),
 )
-_IMMUTABLE = "build a new array (np.array([...]), np.where) instead of assigning items; arrays " \
-             "are immutable under rl=brax_ppo"
+_IMMUTABLE = (
+    "build a new array (np.array([...]), np.where) instead of assigning items; arrays "
+    "are immutable under rl=brax_ppo"
+)
 
 
-def _import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (),
-            level: int = 0) -> RewardNamespace:
+def _import(
+    name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
+) -> RewardNamespace:
     if level or name not in JAX_NAMESPACES:
-        raise ImportError(f"import of {name!r} is not available in reward code; use "
-                          f"{', '.join(JAX_NAMESPACES)}")
+        raise ImportError(
+            f"import of {name!r} is not available in reward code; use {', '.join(JAX_NAMESPACES)}"
+        )
     module = JAX_NAMESPACES[name]
     for attr in fromlist or ():
         if attr.startswith("_") or attr not in vars(module):
@@ -66,7 +80,9 @@ def load_traceable(source: str, entry: str = "compute_reward") -> Callable[..., 
     numpy_view = JAX_NAMESPACES["numpy"]
     namespace: dict[str, Any] = {
         "__builtins__": {**SAFE_BUILTINS, "__import__": _import},
-        "np": numpy_view, "numpy": numpy_view, "math": JAX_NAMESPACES["math"],
+        "np": numpy_view,
+        "numpy": numpy_view,
+        "math": JAX_NAMESPACES["math"],
         "__name__": "reward_program",
     }
     try:
@@ -81,8 +97,9 @@ def load_traceable(source: str, entry: str = "compute_reward") -> Callable[..., 
 
 def program_line(exc: BaseException) -> int | None:
     """The deepest line of the reward program in ``exc``'s traceback."""
-    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__)
-             if f.filename == PROGRAM_FILENAME]
+    lines = [
+        f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == PROGRAM_FILENAME
+    ]
     return lines[-1] if lines else None
 
 
@@ -112,18 +129,22 @@ def _scalar(value: Any, what: str) -> Any:
 def _checked_output(out: Any) -> tuple[Any, dict[str, Any]]:
     """The program's (total, components) as float32 scalars per state; raise on anything else."""
     if not isinstance(out, tuple) or len(out) != 2:
-        raise RewardCodeError(f"compute_reward must return (total, components), got "
-                              f"{type(out).__name__}")
+        raise RewardCodeError(
+            f"compute_reward must return (total, components), got {type(out).__name__}"
+        )
     total, components = out
     if not isinstance(components, dict):
         raise RewardCodeError(f"components must be a dict, got {type(components).__name__}")
     if len(components) > MAX_COMPONENTS:
-        raise RewardCodeError(f"components has {len(components)} entries; return at most "
-                              f"{MAX_COMPONENTS} named terms")
+        raise RewardCodeError(
+            f"components has {len(components)} entries; return at most {MAX_COMPONENTS} named terms"
+        )
     for key in components:
         if not isinstance(key, str) or len(key) > MAX_COMPONENT_NAME:
-            raise RewardCodeError(f"component names must be strings under {MAX_COMPONENT_NAME} "
-                                  f"characters, got {key!r:.60}")
+            raise RewardCodeError(
+                f"component names must be strings under {MAX_COMPONENT_NAME} "
+                f"characters, got {key!r:.60}"
+            )
     clean = {k: _scalar(v, f"component {k!r}") for k, v in components.items()}
     return _scalar(total, "total reward"), clean
 
@@ -153,25 +174,29 @@ def export_reward(fn: Callable[..., Any], state_zeros: Any, action_size: int) ->
 
     batched = jax.jit(jax.vmap(per_state))
     try:
-        exported = export.export(batched, platforms=PLATFORMS)(state_spec, action_spec,
-                                                               state_spec)
+        exported = export.export(batched, platforms=PLATFORMS)(state_spec, action_spec, state_spec)
         blob = bytes(exported.serialize())
     except RewardCodeError:
         raise
     except NotImplementedError as e:
         if "host_callback" in str(e) or "callback" in str(e):
-            raise RewardCodeError("does not compile for rl=brax_ppo: it calls back to the "
-                                  "host (a Python callback); write it with np functions only")\
-                from e
+            raise RewardCodeError(
+                "does not compile for rl=brax_ppo: it calls back to the "
+                "host (a Python callback); write it with np functions only"
+            ) from e
         raise RewardCodeError(trace_reason(e)) from e
     except Exception as e:  # noqa: BLE001 - any trace failure of generated code is a result
         raise RewardCodeError(trace_reason(e)) from e
     if exported.ordered_effects or exported.unordered_effects:
-        raise RewardCodeError("does not compile for rl=brax_ppo: it has side effects (host "
-                              "callbacks); write it with np functions only")
+        raise RewardCodeError(
+            "does not compile for rl=brax_ppo: it has side effects (host "
+            "callbacks); write it with np functions only"
+        )
     if len(blob) > MAX_BLOB_BYTES:
-        raise RewardCodeError(f"the compiled program is {len(blob)} bytes (limit "
-                              f"{MAX_BLOB_BYTES}); write a shorter program without long loops")
+        raise RewardCodeError(
+            f"the compiled program is {len(blob)} bytes (limit "
+            f"{MAX_BLOB_BYTES}); write a shorter program without long loops"
+        )
     return blob
 
 

@@ -32,9 +32,13 @@ TRAIN_KEYS = frozenset({
     "gae_lambda", "max_grad_norm", "normalize_advantage", "num_eval_envs", "deterministic_eval",
 })  # fmt: skip
 NETWORK_KEYS = frozenset({"policy_hidden_layer_sizes", "value_hidden_layer_sizes"})
-UNSUPPORTED_METHODS = {"l2r": "an MPC controller", "progress": "a count bonus over progress cells",
-                       "motif": "a reward model of LLM preferences", "clip": "a CLIP reward",
-                       "vlm_preference": "a VLM preference reward model"}
+UNSUPPORTED_METHODS = {
+    "l2r": "an MPC controller",
+    "progress": "a count bonus over progress cells",
+    "motif": "a reward model of LLM preferences",
+    "clip": "a CLIP reward",
+    "vlm_preference": "a VLM preference reward model",
+}
 GPU_PACKAGES = ("jax", "brax", "mujoco.mjx")
 INSTALL_HINT = "pip install 'rewardgen[gpu]'"
 # what the prompt says under rl=brax_ppo: the program is compiled (traced once over arrays)
@@ -83,21 +87,31 @@ def refusal(task: TaskSpec) -> str | None:
     """
     head = f"task {task.name!r} ({task.env_id}) does not run on rl=brax_ppo"
     if task.env_id.startswith(("Humanoid-", "HumanoidStandup-")):
-        return (f"{head}: its XML uses the PGS solver, which MJX does not implement (Newton would "
-                "change the physics); use rl=ppo or rl=sac")
+        return (
+            f"{head}: its XML uses the PGS solver, which MJX does not implement (Newton would "
+            "change the physics); use rl=ppo or rl=sac"
+        )
     if task.env_id not in OFFERED_ENV_IDS:
-        return (f"{head}: only {', '.join(OFFERED_ENV_IDS)} are ported to MJX and parity-checked "
-                "against C MuJoCo; use rl=ppo or rl=sac")
+        return (
+            f"{head}: only {', '.join(OFFERED_ENV_IDS)} are ported to MJX and parity-checked "
+            "against C MuJoCo; use rl=ppo or rl=sac"
+        )
     for field in task.state:
         parsed = parse_source(field.source)
         if parsed.array not in MJX_ARRAYS:
-            why = ("an env attribute outside MuJoCo's data" if parsed.array == "env"
-                   else f"{parsed.array}, which MJX does not compute as gymnasium's C MuJoCo does")
-            return (f"{head}: State field {field.name!r} reads {field.source!r} ({why}); drop the "
-                    "field or use rl=ppo")
+            why = (
+                "an env attribute outside MuJoCo's data"
+                if parsed.array == "env"
+                else f"{parsed.array}, which MJX does not compute as gymnasium's C MuJoCo does"
+            )
+            return (
+                f"{head}: State field {field.name!r} reads {field.source!r} ({why}); drop the "
+                "field or use rl=ppo"
+            )
     if task.env_kwargs.get("xml_file"):
-        return (f"{head}: env_kwargs.xml_file replaces the model whose parity was checked; use "
-                "rl=ppo")
+        return (
+            f"{head}: env_kwargs.xml_file replaces the model whose parity was checked; use rl=ppo"
+        )
     return None
 
 
@@ -115,15 +129,21 @@ def train_kwargs(job_rl: dict[str, Any], task_name: str) -> tuple[dict[str, Any]
     merged = hyperparams_for(job_rl, task_name)
     unknown = sorted(set(merged) - TRAIN_KEYS - NETWORK_KEYS)
     if unknown:
-        raise ConfigError(f"rl hyperparameters {unknown} are not Brax PPO's; allowed: "
-                          f"{', '.join(sorted(TRAIN_KEYS | NETWORK_KEYS))}")
+        raise ConfigError(
+            f"rl hyperparameters {unknown} are not Brax PPO's; allowed: "
+            f"{', '.join(sorted(TRAIN_KEYS | NETWORK_KEYS))}"
+        )
     network = {k: tuple(int(n) for n in merged.pop(k)) for k in NETWORK_KEYS if k in merged}
     merged.setdefault("num_envs", int(job_rl.get("n_envs", 1)))
-    envs, batch, minibatches = (int(merged.get(k, d)) for k, d in
-                                (("num_envs", 1), ("batch_size", 32), ("num_minibatches", 16)))
+    envs, batch, minibatches = (
+        int(merged.get(k, d))
+        for k, d in (("num_envs", 1), ("batch_size", 32), ("num_minibatches", 16))
+    )
     if envs < 1 or batch * minibatches % envs:
-        raise ConfigError(f"rl: batch_size * num_minibatches ({batch} * {minibatches}) must be a "
-                          f"multiple of num_envs ({envs}); change one of them")
+        raise ConfigError(
+            f"rl: batch_size * num_minibatches ({batch} * {minibatches}) must be a "
+            f"multiple of num_envs ({envs}); change one of them"
+        )
     return merged, network
 
 
@@ -141,22 +161,39 @@ def check_config(cfg: Any, task: TaskSpec) -> None:
         raise ConfigError(reason)
     method = str(OmegaConf.select(cfg, "method.name", default="") or "")
     if method in UNSUPPORTED_METHODS:
-        raise ConfigError(f"method={method} trains {UNSUPPORTED_METHODS[method]}, which "
-                          "rl=brax_ppo does not run (it trains compute_reward programs, the "
-                          "native and the sparse reward); use rl=ppo or rl=sac")
+        raise ConfigError(
+            f"method={method} trains {UNSUPPORTED_METHODS[method]}, which "
+            "rl=brax_ppo does not run (it trains compute_reward programs, the "
+            "native and the sparse reward); use rl=ppo or rl=sac"
+        )
     missing = missing_packages()
     if missing:
-        raise ConfigError(f"rl=brax_ppo needs {', '.join(missing)}, not installed here; "
-                          f"{INSTALL_HINT}")
+        raise ConfigError(
+            f"rl=brax_ppo needs {', '.join(missing)}, not installed here; {INSTALL_HINT}"
+        )
     rl = OmegaConf.to_container(cfg.rl, resolve=True)
     train_kwargs(rl, task.name)  # type: ignore[arg-type]
 
 
 def steps_per_update(kwargs: dict[str, Any]) -> int:
     """Env steps of one PPO update: ``batch_size * unroll_length * num_minibatches``."""
-    return (int(kwargs.get("batch_size", 32)) * int(kwargs.get("unroll_length", 10))
-            * int(kwargs.get("num_minibatches", 16)) * int(kwargs.get("action_repeat", 1)))
+    return (
+        int(kwargs.get("batch_size", 32))
+        * int(kwargs.get("unroll_length", 10))
+        * int(kwargs.get("num_minibatches", 16))
+        * int(kwargs.get("action_repeat", 1))
+    )
 
 
-__all__ = ["ARRAY_RULES", "BRAX_ALGO", "check_config", "INSTALL_HINT", "OFFERED_ENV_IDS", "is_brax", "missing_packages",
-           "refusal", "steps_per_update", "train_kwargs"]
+__all__ = [
+    "ARRAY_RULES",
+    "BRAX_ALGO",
+    "check_config",
+    "INSTALL_HINT",
+    "OFFERED_ENV_IDS",
+    "is_brax",
+    "missing_packages",
+    "refusal",
+    "steps_per_update",
+    "train_kwargs",
+]

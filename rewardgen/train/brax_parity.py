@@ -41,20 +41,26 @@ class Parity:
 
     @property
     def gaps(self) -> tuple[float, ...]:
-        return tuple(abs(m - c) / max(1.0, abs(c))
-                     for m, c in zip(self.mjx_returns, self.c_returns, strict=True))
+        return tuple(
+            abs(m - c) / max(1.0, abs(c))
+            for m, c in zip(self.mjx_returns, self.c_returns, strict=True)
+        )
 
     @property
     def ok(self) -> bool:
         return max(self.gaps) <= TOLERANCE
 
     def line(self) -> str:
-        return (f"{self.task}: {len(self.seeds)} seeds x {self.steps} steps, largest relative "
-                f"return gap {max(self.gaps):.4f} (tolerance {TOLERANCE}) -> "
-                f"{'ok' if self.ok else 'OUTSIDE'}; MJX compile+run {self.compile_s:.1f} s")
+        return (
+            f"{self.task}: {len(self.seeds)} seeds x {self.steps} steps, largest relative "
+            f"return gap {max(self.gaps):.4f} (tolerance {TOLERANCE}) -> "
+            f"{'ok' if self.ok else 'OUTSIDE'}; MJX compile+run {self.compile_s:.1f} s"
+        )
 
 
-def fixed_policy(task: TaskSpec, seed: int = 0, hidden: tuple[int, ...] = (32, 32)) -> BraxPolicyNet:
+def fixed_policy(
+    task: TaskSpec, seed: int = 0, hidden: tuple[int, ...] = (32, 32)
+) -> BraxPolicyNet:
     """A deterministic, non-trivial policy: Brax's layout with seeded random weights."""
     import torch
 
@@ -87,8 +93,9 @@ def _jnp_policy(net: BraxPolicyNet) -> Any:
     return act_fn
 
 
-def mjx_rollouts(task: TaskSpec, net: BraxPolicyNet, seeds: tuple[int, ...],
-                 steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def mjx_rollouts(
+    task: TaskSpec, net: BraxPolicyNet, seeds: tuple[int, ...], steps: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """(returns, initial qpos, initial qvel, seconds) of the policy on MJX, one env per seed."""
     import jax
     import jax.numpy as jnp
@@ -107,8 +114,9 @@ def mjx_rollouts(task: TaskSpec, net: BraxPolicyNet, seeds: tuple[int, ...],
             total = total + alive * s.reward
             return (s, total, alive * (1.0 - s.done)), None
 
-        (_, total, _), _ = jax.lax.scan(body, (state, jnp.zeros(()), jnp.ones(())), None,
-                                        length=steps)
+        (_, total, _), _ = jax.lax.scan(
+            body, (state, jnp.zeros(()), jnp.ones(())), None, length=steps
+        )
         return total, state.pipeline_state.qpos, state.pipeline_state.qvel
 
     t0 = time.monotonic()
@@ -118,8 +126,9 @@ def mjx_rollouts(task: TaskSpec, net: BraxPolicyNet, seeds: tuple[int, ...],
     return np.asarray(totals), np.asarray(qpos), np.asarray(qvel), time.monotonic() - t0
 
 
-def c_return(task: TaskSpec, net: BraxPolicyNet, qpos: np.ndarray, qvel: np.ndarray,
-             steps: int) -> float:
+def c_return(
+    task: TaskSpec, net: BraxPolicyNet, qpos: np.ndarray, qvel: np.ndarray, steps: int
+) -> float:
     """The policy's native return in C MuJoCo (the evaluator's env) from (qpos, qvel)."""
     import torch
 
@@ -141,8 +150,12 @@ def c_return(task: TaskSpec, net: BraxPolicyNet, qpos: np.ndarray, qvel: np.ndar
         env.close()
 
 
-def check_parity(task: TaskSpec, seeds: tuple[int, ...] = DEFAULT_SEEDS,
-                 steps: int = DEFAULT_STEPS, net: BraxPolicyNet | None = None) -> Parity:
+def check_parity(
+    task: TaskSpec,
+    seeds: tuple[int, ...] = DEFAULT_SEEDS,
+    steps: int = DEFAULT_STEPS,
+    net: BraxPolicyNet | None = None,
+) -> Parity:
     """The same policy's native return in MJX and in C MuJoCo over ``seeds``."""
     net = net or fixed_policy(task)
     totals, qpos, qvel, seconds = mjx_rollouts(task, net, seeds, steps)

@@ -42,7 +42,9 @@ class BraxPolicyNet(torch.nn.Module):
         self.normalizer = _Normalizer(obs_size)
         sizes = [obs_size, *hidden, 2 * action_size]
         self.layer_names = [f"hidden_{i}" for i in range(len(sizes) - 1)]
-        for name, (n_in, n_out) in zip(self.layer_names, zip(sizes, sizes[1:]), strict=True):
+        for name, (n_in, n_out) in zip(
+            self.layer_names, zip(sizes, sizes[1:], strict=False), strict=True
+        ):
             self.add_module(name, torch.nn.Linear(n_in, n_out))
         self.action_size = action_size
 

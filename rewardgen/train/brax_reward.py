@@ -56,14 +56,21 @@ def load_reward(path: str | Path, view: MjxStateView, action_size: int) -> Any:
     expected = _expected_shapes(view, action_size)
     got = list(exported.in_avals)
     if len(got) != len(expected):
-        raise RewardBlobError(f"the compiled reward takes {len(got)} arrays, the task gives "
-                              f"{len(expected)}")
+        raise RewardBlobError(
+            f"the compiled reward takes {len(got)} arrays, the task gives {len(expected)}"
+        )
     batch = str(got[0].shape[0]) if got and got[0].shape else None
     for aval, shape in zip(got, expected, strict=True):
-        if aval.dtype != jnp.float32 or tuple(aval.shape[1:]) != shape \
-                or str(aval.shape[0]) != batch or batch.isdigit():
-            raise RewardBlobError(f"the compiled reward takes {aval}, the task gives float32"
-                                  f"[b, {', '.join(map(str, shape))}]")
+        if (
+            aval.dtype != jnp.float32
+            or tuple(aval.shape[1:]) != shape
+            or str(aval.shape[0]) != batch
+            or batch.isdigit()
+        ):
+            raise RewardBlobError(
+                f"the compiled reward takes {aval}, the task gives float32"
+                f"[b, {', '.join(map(str, shape))}]"
+            )
     outs = list(exported.out_avals)
     if not 1 <= len(outs) <= MAX_COMPONENTS + 1:
         raise RewardBlobError(f"the compiled reward returns {len(outs)} arrays")
@@ -79,9 +86,13 @@ def load_reward(path: str | Path, view: MjxStateView, action_size: int) -> Any:
 def component_names(exported: Any) -> list[str]:
     """The component names of an exported ``(total, {name: value})`` reward, in output order."""
     total_and_components = jax.tree_util.tree_unflatten(
-        exported.out_tree, list(range(len(exported.out_avals))))
-    if not (isinstance(total_and_components, tuple) and len(total_and_components) == 2
-            and isinstance(total_and_components[1], dict)):
+        exported.out_tree, list(range(len(exported.out_avals)))
+    )
+    if not (
+        isinstance(total_and_components, tuple)
+        and len(total_and_components) == 2
+        and isinstance(total_and_components[1], dict)
+    ):
         raise RewardBlobError("the compiled reward does not return (total, components)")
     return sorted(total_and_components[1], key=lambda k: total_and_components[1][k])
 
@@ -107,13 +118,17 @@ class ProgramRewardWrapper(Wrapper):  # type: ignore[misc]
     def step(self, state: State, action: jax.Array) -> State:
         prev = self._states(state.pipeline_state)
         nstate = self.env.step(state, action)
-        total, components = self.exported.call(self._states(nstate.pipeline_state),
-                                                action.astype(jnp.float32), prev)
+        total, components = self.exported.call(
+            self._states(nstate.pipeline_state), action.astype(jnp.float32), prev
+        )
         # a non-finite reward would poison the update: count it as 0 and end the episode
         finite = jnp.isfinite(total)
         metrics = {**nstate.metrics, **{COMPONENT_PREFIX + n: components[n] for n in self.names}}
-        return nstate.replace(reward=jnp.where(finite, total, 0.0),
-                              done=jnp.where(finite, nstate.done, 1.0), metrics=metrics)
+        return nstate.replace(
+            reward=jnp.where(finite, total, 0.0),
+            done=jnp.where(finite, nstate.done, 1.0),
+            metrics=metrics,
+        )
 
 
 __all__ = ["ProgramRewardWrapper", "RewardBlobError", "component_names", "load_reward"]

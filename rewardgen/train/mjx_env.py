@@ -79,10 +79,18 @@ def gym_options(task: TaskSpec) -> tuple[Any, Any, GymOptions]:
             healthy_reward=float(getattr(u, "_healthy_reward", 0.0)),
             terminate_when_unhealthy=bool(getattr(u, "_terminate_when_unhealthy", False)),
             healthy_z_range=tuple(getattr(u, "_healthy_z_range", (-math.inf, math.inf))),  # type: ignore[arg-type]
-            healthy_angle_range=tuple(getattr(u, "_healthy_angle_range",  # type: ignore[arg-type]
-                                              (-math.inf, math.inf))),
-            healthy_state_range=(tuple(u._healthy_state_range)  # type: ignore[arg-type]
-                                 if cls == "Hopper" else None),
+            healthy_angle_range=tuple(
+                getattr(
+                    u,
+                    "_healthy_angle_range",  # type: ignore[arg-type]
+                    (-math.inf, math.inf),
+                )
+            ),
+            healthy_state_range=(
+                tuple(u._healthy_state_range)  # type: ignore[arg-type]
+                if cls == "Hopper"
+                else None
+            ),
         )
         return u.model, (u.init_qpos.copy(), u.init_qvel.copy()), options
     finally:
@@ -104,8 +112,11 @@ class MjxTaskEnv(Env):  # type: ignore[misc]
         self._qpos0, self._qvel0 = jnp.asarray(qpos0), jnp.asarray(qvel0)
         self._nq, self._nv, self._nu = int(model.nq), int(model.nv), int(model.nu)
         self.state_view: MjxStateView = mjx_state_view(
-            task.state, model, self.options.dt,
-            title=f"The {task.name} task ({task.env_id}) at one time step.")
+            task.state,
+            model,
+            self.options.dt,
+            title=f"The {task.name} task ({task.env_id}) at one time step.",
+        )
 
     # ------------------------------------------------------------ brax Env interface
     @property
@@ -129,13 +140,18 @@ class MjxTaskEnv(Env):  # type: ignore[misc]
         if self.options.env_class == "HalfCheetah":
             qvel = self._qvel0 + scale * jax.random.normal(k_vel, (self._nv,))
         else:
-            qvel = self._qvel0 + jax.random.uniform(k_vel, (self._nv,), minval=-scale,
-                                                    maxval=scale)
+            qvel = self._qvel0 + jax.random.uniform(k_vel, (self._nv,), minval=-scale, maxval=scale)
         data = mjx.make_data(self.model).replace(qpos=qpos, qvel=qvel)
         data = mjx.forward(self.model, data)
         zero = jnp.zeros(())
-        return State(pipeline_state=data, obs=self.observation(data), reward=zero, done=zero,
-                     metrics={}, info={"native_reward": zero})
+        return State(
+            pipeline_state=data,
+            obs=self.observation(data),
+            reward=zero,
+            done=zero,
+            metrics={},
+            info={"native_reward": zero},
+        )
 
     def step(self, state: State, action: jax.Array) -> State:
         """Gymnasium's ``step``: ctrl = action, ``frame_skip`` physics steps, reward, done."""
@@ -143,8 +159,13 @@ class MjxTaskEnv(Env):  # type: ignore[misc]
         data = self.physics(data0, action)
         native = self.native_reward(data0, data, action)
         done = jnp.where(self.options.terminates & ~self.is_healthy(data), 1.0, 0.0)
-        return state.replace(pipeline_state=data, obs=self.observation(data), reward=native,
-                             done=done, info={**state.info, "native_reward": native})
+        return state.replace(
+            pipeline_state=data,
+            obs=self.observation(data),
+            reward=native,
+            done=done,
+            info={**state.info, "native_reward": native},
+        )
 
     # ------------------------------------------------------------ gymnasium's pieces
     def physics(self, data: Any, action: jax.Array) -> Any:
@@ -165,8 +186,12 @@ class MjxTaskEnv(Env):  # type: ignore[misc]
     def is_healthy(self, data: Any) -> jax.Array:
         o = self.options
         z, angle = data.qpos[1], data.qpos[2]
-        healthy = ((o.healthy_z_range[0] < z) & (z < o.healthy_z_range[1])
-                   & (o.healthy_angle_range[0] < angle) & (angle < o.healthy_angle_range[1]))
+        healthy = (
+            (o.healthy_z_range[0] < z)
+            & (z < o.healthy_z_range[1])
+            & (o.healthy_angle_range[0] < angle)
+            & (angle < o.healthy_angle_range[1])
+        )
         if o.healthy_state_range is not None:
             lo, hi = o.healthy_state_range
             rest = jnp.concatenate([data.qpos[2:], data.qvel])

@@ -85,16 +85,22 @@ def _reader(field: StateField, model: Any, dt: float) -> tuple[Reader, tuple[int
 
     parsed = parse_source(field.source)
     if parsed.array not in MJX_ARRAYS:
-        raise TaskError(f"state field {field.name!r}: {field.source!r} cannot be read from MJX "
-                        f"data; MJX fields are {', '.join(sorted(MJX_ARRAYS))}")
+        raise TaskError(
+            f"state field {field.name!r}: {field.source!r} cannot be read from MJX "
+            f"data; MJX fields are {', '.join(sorted(MJX_ARRAYS))}"
+        )
     functions = _quaternion_functions(jnp)
     if parsed.array == "dt":
+
         def base(data: Any) -> Any:
             return jnp.asarray(dt, jnp.float32)
+
         shape: tuple[int, ...] = ()
     elif parsed.array == "time":
+
         def base(data: Any) -> Any:
             return jnp.asarray(data.time, jnp.float32)
+
         shape = ()
     else:
         index = flat_index(field.source, parsed, model)
@@ -104,6 +110,7 @@ def _reader(field: StateField, model: Any, dt: float) -> tuple[Reader, tuple[int
         def base(data: Any) -> Any:
             values = jnp.take(getattr(data, array).reshape(-1), flat)
             return values.reshape(shape).astype(jnp.float32)
+
     for fn in reversed(parsed.functions):
         if fn != "norm" and int(np.prod(shape)) != 4:
             raise TaskError(f"state source {field.source!r}: {fn}() needs a quaternion")
@@ -120,8 +127,9 @@ def _reader(field: StateField, model: Any, dt: float) -> tuple[Reader, tuple[int
     return composed, shape
 
 
-def mjx_state_view(fields: Sequence[StateField], model: Any, dt: float,
-                   title: str = "One time step.") -> MjxStateView:
+def mjx_state_view(
+    fields: Sequence[StateField], model: Any, dt: float, title: str = "One time step."
+) -> MjxStateView:
     """The State view of ``fields`` over a MuJoCo model (``mujoco.MjModel``), for MJX data.
 
     Raises:

@@ -27,9 +27,14 @@ TRACE_TARGET = "rewardgen.worker.brax_trace:trace_candidate"
 
 
 def _rejected(job: CandidateJob, t0: float, reason: str, tb: str = "") -> CandidateResult:
-    return CandidateResult(status="rejected", reason=one_line(reason), traceback=tb,
-                           wall_time_s=time.monotonic() - t0, seed=job.seed,
-                           reward_sha256=source_sha256(job.reward_source or ""))
+    return CandidateResult(
+        status="rejected",
+        reason=one_line(reason),
+        traceback=tb,
+        wall_time_s=time.monotonic() - t0,
+        seed=job.seed,
+        reward_sha256=source_sha256(job.reward_source or ""),
+    )
 
 
 def _smoke(blob: bytes, task_name: str, job: CandidateJob, view: object) -> None:
@@ -85,8 +90,12 @@ def trace_candidate(job: CandidateJob) -> CandidateResult:
         return _rejected(job, t0, str(e), program_traceback(e, job.reward_source))
     out = Path(job.out_dir) / BLOB_FILE
     out.write_bytes(blob)
-    return CandidateResult(status="ok", wall_time_s=time.monotonic() - t0, seed=job.seed,
-                           reward_sha256=source_sha256(job.reward_source or ""))
+    return CandidateResult(
+        status="ok",
+        wall_time_s=time.monotonic() - t0,
+        seed=job.seed,
+        reward_sha256=source_sha256(job.reward_source or ""),
+    )
 
 
 __all__ = ["BLOB_FILE", "TRACE_TARGET", "trace_candidate"]

@@ -57,11 +57,14 @@ def policy_tensors(params: tuple[Any, Any, Any]) -> dict[str, np.ndarray]:
     """Brax's ``(normalizer, policy, value)`` as named float32 arrays (torch Linear layout)."""
     normalizer, policy = params[0], params[1]
     layers = policy["params"]
-    out = {"normalizer.mean": np.asarray(normalizer.mean, np.float32),
-           "normalizer.std": np.asarray(normalizer.std, np.float32)}
+    out = {
+        "normalizer.mean": np.asarray(normalizer.mean, np.float32),
+        "normalizer.std": np.asarray(normalizer.std, np.float32),
+    }
     for name in sorted(layers, key=lambda n: int(n.rsplit("_", 1)[1])):
-        out[f"{name}.weight"] = np.ascontiguousarray(np.asarray(layers[name]["kernel"]).T,
-                                                     dtype=np.float32)
+        out[f"{name}.weight"] = np.ascontiguousarray(
+            np.asarray(layers[name]["kernel"]).T, dtype=np.float32
+        )
         out[f"{name}.bias"] = np.asarray(layers[name]["bias"], np.float32)
     return out
 
@@ -86,16 +89,21 @@ def trace_in_child(job: CandidateJob, out_dir: Path) -> tuple[CandidateResult, P
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""}
     cmd = [sys.executable, "-m", "rewardgen.sandbox.child", str(job_path), TRACE_TARGET]
     try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
-                              timeout=TRACE_TIMEOUT_S, check=False)
+        proc = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=TRACE_TIMEOUT_S, check=False
+        )
     except subprocess.TimeoutExpired:
-        return CandidateResult(status="rejected", reason=f"tracing the program took over "
-                               f"{TRACE_TIMEOUT_S:g} s; write a shorter program"), trace_dir
+        return CandidateResult(
+            status="rejected",
+            reason=f"tracing the program took over {TRACE_TIMEOUT_S:g} s; write a shorter program",
+        ), trace_dir
     result_path = trace_dir / "result.json"
     if not result_path.is_file():
         last = (proc.stderr.strip().splitlines() or [""])[-1]
-        return CandidateResult(status="rejected", reason=one_line(
-            f"tracing the program died (exit {proc.returncode}): {last}")), trace_dir
+        return CandidateResult(
+            status="rejected",
+            reason=one_line(f"tracing the program died (exit {proc.returncode}): {last}"),
+        ), trace_dir
     raw = json.loads(read_regular_file(result_path, 8))
     return CandidateResult.from_dict(raw), trace_dir / BLOB_FILE
 
@@ -106,8 +114,11 @@ def _sparse_reward(expr: str) -> Any:
 
     from rewardgen.sandbox.jax_surface import JAX_NAMESPACES
 
-    scope = {"np": JAX_NAMESPACES["numpy"], "math": JAX_NAMESPACES["math"],
-             "float": lambda x: jnp.asarray(x, jnp.float32)}
+    scope = {
+        "np": JAX_NAMESPACES["numpy"],
+        "math": JAX_NAMESPACES["math"],
+        "float": lambda x: jnp.asarray(x, jnp.float32),
+    }
     fn = eval(f"lambda state: ({expr})", scope)  # trusted: the task file's expression
     return lambda state, action, prev: (jnp.asarray(fn(state), jnp.float32), {})
 
@@ -117,8 +128,9 @@ def _wrap_fn(exported: Any, view: Any) -> Any:
 
     from rewardgen.train.brax_reward import ProgramRewardWrapper
 
-    def wrap(env: Any, episode_length: int = 1000, action_repeat: int = 1,
-             randomization_fn: Any = None) -> Any:
+    def wrap(
+        env: Any, episode_length: int = 1000, action_repeat: int = 1, randomization_fn: Any = None
+    ) -> Any:
         env = VmapWrapper(env)
         if exported is not None:
             env = ProgramRewardWrapper(env, exported, view)
@@ -150,8 +162,10 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
             traced.wall_time_s = time.monotonic() - t0
             return traced
     elif job.reward_kind not in ("native", "sparse"):
-        raise ConfigError(f"rl=brax_ppo trains reward_kind program, native or sparse, not "
-                          f"{job.reward_kind!r}; use rl=ppo")
+        raise ConfigError(
+            f"rl=brax_ppo trains reward_kind program, native or sparse, not "
+            f"{job.reward_kind!r}; use rl=ppo"
+        )
     configure_jax()
     import functools
 
@@ -167,16 +181,23 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
         try:
             exported = load_reward(blob_path, env.state_view, env.action_size)
         except RewardBlobError as e:
-            return CandidateResult(status="rejected", reason=one_line(str(e)), seed=job.seed,
-                                   reward_sha256=sha, wall_time_s=time.monotonic() - t0)
+            return CandidateResult(
+                status="rejected",
+                reason=one_line(str(e)),
+                seed=job.seed,
+                reward_sha256=sha,
+                wall_time_s=time.monotonic() - t0,
+            )
     elif job.reward_kind == "sparse":
         if not task.sparse_reward:
             raise ConfigError(f"task {task.name!r} has no sparse_reward")
-        from rewardgen.sandbox.jax_trace import export_reward
         from jax import export
 
-        blob = export_reward(_sparse_reward(task.sparse_reward), env.state_view.zeros(),
-                             env.action_size)
+        from rewardgen.sandbox.jax_trace import export_reward
+
+        blob = export_reward(
+            _sparse_reward(task.sparse_reward), env.state_view.zeros(), env.action_size
+        )
         exported = export.deserialize(bytearray(blob))
     checkpoints = max(1, job.timesteps // max(1, job.eval_freq))
     episode_length = int(job.max_episode_steps or task.max_episode_steps or 1000)
@@ -190,8 +211,7 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
         last_step = int(step)
         marks.setdefault("first_params", time.monotonic())
         save_policy(params, folder, last_step)
-        atomic_write_json(out_dir / PROGRESS_FILE, {"timesteps": last_step,
-                                                    "total": job.timesteps})
+        atomic_write_json(out_dir / PROGRESS_FILE, {"timesteps": last_step, "total": job.timesteps})
 
     def on_progress(step: int, metrics: dict[str, Any]) -> None:
         if "eval/episode_reward" in metrics:
@@ -200,11 +220,17 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
     status, reason, tb = "ok", "", ""
     try:
         ppo.train(
-            environment=env, num_timesteps=job.timesteps, episode_length=episode_length,
-            seed=job.seed, num_evals=0 if checkpoints == 1 else checkpoints + 1,
+            environment=env,
+            num_timesteps=job.timesteps,
+            episode_length=episode_length,
+            seed=job.seed,
+            num_evals=0 if checkpoints == 1 else checkpoints + 1,
             wrap_env_fn=_wrap_fn(exported, env.state_view),
             network_factory=functools.partial(ppo_networks.make_ppo_networks, **network),
-            policy_params_fn=on_params, progress_fn=on_progress, **kwargs)
+            policy_params_fn=on_params,
+            progress_fn=on_progress,
+            **kwargs,
+        )
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001 - a failing candidate is a result, never a crash
@@ -212,12 +238,24 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
         log.warning("brax training raised %s: %s", type(e).__name__, e, exc_info=True)
     end = time.monotonic()
     first = marks.get("first_params", end)
-    log.info("brax_ppo: %d env steps, compile + first epoch %.1f s, total %.1f s (%d steps per "
-             "update)", last_step, first - marks["start"], end - marks["start"],
-             steps_per_update(kwargs))
-    return CandidateResult(status=status, reason=reason, traceback=tb, episode_returns=returns,
-                           env_steps=last_step, wall_time_s=end - t0, reward_sha256=sha,
-                           seed=job.seed, reported=list(REPORTED))
+    log.info(
+        "brax_ppo: %d env steps, compile + first epoch %.1f s, total %.1f s (%d steps per update)",
+        last_step,
+        first - marks["start"],
+        end - marks["start"],
+        steps_per_update(kwargs),
+    )
+    return CandidateResult(
+        status=status,
+        reason=reason,
+        traceback=tb,
+        episode_returns=returns,
+        env_steps=last_step,
+        wall_time_s=end - t0,
+        reward_sha256=sha,
+        seed=job.seed,
+        reported=list(REPORTED),
+    )
 
 
 __all__ = ["policy_tensors", "run_candidate", "save_policy", "trace_in_child"]
