@@ -25,6 +25,9 @@ POLICY_FILE = "policy.safetensors"
 
 
 class _Normalizer(torch.nn.Module):
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, size: int) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(size))
@@ -39,7 +42,7 @@ class BraxPolicyNet(torch.nn.Module):
 
     def __init__(self, obs_size: int, action_size: int, hidden: tuple[int, ...]) -> None:
         super().__init__()
-        self.normalizer = _Normalizer(obs_size)
+        self.normalizer: _Normalizer = _Normalizer(obs_size)
         sizes = [obs_size, *hidden, 2 * action_size]
         self.layer_names = [f"hidden_{i}" for i in range(len(sizes) - 1)]
         for name, (n_in, n_out) in zip(

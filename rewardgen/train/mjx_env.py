@@ -66,7 +66,7 @@ def gym_options(task: TaskSpec) -> tuple[Any, Any, GymOptions]:
         raise ConfigError(reason)
     env = task.make_env()
     try:
-        u = env.unwrapped
+        u: Any = env.unwrapped
         cls = task.env_id.split("-")[0]
         options = GymOptions(
             env_class=cls,
