@@ -310,7 +310,12 @@ def validate(cfg: DictConfig) -> list[str]:
         raise ConfigError(key_error(extra[0], schema, method=config_method(cfg))
                           or f"{extra[0]} is not a config key")
     task = _check_task(cfg)
-    _check_rl(cfg.rl)
+    if str(cfg.rl.algo).lower() == "brax_ppo":  # its own checks: task, packages, batch sizes
+        from rewardgen.train.brax_config import check_config
+
+        check_config(cfg, task)
+    else:
+        _check_rl(cfg.rl)
     _check_train(cfg.train)
     _check_sandbox(cfg.sandbox)
     budgets = {"train.timesteps": int(cfg.train.timesteps)}

@@ -56,7 +56,8 @@ MPC_REPLAY_TARGET = "rewardgen.worker.mpc_replay:replay_actions"  # trusted: rep
 TRUSTED_TARGETS = (EVALUATOR_TARGET, JUDGE_TARGET, COLLECT_TARGET,
                    MPC_REPLAY_TARGET)  # never load reward code
 EVAL_DIR = "evaluation"  # cand_XX/evaluation/: the trusted evaluator's job, result and log
-TRUSTED_ARTIFACTS = ("policy.zip", "trajectories.npz", "video.mp4", "video.gif")
+TRUSTED_ARTIFACTS = ("policy.zip", "policy.safetensors", "trajectories.npz", "video.mp4",
+                     "video.gif")  # policy.safetensors: rl=brax_ppo's policy
 MAX_REPORTED_EPISODES = 100_000  # training episodes kept per reported list
 MAX_REPORTED_POINTS = 10_000  # points per reported component series
 UNTRUSTED_STATUSES = ("ok", "rejected", "failed", "timeout")

@@ -72,8 +72,9 @@ def render_program(weights: dict[str, float], terms: dict[str, str]) -> str:
         "    components = {}",
     ]
     for name, weight in weights.items():
-        lines.append(f"    components[{name!r}] = {weight!r} * float({terms[name]})")
-    lines += ["    total = float(sum(components.values()))", "    return total, components", ""]
+        lines.append(f"    components[{name!r}] = {weight!r} * ({terms[name]})")
+    # no float(): the same program runs on numpy and, traced, under rl=brax_ppo
+    lines += ["    total = sum(components.values())", "    return total, components", ""]
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ class TaskPromptInfo:
     action_high: float
     dt: float
     max_steps: int
+    code_rules: str = ""  # backend rules for the code (rl=brax_ppo: ARRAY_RULES), shown in the task
 
     @classmethod
     def from_task(cls, task: TaskSpec) -> TaskPromptInfo:

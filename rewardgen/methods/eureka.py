@@ -63,6 +63,7 @@ class EurekaMethod:
             max_steps=info.max_steps,
             description=self.task.description,
             failures=failures,
+            code_rules=info.code_rules,
             **extra,
         )
 

@@ -39,6 +39,7 @@ from rewardgen.search.schedule import make_pruner
 from rewardgen.search.scoring import process_feedback_on
 from rewardgen.search.screening import Screener
 from rewardgen.tasks.spec import TaskSpec, load_task
+from rewardgen.train.brax_config import ARRAY_RULES, is_brax
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ class Loop:
         self.ui = ui
         self.task: TaskSpec = load_task(cfg.task)
         self.info = TaskPromptInfo.from_task(self.task)
+        if is_brax(dict(cfg.rl)):  # the program is compiled: array-style code only
+            self.info = dataclasses.replace(self.info, code_rules=ARRAY_RULES)
         self.method: Method = make_method(cfg.method, self.task, self.info, cfg.llm)
         self.proposer = proposer or make_proposer(cfg.llm, store.root)
         self.executor = executor or make_executor(cfg.executor, cfg.sandbox, cfg.rl, cfg.device)

@@ -260,20 +260,29 @@ def resolve(source: str, model: Any, dt: float, bindings: Bindings) -> _Resolved
     elif parsed.array == "env":
         value = _resolve_env(source, parsed, bindings.env)
     else:
-        shape = _array_shape(model, parsed.array)
-        index = np.arange(math.prod(shape)).reshape(shape)
-        try:
-            for i, key in enumerate(parsed.keys):
-                index = index[_resolve_key(model, parsed.array, key, i == 0)]
-        except (KeyError, ValueError, IndexError) as e:
-            reason = str(e).strip("'\"")
-            raise TaskError(
-                f"state source {source!r}: bad index ({reason}); {parsed.array} has shape {shape}"
-            ) from e
-        value = _array_value(parsed.array, np.asarray(index), bindings)
+        value = _array_value(parsed.array, flat_index(source, parsed, model), bindings)
     for fn in reversed(parsed.functions):
         value = _apply(fn, value, source)
     return value
+
+
+def flat_index(source: str, parsed: _Parsed, model: Any) -> np.ndarray:
+    """The positions a data-array source reads in its flat buffer, shaped like its value.
+
+    Shared by the State builder and the MJX State view (:mod:`rewardgen.train.mjx_state`), so
+    both read the same positions for the same source.
+    """
+    shape = _array_shape(model, parsed.array)
+    index = np.arange(math.prod(shape)).reshape(shape)
+    try:
+        for i, key in enumerate(parsed.keys):
+            index = index[_resolve_key(model, parsed.array, key, i == 0)]
+    except (KeyError, ValueError, IndexError) as e:
+        reason = str(e).strip("'\"")
+        raise TaskError(
+            f"state source {source!r}: bad index ({reason}); {parsed.array} has shape {shape}"
+        ) from e
+    return np.asarray(index)
 
 
 def _resolve_env(source: str, parsed: _Parsed, env: Any) -> _Resolved:

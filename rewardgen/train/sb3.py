@@ -61,6 +61,23 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def policy_device(device: str, policy: str) -> str:
+    """The device an SB3 policy trains on: ``auto`` keeps MLP policies on the CPU.
+
+    SB3's PPO documentation: PPO with an MLP policy is meant to run on the CPU (the GPU is
+    slower for such small networks); CNN policies (and CLIP or rl=brax_ppo work) use the GPU.
+
+    Example:
+        >>> policy_device("auto", "MlpPolicy")
+        'cpu'
+        >>> policy_device("cuda:1", "MlpPolicy")
+        'cuda:1'
+    """
+    if device == "auto" and policy == "MlpPolicy":
+        return "cpu"
+    return resolve_device(device)
+
+
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in override.items():
@@ -312,7 +329,7 @@ def build_model(job: CandidateJob, env: VecEnv, tb_dir: str | None) -> BaseAlgor
     kwargs["policy_kwargs"] = _policy_kwargs(kwargs.get("policy_kwargs"))
     if algo_name in OFF_POLICY:
         kwargs = replay_kwargs(kwargs, job.timesteps, env)
-    device = resolve_device(job.device)
+    device = policy_device(job.device, str(job.rl.get("policy", "MlpPolicy")))
     try:
         return ALGORITHMS[algo_name](
             job.rl.get("policy", "MlpPolicy"),
@@ -338,6 +355,7 @@ __all__ = [
     "make_env",
     "make_vec_env",
     "replay_kwargs",
+    "policy_device",
     "resolve_device",
     "reward_fn_for",
 ]

@@ -57,7 +57,14 @@ def build_policy_model(task: TaskSpec, job: CandidateJob) -> Any:
     """The candidate's SB3 model, built from the trusted job on the native env, on the CPU.
 
     Off-policy algorithms get a one-transition replay buffer: the evaluator only predicts.
+    ``rl=brax_ppo`` policies are rebuilt in torch (:mod:`rewardgen.train.brax_policy`).
     """
+    from rewardgen.train.brax_config import is_brax
+
+    if is_brax(job.rl):
+        from rewardgen.train.brax_policy import build_policy_model as build_brax_policy
+
+        return build_brax_policy(task, job.rl)
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     from rewardgen.train.sb3 import build_model

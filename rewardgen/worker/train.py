@@ -29,6 +29,7 @@ from rewardgen.sandbox.contract import (
 )
 from rewardgen.sandbox.program import load_program, source_sha256
 from rewardgen.tasks.spec import TaskSpec, load_task
+from rewardgen.train.brax_config import is_brax
 from rewardgen.train.callbacks import (
     CheckpointCallback,
     EpisodeStatsCallback,
@@ -83,6 +84,10 @@ def run_candidate(job: CandidateJob) -> CandidateResult:
     Raises:
         ConfigError, TaskError: the job itself is malformed (not the candidate's fault).
     """
+    if is_brax(job.rl):  # rl=brax_ppo: traced reward, Brax PPO on MJX (worker/brax_train.py)
+        from rewardgen.worker.brax_train import run_candidate as run_brax_candidate
+
+        return run_brax_candidate(job)
     t0 = time.monotonic()
     task = load_task(job.task)
     out_dir = Path(job.out_dir)
