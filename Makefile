@@ -6,7 +6,7 @@ PIP     = $(PY) -m pip
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 
-.PHONY: run test lint bench sysdeps sysdeps-test install install-test clean
+.PHONY: run test test-mjx lint bench sysdeps sysdeps-test install install-test clean
 
 # What a run needs: headless MuJoCo rendering EGL (Debian: libegl1 + libegl-mesa0), the reward
 # sandbox bubblewrap (and, started as root, util-linux's setpriv, which Debian always has).
@@ -63,7 +63,12 @@ TEST_WORKERS ?= 2
 test: install-test
 	$(VENV)/bin/ruff check rewardgen tests bench
 	$(VENV)/bin/mypy rewardgen
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25 -m 'not mjx_compile'
+
+# rl=brax_ppo's end-to-end candidate and MJX/C MuJoCo parity: XLA compiles MJX physics for minutes
+# on a CPU, so they run here (or on a GPU machine) and not in make test.
+test-mjx: install-test
+	$(PY) -m pytest -q -m mjx_compile
 
 lint: install-test
 	$(VENV)/bin/ruff check rewardgen tests bench

@@ -16,6 +16,7 @@ def test_every_offered_env_has_a_parity_task() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.mjx_compile
 @pytest.mark.parametrize("env_id", OFFERED_ENV_IDS)
 def test_the_same_policy_returns_the_same_in_mjx_and_c_mujoco(env_id: str) -> None:
     result = check_parity(load_task(OFFERED_TASKS[env_id]), seeds=(0, 1), steps=30)

@@ -60,6 +60,7 @@ def _job(out: Path, source: str | None, **kw: Any) -> CandidateJob:
 
 
 @pytest.mark.slow
+@pytest.mark.mjx_compile
 def test_a_hopper_candidate_trains_on_mjx_and_is_measured_in_c_mujoco(tmp_path: Path) -> None:
     out = tmp_path / "cand"
     result = train_and_measure(_job(out, HOPPER_ARRAY_PROGRAM), SANDBOX)
