@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from brax.envs.base import Env, State, Wrapper
 from jax import export
 
-from rewardgen.runs.atomic import UnsafeFileError, read_regular_file
+from rewardgen.runs.untrusted import UnsafeFileError, read_regular_file
 from rewardgen.sandbox.contract import MAX_COMPONENT_NAME, MAX_COMPONENTS
 from rewardgen.train.mjx_state import MjxStateView
 

@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from rewardgen.errors import ConfigError
-from rewardgen.runs.atomic import atomic_write_json, read_regular_file
+from rewardgen.runs.atomic import atomic_write_json
 from rewardgen.runs.records import PROGRESS_FILE, CandidateJob, CandidateResult
+from rewardgen.runs.untrusted import read_regular_file
 from rewardgen.sandbox.contract import one_line, short_traceback
 from rewardgen.sandbox.program import source_sha256
 from rewardgen.tasks.spec import load_task
