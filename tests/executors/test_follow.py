@@ -50,7 +50,7 @@ def test_a_pruned_candidate_stops_at_its_first_rung_and_keeps_its_checkpoint(tmp
         progress = json.loads((out / TRAIN_DIR / "progress.json").read_text())
         assert progress["timesteps"] < BUDGET / 4
         assert len(list((out / TRAIN_DIR / CHECKPOINT_DIR).glob("*.safetensors"))) < 40
-        assert "cancelled" in json.loads((out / TRAIN_DIR / "result.json").read_text())["reason"]
+        assert not (out / TRAIN_DIR / "result.json").exists()  # killed; the parent writes none there
     # Both trials were closed as pruned in the generation's study.
     assert [(k, s) for k, _, s in pruner.history] == [
         ("cand_09", "ok"), ("cand_00", "pruned"), ("cand_01", "pruned")]

@@ -163,10 +163,11 @@ def test_evaluation_seeds_are_fresh_secret_and_recorded(tmp_path: Path) -> None:
         assert json.loads((out / EVAL_DIR / "result.json").read_text())["evaluations"][0][
             "seeds"] == seeds
         # secret: nothing the training worker could read or write holds them
-        train_job = json.loads((out / TRAIN_DIR / "job.json").read_text())
+        train_job = json.loads((out / f"{TRAIN_DIR}.job.json").read_text())
         assert train_job["eval_seeds"] is None and train_job["seed"] == 3
         files = [p for p in (out / TRAIN_DIR).rglob("*") if p.is_file()]
-        assert len(files) >= 4  # job.json, result.json, worker.log, the checkpoints
+        files += [out / f"{TRAIN_DIR}.job.json", out / f"{TRAIN_DIR}.worker.log"]
+        assert len(files) >= 5  # result.json, the checkpoints, its job and log beside train/
         assert [p.name for p in files if any(_holds(p.read_bytes(), s) for s in seeds)] == []
         assert 3 + 10_000 not in seeds  # the old scheme: job.seed + an offset
         # reproducible: the recorded seeds measure the same fitness again

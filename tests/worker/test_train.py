@@ -87,6 +87,7 @@ def test_ppo_program_trains_sandboxed_and_is_measured_by_the_evaluator(
     out = Path(job.out_dir)
     assert {p.name for p in out.iterdir()} == {
         "result.json", "policy.zip", "trajectories.npz", TRAIN_DIR, EVAL_DIR,
+        f"{TRAIN_DIR}.job.json", f"{TRAIN_DIR}.worker.log",  # the parent's, beside train/
     }  # fmt: skip
     train = out / TRAIN_DIR
     assert {p.name for p in train.iterdir()} >= {"checkpoints", "tb", "progress.json"}

@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ def payload(job: CandidateJob) -> None:
     from rewardgen.worker.evaluate import build_policy_model, deterministic, run_episode
 
     numbers, files = _numbers_readable(job)
-    own = json.loads((Path(job.out_dir) / "job.json").read_text())
+    own = json.loads(Path(sys.argv[1]).read_text())  # the job file it was started with
     predicted = int(own["seed"]) + OLD_EVAL_SEED_OFFSET
 
     task = load_task(job.task)
